@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+# One image for every process of pubsub-aggregator:
+#   node dist/apps/main.js ingest | consumer | migrate
+# The Helm chart (charts/pubsub-aggregator) runs it read-only, non-root, with all capabilities dropped.
+
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+
+# ---- build: all dependencies, Prisma client generation, TypeScript -> dist/ -------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+# Prisma uses its WebAssembly schema engine through the pg driver adapter (see prisma.config.ts);
+# pointing the native engine variables at dummy paths stops the CLI from downloading binaries.
+ENV PRISMA_SCHEMA_ENGINE_BINARY=/nonexistent/use-wasm-engine \
+    PRISMA_QUERY_ENGINE_LIBRARY=/dev/null \
+    CHECKPOINT_DISABLE=1 \
+    PRISMA_HIDE_UPDATE_MESSAGE=1
+COPY package.json package-lock.json ./
+# Install scripts are skipped: the only one that matters (prisma generate) runs in `npm run build`.
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
+COPY prisma ./prisma
+COPY shared ./shared
+COPY apps ./apps
+COPY scripts ./scripts
+RUN npm run build
+
+# ---- prod-deps: production dependencies only ---------------------------------------------------------
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---- runtime -------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+# openssl: Prisma's CLI probes the libssl version at start and warns without it.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openssl ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production \
+    PRISMA_SCHEMA_ENGINE_BINARY=/nonexistent/use-wasm-engine \
+    PRISMA_QUERY_ENGINE_LIBRARY=/dev/null \
+    CHECKPOINT_DISABLE=1 \
+    PRISMA_HIDE_UPDATE_MESSAGE=1 \
+    HOME=/tmp
+COPY --chown=root:root package.json package-lock.json ./
+COPY --chown=root:root --from=prod-deps /app/node_modules ./node_modules
+# tsc compiles generated/prisma into dist/generated/prisma, so generated/ itself is not needed.
+COPY --chown=root:root --from=build /app/dist ./dist
+# `migrate` runs `prisma migrate deploy`, which reads these at run time.
+COPY --chown=root:root prisma ./prisma
+COPY --chown=root:root prisma.config.ts ./
+COPY --chown=root:root shared/db/pg-pool.ts ./shared/db/pg-pool.ts
+# The files stay owned by root and read-only to the app user (uid 1000, "node").
+USER 1000:1000
+EXPOSE 8080 9090
+ENTRYPOINT ["node"]
+CMD ["dist/apps/main.js", "ingest"]

@@ -1,0 +1,55 @@
+import { validateEvent } from '../../shared/validate-event.ts';
+import type { Event } from '../../shared/event.ts';
+
+/** One stream message, decoded: what the consumer persists. */
+export interface Delivery {
+  seq: number;
+  event: Event;
+  receivedAt: Date;
+}
+
+export type Decoded = { ok: true; delivery: Delivery } | { ok: false; reason: string };
+
+/**
+ * Decodes a stream message. Anything that does not decode into a valid event can never be stored,
+ * however often it is redelivered: the caller dead-letters it.
+ */
+export function decodeMessage(seq: number, data: Uint8Array): Decoded {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
+  } catch (err) {
+    return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, reason: 'not a JSON object' };
+  const { received_at, ...event } = parsed as Record<string, unknown>;
+  const errors = validateEvent(event);
+  if (errors.length > 0) return { ok: false, reason: errors.map((e) => `${e.field || 'event'} ${e.message}`).join('; ') };
+  const receivedAt = new Date(typeof received_at === 'string' ? received_at : Number.NaN);
+  if (Number.isNaN(receivedAt.getTime())) return { ok: false, reason: 'received_at missing or invalid' };
+  return { ok: true, delivery: { seq, event: event as Event, receivedAt } };
+}
+
+const compareKeys = (a: Delivery, b: Delivery) =>
+  a.event.topic < b.event.topic ? -1 : a.event.topic > b.event.topic ? 1 :
+  a.event.event_id < b.event.event_id ? -1 : a.event.event_id > b.event.event_id ? 1 : a.seq - b.seq;
+
+/**
+ * The rows one batch may insert: one per (topic, event_id), the earliest stream sequence winning,
+ * sorted by (topic, event_id). The sort is what keeps concurrent batches from deadlocking: every
+ * transaction takes the unique-index locks in the same order.
+ */
+export function rowsToInsert(deliveries: readonly Delivery[]): Delivery[] {
+  const sorted = [...deliveries].sort(compareKeys);
+  return sorted.filter((d, i) => {
+    const prev = sorted[i - 1];
+    return !prev || prev.event.topic !== d.event.topic || prev.event.event_id !== d.event.event_id;
+  });
+}
+
+/** Counts per topic, in topic order (the order counter rows are locked in). */
+export function countByTopic(topics: Iterable<string>): Array<[string, number]> {
+  const counts = new Map<string, number>();
+  for (const t of topics) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}

@@ -1,0 +1,74 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { pino } from 'pino';
+import { loadConsumerConfig } from '../../shared/config.ts';
+import { createPrisma, databaseReachable } from '../../shared/db/prisma.ts';
+import { loggerOptions } from '../../shared/logger.ts';
+import { createConsumerMetrics } from '../../shared/metrics.ts';
+import { connectNats } from '../../shared/nats/connect.ts';
+import { ensureTopology } from '../../shared/nats/topology.ts';
+import { withBackoff } from '../../shared/retry.ts';
+import { buildConsumerHttp } from './http.ts';
+import { EventWriter } from './worker.ts';
+
+export async function runConsumer(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = loadConsumerConfig(env);
+  const log = pino(loggerOptions('consumer', config.LOG_LEVEL));
+  const metrics = createConsumerMetrics();
+  const db = createPrisma(config.DATABASE_URL, config.DB_POOL_SIZE);
+  let writer: EventWriter | undefined;
+  let natsClosed = false;
+
+  const http = buildConsumerHttp({
+    logger: log,
+    metrics,
+    notReady: () => [
+      ...(natsClosed || !writer ? ['nats'] : []),
+      ...(writer && !writer.databaseHealthy ? ['postgresql'] : []),
+    ],
+  });
+  await http.listen({ port: config.PORT, host: config.HOST });
+
+  await withBackoff(async () => {
+    if (!(await databaseReachable(db))) throw new Error('PostgreSQL not reachable');
+  }, { what: 'connect to PostgreSQL', log, timeoutMs: config.STARTUP_TIMEOUT_MS });
+  const nc = await connectNats(config, `consumer-${process.pid}`, log);
+  void nc.closed().then(() => (natsClosed = true));
+  const jsm = await jetstreamManager(nc);
+  await withBackoff(() => ensureTopology(jsm, config), { what: 'create stream and consumer', log, timeoutMs: config.STARTUP_TIMEOUT_MS });
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(config.STREAM_NAME, config.CONSUMER_NAME);
+  writer = new EventWriter(consumer, js, db, config, metrics, log);
+  await writer.start();
+  log.info({ batchSize: config.BATCH_SIZE, concurrency: config.CONSUMER_CONCURRENCY, mode: config.PERSIST_MODE }, 'consumer started');
+
+  const lag = setInterval(async () => {
+    try {
+      const info = await jsm.consumers.info(config.STREAM_NAME, config.CONSUMER_NAME);
+      metrics.pending.set(info.num_pending);
+      metrics.ackPending.set(info.num_ack_pending);
+    } catch {
+      /* NATS unavailable: the gauges keep their last value */
+    }
+  }, 5_000);
+
+  let shuttingDown = false;
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info({ signal }, 'shutting down: finishing batches in hand');
+    const force = setTimeout(() => {
+      log.error('shutdown timed out');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS);
+    clearInterval(lag);
+    await writer?.stop();
+    await nc.drain().catch(() => {});
+    await http.close();
+    await db.$disconnect();
+    clearTimeout(force);
+    log.info('consumer stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}

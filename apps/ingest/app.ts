@@ -1,0 +1,36 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { IngestConfig } from '../../shared/config.ts';
+import errorsPlugin from './plugins/errors.ts';
+import metricsPlugin from './plugins/metrics.ts';
+import natsPlugin from './plugins/nats.ts';
+import prismaPlugin from './plugins/prisma.ts';
+import eventsRoute from './routes/events.ts';
+import healthRoutes from './routes/health.ts';
+import publishRoute from './routes/publish.ts';
+import statsRoute from './routes/stats.ts';
+
+/**
+ * The ingest service as a Fastify instance, not yet listening. Connects to NATS and PostgreSQL
+ * when it becomes ready (`await app.ready()`), and closes them on `app.close()`.
+ */
+export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOptions, 'loggerInstance'> = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...opts,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // One log line per request would be per-event on the hot path for single-event publishers.
+    disableRequestLogging: true,
+    // Unknown query parameters are an error, not silently dropped; nothing is coerced into shape.
+    ajv: { customOptions: { removeAdditional: false, allErrors: true } },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  await app.register(metricsPlugin);
+  await app.register(errorsPlugin);
+  await app.register(natsPlugin, { config });
+  await app.register(prismaPlugin, { config });
+  await app.register(healthRoutes, { config });
+  await app.register(publishRoute, { config });
+  await app.register(eventsRoute);
+  await app.register(statsRoute, { config });
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,63 @@
+import fp from 'fastify-plugin';
+import { PublishUnavailableError } from '../publisher.ts';
+
+const RETRY_AFTER_SECONDS = '2';
+
+/**
+ * Every error answers JSON a human can act on, never a stack trace. Infrastructure faults
+ * (JetStream, PostgreSQL) answer 503 with Retry-After, never 500, so clients know to retry.
+ */
+export default fp(
+  async (app) => {
+    const methodsByUrl = new Map<string, Set<string>>();
+    app.addHook('onRoute', (route) => {
+      const methods = methodsByUrl.get(route.url) ?? new Set<string>();
+      for (const m of [route.method].flat()) methods.add(m);
+      methodsByUrl.set(route.url, methods);
+    });
+
+    app.setNotFoundHandler(async (req, reply) => {
+      const path = req.url.split('?')[0] ?? '';
+      const allowed = methodsByUrl.get(path);
+      if (allowed) {
+        return reply
+          .code(405)
+          .header('allow', [...allowed].join(', '))
+          .send({ statusCode: 405, error: 'Method Not Allowed', message: `${req.method} is not allowed on ${path}; use ${[...allowed].join(' or ')}` });
+      }
+      return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${path}` });
+    });
+
+    app.setErrorHandler(async (err, req, reply) => {
+      if (err instanceof PublishUnavailableError) {
+        app.metrics.publishFailures.inc();
+        req.log.warn({ err: err.message }, 'publish failed; answering 503');
+        return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({
+          statusCode: 503,
+          error: 'Service Unavailable',
+          message: 'the event stream is unavailable; nothing is lost by retrying the same request',
+        });
+      }
+      const e = err as { statusCode?: number; code?: string; message: string };
+      const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : undefined;
+      if (status) {
+        const message = e.code === 'FST_ERR_VALIDATION' ? e.message.replace(/^(body|querystring)\/?/, '$1 ') : e.message;
+        return reply.code(status).send({ statusCode: status, code: e.code, error: httpReason(status), message });
+      }
+      // Anything else here is a dependency failing (PostgreSQL down during a read, NATS timing out).
+      req.log.error({ err }, 'request failed');
+      return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'a dependency (PostgreSQL or NATS) is unavailable; retry shortly',
+      });
+    });
+  },
+  { name: 'errors', dependencies: ['metrics'] },
+);
+
+function httpReason(status: number): string {
+  return (
+    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>
+  )[status] ?? 'Client Error';
+}

@@ -1,0 +1,35 @@
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import fp from 'fastify-plugin';
+import type { IngestConfig } from '../../../shared/config.ts';
+import { connectNats } from '../../../shared/nats/connect.ts';
+import { ensureTopology } from '../../../shared/nats/topology.ts';
+import { withBackoff } from '../../../shared/retry.ts';
+import { EventPublisher } from '../publisher.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    nats: { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; publisher: EventPublisher };
+  }
+}
+
+/** Connects to NATS, makes sure the stream exists, and drains the connection on close. */
+export default fp<{ config: IngestConfig }>(
+  async (app, { config }) => {
+    const nc = await connectNats(config, `ingest-${process.pid}`, app.log);
+    const jsm = await jetstreamManager(nc);
+    await withBackoff(() => ensureTopology(jsm, config), {
+      what: 'create stream and consumer',
+      log: app.log,
+      timeoutMs: config.STARTUP_TIMEOUT_MS,
+    });
+    const js = jetstream(nc, { timeout: config.PUBLISH_TIMEOUT_MS });
+    const publisher = new EventPublisher(js, config.STREAM_NAME, config.PUBLISH_TIMEOUT_MS, config.MAX_PUBLISH_IN_FLIGHT);
+    app.decorate('nats', { nc, js, jsm, publisher });
+    app.addHook('onClose', async () => {
+      // drain() flushes publishes still in flight before closing.
+      await nc.drain().catch(() => {});
+    });
+  },
+  { name: 'nats' },
+);

@@ -1,0 +1,26 @@
+import fp from 'fastify-plugin';
+import type { CommonConfig } from '../../../shared/config.ts';
+import { createPrisma, databaseReachable, type Db } from '../../../shared/db/prisma.ts';
+import { withBackoff } from '../../../shared/retry.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Db;
+  }
+}
+
+/** PostgreSQL through Prisma, for the read side (/events, /stats, /readyz). */
+export default fp<{ config: CommonConfig }>(
+  async (app, { config }) => {
+    const db = createPrisma(config.DATABASE_URL, config.DB_POOL_SIZE);
+    await withBackoff(
+      async () => {
+        if (!(await databaseReachable(db))) throw new Error('PostgreSQL not reachable');
+      },
+      { what: 'connect to PostgreSQL', log: app.log, timeoutMs: config.STARTUP_TIMEOUT_MS },
+    );
+    app.decorate('db', db);
+    app.addHook('onClose', async () => db.$disconnect());
+  },
+  { name: 'prisma' },
+);

@@ -1,0 +1,30 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { IngestConfig } from '../../../shared/config.ts';
+import { databaseReachable } from '../../../shared/db/prisma.ts';
+
+const healthRoutes: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { config }) => {
+  const started = new Date().toISOString();
+  // Seed-compatible root.
+  app.get('/', async () => ({ status: 'alive', service: 'pubsub-aggregator-ingest', started_at: started }));
+
+  // Liveness: the process is serving. Dependencies are readiness's business; failing liveness on a
+  // NATS outage would restart every pod at once and fix nothing.
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const failing: string[] = [];
+    if (app.nats.nc.isClosed() || app.nats.nc.isDraining()) failing.push('nats');
+    else {
+      try {
+        await app.nats.jsm.streams.info(config.STREAM_NAME);
+      } catch {
+        failing.push('stream');
+      }
+    }
+    if (!(await databaseReachable(app.db))) failing.push('postgresql');
+    if (failing.length > 0) return reply.code(503).send({ status: 'not ready', failing });
+    return { status: 'ready' };
+  });
+};
+
+export default healthRoutes;

@@ -1,0 +1,88 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from 'typebox';
+import type { IngestConfig } from '../../../shared/config.ts';
+import { checkEncodedEvent, validateEvent, type FieldError } from '../../../shared/validate-event.ts';
+import type { Event } from '../../../shared/event.ts';
+import type { EncodedEvent } from '../publisher.ts';
+
+const Accepted = Type.Object({
+  status: Type.Literal('queued'),
+  id: Type.Optional(Type.String({ description: 'event_id, for a single-event request' })),
+  accepted: Type.Integer({ description: 'events now stored by JetStream' }),
+  duplicates: Type.Integer({ description: 'of those, how many JetStream already had (dedup window)' }),
+});
+
+const Invalid = Type.Object({
+  statusCode: Type.Literal(400),
+  error: Type.String(),
+  message: Type.String(),
+  errors: Type.Array(
+    Type.Object({ index: Type.Optional(Type.Integer()), field: Type.String(), message: Type.String() }),
+  ),
+});
+
+/**
+ * POST /publish takes one event, a JSON array of events, or {"events": [...]}. A batch is all or
+ * nothing: one invalid event and nothing is published. 202 only after JetStream acknowledged
+ * every event of the request.
+ */
+const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { config }) => {
+  app.post(
+    '/publish',
+    {
+      schema: {
+        // The shape of each event is checked per index below, so a batch's errors name the index.
+        body: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Array(Type.Unknown())]),
+        response: { 202: Accepted, 400: Invalid },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body as unknown;
+      const single = !Array.isArray(body) && !(isObject(body) && 'events' in body && !('topic' in body));
+      const items: unknown = single ? [body] : Array.isArray(body) ? body : (body as { events: unknown }).events;
+      if (!Array.isArray(items)) return reply.code(400).send(invalid('"events" must be an array of events', [{ field: 'events', message: 'must be an array' }]));
+      if (items.length === 0) return reply.code(400).send(invalid('the batch is empty', [{ field: 'events', message: 'must hold at least one event' }]));
+      if (items.length > config.MAX_BATCH_SIZE) {
+        return reply.code(400).send(invalid(`the batch has ${items.length} events; the limit is ${config.MAX_BATCH_SIZE}`, [
+          { field: 'events', message: `must hold at most ${config.MAX_BATCH_SIZE} events` },
+        ]));
+      }
+
+      const receivedAt = new Date().toISOString();
+      const errors: FieldError[] = [];
+      const encoded: EncodedEvent[] = [];
+      items.forEach((item, i) => {
+        const index = single ? undefined : i;
+        const found = validateEvent(item, index);
+        if (found.length > 0) return void errors.push(...found);
+        const event = item as Event;
+        const json = JSON.stringify({ ...event, received_at: receivedAt });
+        const encodedErrors = checkEncodedEvent(json, config.MAX_EVENT_BYTES, index);
+        if (encodedErrors.length > 0) return void errors.push(...encodedErrors);
+        encoded.push({ event, json });
+      });
+      if (errors.length > 0) {
+        app.metrics.rejected.inc(items.length);
+        const what = single ? 'the event is invalid' : `${new Set(errors.map((e) => e.index)).size} of ${items.length} events are invalid; nothing was published`;
+        return reply.code(400).send(invalid(`${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errors.length > 3 ? '; …' : ''}`, errors));
+      }
+
+      const started = performance.now();
+      const result = await app.nats.publisher.publish(encoded);
+      app.metrics.publishDuration.observe((performance.now() - started) / 1000);
+      app.metrics.accepted.inc(result.accepted);
+      app.metrics.brokerDuplicates.inc(result.duplicates);
+      return reply.code(202).send({
+        status: 'queued' as const,
+        ...(single ? { id: encoded[0]!.event.event_id } : {}),
+        ...result,
+      });
+    },
+  );
+};
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const describe = (e: FieldError) => `${e.index === undefined ? '' : `events[${e.index}].`}${e.field || 'event'} ${e.message}`;
+const invalid = (message: string, errors: FieldError[]) => ({ statusCode: 400 as const, error: 'Bad Request', message, errors });
+
+export default publishRoute;

@@ -1,0 +1,11 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { IngestConfig } from '../../../shared/config.ts';
+import { collectStats } from '../stats.ts';
+
+const statsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { config }) => {
+  app.get('/stats', async () =>
+    collectStats(app.db, app.nats.jsm, config),
+  );
+};
+
+export default statsRoute;

@@ -1,0 +1,50 @@
+// The image's single entry point: `node dist/apps/main.js ingest|consumer|migrate`.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The directory holding prisma.config.ts: the repo root, or /app in the image. */
+function projectRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'prisma.config.ts'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('prisma.config.ts not found above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
+
+function migrate(): number {
+  // `prisma migrate deploy` on the WebAssembly schema engine (see prisma.config.ts): the native
+  // engine cannot be downloaded in locked-down networks and is not shipped in the image.
+  const cli = createRequire(import.meta.url).resolve('prisma/build/index.js');
+  const result = spawnSync(process.execPath, [cli, 'migrate', 'deploy'], {
+    cwd: projectRoot(),
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? '/nonexistent/use-wasm-engine',
+      PRISMA_QUERY_ENGINE_LIBRARY: process.env.PRISMA_QUERY_ENGINE_LIBRARY ?? '/dev/null',
+      PRISMA_HIDE_UPDATE_MESSAGE: '1',
+    },
+  });
+  return result.status ?? 1;
+}
+
+const command = process.argv[2];
+switch (command) {
+  case 'ingest':
+    await (await import('./ingest/server.ts')).runIngest();
+    break;
+  case 'consumer':
+    await (await import('./consumer/main.ts')).runConsumer();
+    break;
+  case 'migrate':
+    process.exit(migrate());
+    break;
+  default:
+    console.error(`usage: main.js ingest|consumer|migrate (got ${command ?? 'nothing'})`);
+    process.exit(2);
+}

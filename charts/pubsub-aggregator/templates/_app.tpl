@@ -1,0 +1,185 @@
+{{/*
+Deployment of one application process (ingest or consumer), with its PodDisruptionBudget and HPA.
+Call with (dict "ctx" $ "component" "ingest" "v" .Values.ingest "env" <yaml list string>).
+*/}}
+{{- define "pubsub-aggregator.appWorkload" -}}
+{{- $ctx := .ctx }}
+{{- $v := .v }}
+{{- $name := include "pubsub-aggregator.componentName" (dict "ctx" $ctx "component" .component) }}
+{{- $preStop := int (default 0 $v.preStopSleepSeconds) }}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $name }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "pubsub-aggregator.componentLabels" (dict "ctx" $ctx "component" .component) | nindent 4 }}
+spec:
+  {{- if not $v.autoscaling.enabled }}
+  replicas: {{ $v.replicaCount }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      # New pods wait in their init container for the migration; old pods keep serving meanwhile.
+      maxUnavailable: 0
+      maxSurge: 1
+  selector:
+    matchLabels:
+      {{- include "pubsub-aggregator.componentSelectorLabels" (dict "ctx" $ctx "component" .component) | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "pubsub-aggregator.componentSelectorLabels" (dict "ctx" $ctx "component" .component) | nindent 8 }}
+        {{- with $v.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      annotations:
+        kubectl.kubernetes.io/default-container: {{ .component }}
+        {{- include "pubsub-aggregator.scrapeAnnotations" (dict "ctx" $ctx "port" $v.port) | nindent 8 }}
+        {{- with $v.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "pubsub-aggregator.serviceAccountName" $ctx }}
+      automountServiceAccountToken: false
+      {{- include "pubsub-aggregator.imagePullSecrets" $ctx | nindent 6 }}
+      {{- with $v.priorityClassName }}
+      priorityClassName: {{ . }}
+      {{- end }}
+      # Drain time (SHUTDOWN_TIMEOUT_MS) + preStop sleep + margin, so SIGKILL never cuts a drain short.
+      terminationGracePeriodSeconds: {{ include "pubsub-aggregator.terminationGracePeriodSeconds" (dict "ctx" $ctx "preStop" $preStop) }}
+      securityContext:
+        {{- toYaml $ctx.Values.podSecurityContext | nindent 8 }}
+      initContainers:
+        {{- include "pubsub-aggregator.waitContainer" (dict "ctx" $ctx "waitFor" "migrations") | nindent 8 }}
+      containers:
+        - name: {{ .component }}
+          image: {{ include "pubsub-aggregator.image" $ctx | quote }}
+          imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
+          command: ["node", "dist/apps/main.js", {{ .component | quote }}]
+          ports:
+            - name: http
+              containerPort: {{ $v.port }}
+              protocol: TCP
+          env:
+            {{- include "pubsub-aggregator.commonEnv" $ctx | nindent 12 }}
+            - name: PORT
+              value: {{ $v.port | quote }}
+            {{- .env | nindent 12 }}
+            {{- with $v.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: http
+            {{- toYaml $v.livenessProbe | nindent 12 }}
+          readinessProbe:
+            httpGet:
+              path: /readyz
+              port: http
+            {{- toYaml $v.readinessProbe | nindent 12 }}
+          {{- if gt $preStop 0 }}
+          lifecycle:
+            preStop:
+              # Keep serving while the endpoint is removed from Services, then SIGTERM starts the drain.
+              sleep:
+                seconds: {{ $preStop }}
+          {{- end }}
+          securityContext:
+            {{- toYaml $ctx.Values.containerSecurityContext | nindent 12 }}
+          resources:
+            {{- toYaml $v.resources | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: 64Mi
+      {{- include "pubsub-aggregator.topologySpreadConstraints" (dict "ctx" $ctx "component" .component "spread" $v.topologySpread) | nindent 6 }}
+      {{- with $v.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- if $v.podDisruptionBudget.enabled }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ $name }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "pubsub-aggregator.componentLabels" (dict "ctx" $ctx "component" .component) | nindent 4 }}
+spec:
+  maxUnavailable: {{ $v.podDisruptionBudget.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "pubsub-aggregator.componentSelectorLabels" (dict "ctx" $ctx "component" .component) | nindent 6 }}
+{{- end }}
+{{- if $v.autoscaling.enabled }}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ $name }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "pubsub-aggregator.componentLabels" (dict "ctx" $ctx "component" .component) | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ $name }}
+  minReplicas: {{ $v.autoscaling.minReplicas }}
+  maxReplicas: {{ $v.autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ $v.autoscaling.targetCPUUtilizationPercentage }}
+{{- end }}
+{{- end }}
+
+{{/* Ingest-only environment. */}}
+{{- define "pubsub-aggregator.ingestEnv" -}}
+- name: MAX_BATCH_SIZE
+  value: {{ .Values.ingest.maxBatchSize | int64 | quote }}
+- name: MAX_EVENT_BYTES
+  value: {{ .Values.ingest.maxEventBytes | int64 | quote }}
+- name: BODY_LIMIT_BYTES
+  value: {{ .Values.ingest.bodyLimitBytes | int64 | quote }}
+- name: PUBLISH_TIMEOUT_MS
+  value: {{ .Values.ingest.publishTimeoutMs | int64 | quote }}
+- name: MAX_PUBLISH_IN_FLIGHT
+  value: {{ .Values.ingest.maxPublishInFlight | int64 | quote }}
+{{- include "pubsub-aggregator.authEnv" . }}
+{{- if .Values.rateLimit.enabled }}
+- name: RATE_LIMIT_MAX
+  value: {{ .Values.rateLimit.max | int64 | quote }}
+- name: RATE_LIMIT_WINDOW_MS
+  value: {{ .Values.rateLimit.windowMs | int64 | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Consumer-only environment. */}}
+{{- define "pubsub-aggregator.consumerEnv" -}}
+- name: BATCH_SIZE
+  value: {{ .Values.consumer.batchSize | int64 | quote }}
+- name: CONSUMER_CONCURRENCY
+  value: {{ .Values.consumer.concurrency | int64 | quote }}
+- name: PERSIST_MODE
+  value: {{ .Values.consumer.persistMode | quote }}
+{{- end }}

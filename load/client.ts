@@ -1,0 +1,93 @@
+// A publisher as a real client should be: retries 429/503/network errors with exponential backoff
+// and full jitter, honours Retry-After, and resends the same event_ids (so retries are harmless).
+import type { Event } from '../shared/event.ts';
+import { chunk } from './workload.ts';
+
+export interface SendOptions {
+  baseUrl: string | string[];
+  /** Events per request; 1 sends bare event objects (seed-compatible). */
+  batchSize: number;
+  concurrency: number;
+  token?: string;
+  maxAttempts?: number;
+  /** Per-request latencies in ms, if given. */
+  latencies?: number[];
+}
+
+export interface SendResult {
+  requests: number;
+  retries: number;
+  failed: number;
+  accepted: number;
+  brokerDuplicates: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function sendEvents(events: readonly Event[], opts: SendOptions): Promise<SendResult> {
+  const urls = [opts.baseUrl].flat();
+  const bodies = opts.batchSize === 1 ? events.map((e) => JSON.stringify(e)) : chunk(events, opts.batchSize).map((b) => JSON.stringify(b));
+  const result: SendResult = { requests: 0, retries: 0, failed: 0, accepted: 0, brokerDuplicates: 0 };
+  const maxAttempts = opts.maxAttempts ?? 12;
+  let next = 0;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+
+  const worker = async (w: number) => {
+    for (let i = next++; i < bodies.length; i = next++) {
+      for (let attempt = 1; ; attempt++) {
+        // Round-robin over ingest replicas; a retry goes to the next one (a load balancer's job).
+        const url = `${urls[(i + attempt + w) % urls.length]}/publish`;
+        const started = performance.now();
+        let retryAfterMs: number | undefined;
+        try {
+          result.requests++;
+          const res = await fetch(url, { method: 'POST', headers, body: bodies[i] });
+          const body = (await res.json().catch(() => ({}))) as { accepted?: number; duplicates?: number };
+          if (res.status === 202) {
+            opts.latencies?.push(performance.now() - started);
+            result.accepted += body.accepted ?? 0;
+            result.brokerDuplicates += body.duplicates ?? 0;
+            break;
+          }
+          if (res.status !== 429 && res.status !== 503) throw new Error(`HTTP ${res.status}: ${JSON.stringify(body)}`);
+          const ra = Number(res.headers.get('retry-after'));
+          if (Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
+        } catch (err) {
+          if (String(err).includes('HTTP 4')) {
+            result.failed++;
+            throw err;
+          }
+        }
+        if (attempt >= maxAttempts) {
+          result.failed++;
+          break;
+        }
+        result.retries++;
+        const backoff = Math.random() * Math.min(5_000, 100 * 2 ** attempt);
+        await sleep(Math.max(backoff, retryAfterMs ?? 0));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w)));
+  return result;
+}
+
+/** Polls /stats until `done(stats)` or the timeout; returns the last stats. */
+export async function waitForStats<T>(baseUrl: string, done: (s: T) => boolean, timeoutMs: number, token?: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${baseUrl}/stats`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      if (res.ok) {
+        last = (await res.json()) as T;
+        if (done(last)) return last;
+      }
+    } catch {
+      /* ingest restarting: keep polling */
+    }
+    await sleep(50);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for /stats; last: ${JSON.stringify(last)}`);
+}

@@ -1,0 +1,196 @@
+// Throwaway nats-server and PostgreSQL for the local stack, the demo, the benchmark and the tests:
+// real servers from binaries (scripts/install-prereqs.sh installs them), on free loopback ports,
+// in temp dirs, so they never collide with anything already running.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const PREREQS_DIR = process.env.PREREQS_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'pubsub-aggregator');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Finds a binary on PATH, in the project's tool dir, or in Debian's PostgreSQL dir. */
+export function findBinary(name: string): string {
+  const dirs = [...(process.env.PATH ?? '').split(':'), path.join(PREREQS_DIR, 'bin')];
+  const pgRoot = '/usr/lib/postgresql';
+  if (existsSync(pgRoot)) {
+    for (const v of readdirSync(pgRoot).sort((a, b) => Number(b) - Number(a))) dirs.push(path.join(pgRoot, v, 'bin'));
+  }
+  for (const d of dirs) {
+    const p = path.join(d, name);
+    if (d && existsSync(p)) return p;
+  }
+  throw new Error(`${name} not found on PATH or in ${PREREQS_DIR}/bin: run scripts/install-prereqs.sh`);
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000, proc?: ChildProcess) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc && proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode}`);
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} not ready after ${timeoutMs} ms`);
+}
+
+const portOpen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+
+export interface NatsServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  /** Starts it again on the same port and store dir (JetStream state survives). */
+  start(): Promise<void>;
+}
+
+export async function startNats(opts: { dir?: string; port?: number } = {}): Promise<NatsServer> {
+  const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'pubsub-nats-'));
+  const port = opts.port ?? (await freePort());
+  const bin = findBinary('nats-server');
+  let proc: ChildProcess | undefined;
+  const server: NatsServer = {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    async start() {
+      proc = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', path.join(dir, 'jetstream')], { stdio: 'ignore' });
+      await waitFor('nats-server', () => portOpen(port), 30_000, proc);
+    },
+    async stop() {
+      const p = proc;
+      if (!p || p.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.kill('SIGTERM');
+      });
+    },
+  };
+  await server.start();
+  return server;
+}
+
+export interface Postgres {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** PostgreSQL refuses to run as root; as root we run it as `nobody` with a data dir it owns. */
+function asServiceUser(cmd: string, args: string[]): [string, string[]] {
+  if (process.getuid?.() !== 0) return [cmd, args];
+  return ['runuser', ['-u', 'nobody', '--', cmd, ...args]];
+}
+
+export async function startPostgres(opts: { dir?: string } = {}): Promise<Postgres> {
+  const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'pubsub-pg-'));
+  const data = path.join(dir, 'data');
+  const port = await freePort();
+  if (process.getuid?.() === 0) chownSync(dir, 65534, 65534);
+  const run = (bin: string, args: string[]) => {
+    const [c, a] = asServiceUser(findBinary(bin), args);
+    execFileSync(c, a, { stdio: 'pipe' });
+  };
+  run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
+  const pg: Postgres = {
+    url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    async start() {
+      // Durability settings stay at PostgreSQL's defaults: the tests and benchmarks measure the
+      // same commit cost a real deployment pays.
+      run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`, 'start']);
+      await waitFor('postgres', () => portOpen(port));
+    },
+    async stop() {
+      try {
+        run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+      } catch {
+        /* already stopped */
+      }
+    },
+  };
+  await pg.start();
+  return pg;
+}
+
+/** `prisma migrate deploy` against `databaseUrl`, on the WebAssembly engine (see prisma.config.ts). */
+export function migrate(databaseUrl: string, cwd = process.cwd()): void {
+  execFileSync(process.execPath, [path.join(cwd, 'node_modules/prisma/build/index.js'), 'migrate', 'deploy'], {
+    cwd,
+    stdio: 'pipe',
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PRISMA_SCHEMA_ENGINE_BINARY: '/nonexistent/use-wasm-engine',
+      PRISMA_QUERY_ENGINE_LIBRARY: '/dev/null',
+      PRISMA_HIDE_UPDATE_MESSAGE: '1',
+    },
+  });
+}
+
+export interface AppProcess {
+  name: string;
+  port: number;
+  url: string;
+  proc: ChildProcess;
+  /** Resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts `ingest` or `consumer` as a child process and waits for /healthz. `runner: 'dist'` runs
+ * the compiled output (what the image runs); 'tsx' runs the sources (no build step).
+ */
+export async function startApp(
+  app: 'ingest' | 'consumer',
+  env: Record<string, string>,
+  opts: { runner?: 'dist' | 'tsx'; cwd?: string; log?: 'inherit' | 'ignore'; waitReady?: boolean } = {},
+): Promise<AppProcess> {
+  const cwd = opts.cwd ?? process.cwd();
+  const port = Number(env.PORT ?? (await freePort()));
+  const args =
+    (opts.runner ?? 'dist') === 'dist'
+      ? ['--enable-source-maps', path.join(cwd, 'dist/apps/main.js'), app]
+      : ['--import', 'tsx', path.join(cwd, 'apps/main.ts'), app];
+  const proc = spawn(process.execPath, args, {
+    cwd,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', opts.log ?? 'inherit', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const path_ = opts.waitReady === false ? '/healthz' : '/readyz';
+  await waitFor(`${app} on ${url}`, async () => (await fetch(url + path_)).ok, 60_000, proc);
+  return {
+    name: app,
+    port,
+    url,
+    proc,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export function removeDir(dir: string) {
+  rmSync(dir, { recursive: true, force: true });
+}

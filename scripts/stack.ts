@@ -1,0 +1,89 @@
+// `npm run stack`: ingest + consumer on this machine until Ctrl-C.
+// `npm run demo`: the same, then 20,000 events (30% duplicates), wait until all are persisted,
+// print /stats and check the counts are exact.
+// Uses NATS_URL / DATABASE_URL when set; otherwise starts throwaway servers in a temp dir.
+import { parseArgs } from 'node:util';
+import { generateWorkload } from '../load/workload.ts';
+import { sendEvents, waitForStats } from '../load/client.ts';
+import { migrate, startApp, startNats, startPostgres, type AppProcess } from './lib/services.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    demo: { type: 'boolean', default: false },
+    events: { type: 'string', default: '20000' },
+    'duplicate-rate': { type: 'string', default: '0.3' },
+    seed: { type: 'string', default: '42' },
+    batch: { type: 'string', default: '100' },
+    concurrency: { type: 'string', default: '16' },
+    port: { type: 'string', default: process.env.PORT ?? '8080' },
+  },
+});
+
+const say = (msg: string) => console.log(`[stack] ${msg}`);
+const cleanups: Array<() => Promise<unknown>> = [];
+let exiting = false;
+async function shutdown(code: number) {
+  if (exiting) return;
+  exiting = true;
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+try {
+  let natsUrl = process.env.NATS_URL;
+  if (!natsUrl) {
+    const nats = await startNats();
+    cleanups.push(() => nats.stop());
+    natsUrl = nats.url;
+    say(`started nats-server (JetStream) at ${natsUrl}`);
+  }
+  let databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    const pg = await startPostgres();
+    cleanups.push(() => pg.stop());
+    databaseUrl = pg.url;
+    say(`started PostgreSQL at ${databaseUrl}`);
+  }
+  migrate(databaseUrl);
+  say('migrations applied');
+
+  const env = { NATS_URL: natsUrl, DATABASE_URL: databaseUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
+  const consumer: AppProcess = await startApp('consumer', { ...env, PORT: String(Number(args.port) + 1010) }, { runner: 'tsx' });
+  cleanups.push(() => consumer.stop());
+  const ingest: AppProcess = await startApp('ingest', { ...env, PORT: args.port }, { runner: 'tsx' });
+  cleanups.push(() => ingest.stop());
+  say(`ingest:   ${ingest.url}  (POST /publish, GET /events, GET /stats, /metrics)`);
+  say(`consumer: ${consumer.url}  (/readyz, /metrics)`);
+
+  if (!args.demo) {
+    say('running; Ctrl-C to stop');
+    await new Promise(() => {});
+  }
+
+  const workload = generateWorkload({ events: Number(args.events), duplicateRate: Number(args['duplicate-rate']), seed: Number(args.seed) });
+  type Stats = { unique_processed: number; duplicate_dropped: number; received: number; queue_depth: number };
+  const before = await waitForStats<Stats>(ingest.url, () => true, 10_000);
+  say(`sending ${workload.events.length} events (${workload.unique} unique, ${workload.duplicates} duplicates, seed ${args.seed}) in batches of ${args.batch}, ${args.concurrency} clients`);
+  const started = performance.now();
+  const sent = await sendEvents(workload.events, { baseUrl: ingest.url, batchSize: Number(args.batch), concurrency: Number(args.concurrency) });
+  const acceptedMs = performance.now() - started;
+  const stats = await waitForStats<Stats>(
+    ingest.url,
+    (s) => s.unique_processed - before.unique_processed >= workload.unique && s.queue_depth === 0 &&
+      s.duplicate_dropped - before.duplicate_dropped >= workload.duplicates,
+    120_000,
+  );
+  const e2eMs = performance.now() - started;
+  console.log(JSON.stringify(stats, null, 2));
+  const unique = stats.unique_processed - before.unique_processed;
+  const dups = stats.duplicate_dropped - before.duplicate_dropped;
+  say(`accepted in ${(acceptedMs / 1000).toFixed(2)} s; all persisted in ${(e2eMs / 1000).toFixed(2)} s (${Math.round(workload.events.length / (e2eMs / 1000))} events/s end to end); ${sent.retries} retries`);
+  const exact = unique === workload.unique && dups === workload.duplicates && sent.failed === 0;
+  say(exact ? `exact: ${unique} unique stored, ${dups} duplicates dropped` : `NOT EXACT: ${unique} unique (want ${workload.unique}), ${dups} duplicates (want ${workload.duplicates}), ${sent.failed} failed requests`);
+  await shutdown(exact ? 0 : 1);
+} catch (err) {
+  console.error('[stack] failed:', err);
+  await shutdown(1);
+}

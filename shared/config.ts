@@ -1,0 +1,71 @@
+import envSchema from 'env-schema';
+import { Type, type Static, type TSchema } from 'typebox';
+
+// Every knob is an env var, validated once at start; a bad value stops the process with an error
+// naming the variable (e.g. `env/PORT must be <= 65535`). Defaults suit one laptop; the Helm chart
+// sets them for a cluster.
+
+const Int = (def: number, min: number, max: number, description: string) =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description });
+
+const common = {
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL connection URL' }),
+  DB_POOL_SIZE: Int(4, 1, 100, 'PostgreSQL connections held by this process'),
+  NATS_URL: Type.String({ default: 'nats://127.0.0.1:4222', description: 'comma-separated NATS server URLs' }),
+  NATS_USER: Type.Optional(Type.String()),
+  NATS_PASSWORD: Type.Optional(Type.String()),
+  STREAM_NAME: Type.String({ default: 'EVENTS', pattern: '^[A-Za-z0-9_-]+$' }),
+  STREAM_REPLICAS: Int(1, 1, 5, 'JetStream replicas: 3 in a 3-node cluster makes a PubAck mean "on a quorum"'),
+  STREAM_DUPLICATE_WINDOW_MS: Int(120_000, 100, 7 * 86_400_000, 'broker-side dedup window for Nats-Msg-Id'),
+  STREAM_MAX_AGE_MS: Int(7 * 86_400_000, 0, 365 * 86_400_000, 'how long the stream keeps messages (0 = forever)'),
+  STREAM_MAX_BYTES: Type.Integer({ default: -1, minimum: -1, description: 'stream size cap in bytes (-1 = none)' }),
+  CONSUMER_NAME: Type.String({ default: 'event-writer', pattern: '^[A-Za-z0-9_-]+$' }),
+  CONSUMER_MAX_DELIVER: Int(10, 2, 1000, 'deliveries before a message is dead-lettered'),
+  CONSUMER_ACK_WAIT_MS: Int(30_000, 1_000, 600_000, 'must exceed the slowest batch commit'),
+  CONSUMER_MAX_ACK_PENDING: Int(20_000, 1, 1_000_000, 'unacked messages across all consumer processes'),
+  STARTUP_TIMEOUT_MS: Int(120_000, 1_000, 3_600_000, 'give up connecting to NATS/PostgreSQL after this'),
+  SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 600_000, 'drain time on SIGTERM; keep below terminationGracePeriodSeconds'),
+  HOST: Type.String({ default: '0.0.0.0' }),
+};
+
+const ingest = {
+  ...common,
+  PORT: Int(8080, 0, 65_535, 'HTTP port'),
+  MAX_BATCH_SIZE: Int(1000, 1, 10_000, 'events per POST /publish'),
+  MAX_EVENT_BYTES: Int(65_536, 256, 16 * 1024 * 1024, 'serialized size of one event'),
+  BODY_LIMIT_BYTES: Int(8 * 1024 * 1024, 1024, 256 * 1024 * 1024, 'request body size'),
+  PUBLISH_TIMEOUT_MS: Int(5_000, 100, 60_000, 'wait for a PubAck before answering 503'),
+  MAX_PUBLISH_IN_FLIGHT: Int(1024, 1, 65_536, 'unacknowledged publishes per process; beyond it requests wait'),
+};
+
+const consumer = {
+  ...common,
+  PORT: Int(9090, 0, 65_535, 'HTTP port for /healthz, /readyz, /metrics'),
+  BATCH_SIZE: Int(500, 1, 5_000, 'messages persisted per transaction'),
+  CONSUMER_CONCURRENCY: Int(2, 1, 32, 'batches persisted in parallel by this process'),
+  PERSIST_MODE: Type.Union([Type.Literal('batch'), Type.Literal('per-event')], {
+    default: 'batch',
+    description: 'per-event writes one event per transaction (the benchmark baseline)',
+  }),
+};
+
+export const IngestConfigSchema = Type.Object(ingest);
+export const ConsumerConfigSchema = Type.Object(consumer);
+export type IngestConfig = Static<typeof IngestConfigSchema>;
+export type ConsumerConfig = Static<typeof ConsumerConfigSchema>;
+export type CommonConfig = Static<ReturnType<typeof Type.Object<typeof common>>>;
+
+function load<T extends TSchema>(schema: T, data: Record<string, unknown>): Static<T> {
+  return envSchema<Static<T>>({ schema: schema as object, data, env: false, dotenv: false });
+}
+
+/** Validated ingest config from `env` (process.env by default); throws naming the bad variable. */
+export const loadIngestConfig = (env: Record<string, unknown> = process.env): IngestConfig =>
+  load(IngestConfigSchema, env);
+export const loadConsumerConfig = (env: Record<string, unknown> = process.env): ConsumerConfig =>
+  load(ConsumerConfigSchema, env);
+

@@ -1,0 +1,85 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+// One registry per app instance (not prom-client's global), so tests can build several apps in one
+// process. Metric names are part of the operator contract: the Grafana dashboard reads them.
+
+function registryFor(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export function createIngestMetrics() {
+  const registry = registryFor('ingest');
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    accepted: new Counter({ name: 'ingest_events_accepted_total', help: 'Events acknowledged by JetStream (202)', registers: [registry] }),
+    brokerDuplicates: new Counter({
+      name: 'ingest_events_broker_duplicate_total',
+      help: 'Events JetStream already had within its dedup window (PubAck duplicate)',
+      registers: [registry],
+    }),
+    rejected: new Counter({ name: 'ingest_events_rejected_total', help: 'Events refused as invalid (400)', registers: [registry] }),
+    publishFailures: new Counter({
+      name: 'ingest_publish_failures_total',
+      help: 'Requests answered 503 because JetStream was unavailable or slow',
+      registers: [registry],
+    }),
+    publishDuration: new Histogram({
+      name: 'ingest_publish_duration_seconds',
+      help: 'Time from publishing a request\'s events to the last PubAck',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+  };
+}
+export type IngestMetrics = ReturnType<typeof createIngestMetrics>;
+
+export function createConsumerMetrics() {
+  const registry = registryFor('consumer');
+  return {
+    registry,
+    persisted: new Counter({ name: 'consumer_events_persisted_total', help: 'New rows committed', registers: [registry] }),
+    dbDuplicates: new Counter({
+      name: 'consumer_events_db_duplicate_total',
+      help: 'Deliveries the database rejected as duplicates (UNIQUE(topic, event_id))',
+      registers: [registry],
+    }),
+    redeliveries: new Counter({
+      name: 'consumer_redeliveries_total',
+      help: 'Deliveries already committed earlier (ack lost, e.g. crash after commit); not duplicates',
+      registers: [registry],
+    }),
+    deadLettered: new Counter({ name: 'consumer_events_dead_lettered_total', help: 'Messages sent to the dead-letter subject', registers: [registry] }),
+    batchDuration: new Histogram({
+      name: 'consumer_batch_duration_seconds',
+      help: 'Time to persist and commit one batch',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'consumer_batch_size',
+      help: 'Messages per persisted batch',
+      buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000],
+      registers: [registry],
+    }),
+    acceptToCommit: new Histogram({
+      name: 'consumer_accept_to_commit_seconds',
+      help: 'From the PubAck at ingest to the commit in PostgreSQL, per new event',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    pending: new Gauge({ name: 'consumer_pending_messages', help: 'Messages in the stream not yet delivered to any consumer process', registers: [registry] }),
+    ackPending: new Gauge({ name: 'consumer_ack_pending_messages', help: 'Messages delivered but not yet acknowledged', registers: [registry] }),
+    dbUp: new Gauge({ name: 'consumer_database_up', help: '1 when the last database operation succeeded', registers: [registry] }),
+  };
+}
+export type ConsumerMetrics = ReturnType<typeof createConsumerMetrics>;

@@ -1,0 +1,33 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Log } from '../logger.ts';
+import type { CommonConfig } from '../config.ts';
+import { withBackoff } from '../retry.ts';
+
+/** Connects to NATS, retrying with backoff until STARTUP_TIMEOUT_MS; then reconnects forever. */
+export async function connectNats(config: CommonConfig, name: string, log: Log): Promise<NatsConnection> {
+  const nc = await withBackoff(
+    () =>
+      connect({
+        servers: config.NATS_URL.split(',').map((s) => s.trim()),
+        name,
+        user: config.NATS_USER,
+        pass: config.NATS_PASSWORD,
+        // Without this the client builds an Error (stack trace) for every request/publish, ~16% of
+        // the CPU of a publish on the hot path.
+        noAsyncTraces: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+        pingInterval: 10_000,
+      }),
+    { what: 'connect to NATS', log, timeoutMs: config.STARTUP_TIMEOUT_MS },
+  );
+  log.info({ server: nc.getServer() }, 'connected to NATS');
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
+        log.warn({ status: s.type, server: 'server' in s ? s.server : undefined }, 'NATS connection status');
+      }
+    }
+  })();
+  return nc;
+}

@@ -1,0 +1,104 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/nats-core';
+import type { CommonConfig } from '../config.ts';
+import { SUBJECT_PREFIX } from '../event.ts';
+
+// Names derived from STREAM_NAME so that two installations can share one NATS account.
+export const counterStreamName = (stream: string) => `${stream}_COUNTERS`;
+export const deadLetterStreamName = (stream: string) => `${stream}_DLQ`;
+export const brokerDuplicateSubject = (stream: string, topic: string) => `counters.${stream}.broker_duplicates.${topic}`;
+export const deadLetterSubject = (stream: string, topic: string) => `dlq.${stream}.${topic}`;
+
+const isNotFound = (err: unknown) => /not found/i.test(String((err as Error)?.message));
+
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }) {
+  try {
+    await jsm.streams.info(cfg.name);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    try {
+      await jsm.streams.add(cfg);
+      return;
+    } catch (addErr) {
+      // Another replica created it between our info and add: fall through to update.
+      if (!/already in use|exists/i.test(String((addErr as Error).message))) throw addErr;
+    }
+  }
+  const { allow_msg_counter: _immutable, ...updatable } = cfg;
+  await jsm.streams.update(cfg.name, updatable);
+}
+
+/** The durable pull consumer every consumer process shares. */
+export function writerConsumerConfig(config: CommonConfig): Partial<ConsumerConfig> & { durable_name: string } {
+  const ackWait = config.CONSUMER_ACK_WAIT_MS;
+  // Redeliveries after a crash back off (ack_wait, 2x, 4x... capped at 10 min). The list must be
+  // shorter than max_deliver; its first entry replaces ack_wait.
+  const backoff = Array.from({ length: Math.min(config.CONSUMER_MAX_DELIVER - 1, 5) }, (_, i) =>
+    nanos(Math.min(ackWait * 2 ** i, 600_000)),
+  );
+  return {
+    durable_name: config.CONSUMER_NAME,
+    // Explicit per-message acks: AckAll on a shared pull consumer would ack other processes' messages.
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(ackWait),
+    max_deliver: config.CONSUMER_MAX_DELIVER,
+    max_ack_pending: config.CONSUMER_MAX_ACK_PENDING,
+    backoff,
+    filter_subject: `${SUBJECT_PREFIX}.>`,
+  };
+}
+
+/**
+ * Creates or updates the event stream, the broker-duplicate counter stream, the dead-letter
+ * stream and the shared durable consumer. Idempotent: every replica runs it at start.
+ */
+export async function ensureTopology(jsm: JetStreamManager, config: CommonConfig): Promise<void> {
+  const stream = config.STREAM_NAME;
+  await ensureStream(jsm, {
+    name: stream,
+    subjects: [`${SUBJECT_PREFIX}.>`],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    num_replicas: config.STREAM_REPLICAS,
+    duplicate_window: nanos(config.STREAM_DUPLICATE_WINDOW_MS),
+    max_age: nanos(config.STREAM_MAX_AGE_MS),
+    max_bytes: config.STREAM_MAX_BYTES,
+  });
+  // Distributed counters (nats-server 2.12, ADR-49): ingest adds the duplicates the broker caught,
+  // per topic; the sum survives restarts of every process and is the same from every replica.
+  await ensureStream(jsm, {
+    name: counterStreamName(stream),
+    subjects: [`counters.${stream}.>`],
+    storage: StorageType.File,
+    num_replicas: config.STREAM_REPLICAS,
+    allow_msg_counter: true,
+    allow_direct: true,
+  });
+  await ensureStream(jsm, {
+    name: deadLetterStreamName(stream),
+    subjects: [`dlq.${stream}.>`],
+    storage: StorageType.File,
+    num_replicas: config.STREAM_REPLICAS,
+    max_age: nanos(config.STREAM_MAX_AGE_MS),
+  });
+  const consumer = writerConsumerConfig(config);
+  try {
+    await jsm.consumers.info(stream, consumer.durable_name);
+    const { durable_name, deliver_policy: _fixed, filter_subject: _f, ...updatable } = consumer;
+    await jsm.consumers.update(stream, durable_name, updatable);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.consumers.add(stream, consumer);
+  }
+}
