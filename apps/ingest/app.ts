@@ -24,6 +24,9 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
+  // JSON only: Fastify's default text/plain parser would let a plain-text body through to
+  // validation instead of answering 415.
+  app.removeContentTypeParser('text/plain');
   await app.register(metricsPlugin);
   await app.register(errorsPlugin);
   await app.register(natsPlugin, { config });

@@ -164,7 +164,7 @@ export async function startApp(
   opts: { runner?: 'dist' | 'tsx'; cwd?: string; log?: 'inherit' | 'ignore'; waitReady?: boolean } = {},
 ): Promise<AppProcess> {
   const cwd = opts.cwd ?? process.cwd();
-  const port = Number(env.PORT ?? (await freePort()));
+  const port = env.PORT && env.PORT !== '0' ? Number(env.PORT) : await freePort();
   const args =
     (opts.runner ?? 'dist') === 'dist'
       ? ['--enable-source-maps', path.join(cwd, 'dist/apps/main.js'), app]

@@ -14,10 +14,12 @@ const Accepted = Type.Object({
 
 const Invalid = Type.Object({
   statusCode: Type.Literal(400),
+  code: Type.Optional(Type.String()),
   error: Type.String(),
   message: Type.String(),
-  errors: Type.Array(
-    Type.Object({ index: Type.Optional(Type.Integer()), field: Type.String(), message: Type.String() }),
+  /** Every invalid field of every invalid event; absent when the body itself is not JSON. */
+  errors: Type.Optional(
+    Type.Array(Type.Object({ index: Type.Optional(Type.Integer()), field: Type.String(), message: Type.String() })),
   ),
 });
 
