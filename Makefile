@@ -1,0 +1,24 @@
+# The two commands in the README, plus the ones behind them. Each target installs what it needs
+# first (scripts/bootstrap.sh), so they work from a fresh clone.
+SHELL := /bin/bash
+BOOT := scripts/bootstrap.sh
+
+.PHONY: demo stack test test-unit bench check-chart build clean
+
+demo:  ## Start NATS, PostgreSQL, ingest, consumer; send 20,000 events (30% duplicates); print /stats
+	$(BOOT) npm run -s demo
+
+stack: ## Run ingest + consumer (and throwaway NATS/PostgreSQL unless NATS_URL/DATABASE_URL are set) until Ctrl-C
+	$(BOOT) npm run -s stack
+
+test:  ## Everything CI runs: build, typecheck, unit + integration + chart tests, chart validation
+	$(BOOT) --k8s npm test
+
+test-unit:
+	$(BOOT) npm run -s test:unit
+
+build:
+	$(BOOT) npm run -s build
+
+clean:
+	rm -rf dist generated node_modules

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { generateWorkload } from '../../load/workload.ts';
+import { validateEvent } from '../../shared/validate-event.ts';
+
+describe('generateWorkload', () => {
+  const w = generateWorkload({ events: 20_000, duplicateRate: 0.3, seed: 42 });
+  const key = (e: { topic: string; event_id: string }) => `${e.topic}:${e.event_id}`;
+
+  it('has exactly the requested uniques and duplicates', () => {
+    expect(w.events).toHaveLength(20_000);
+    expect(new Set(w.events.map(key)).size).toBe(14_000);
+    expect(w).toMatchObject({ unique: 14_000, duplicates: 6_000 });
+  });
+
+  it('sends every duplicate after its original, spread through the run', () => {
+    const seen = new Set<string>();
+    let dupsInFirstHalf = 0;
+    w.events.forEach((e, i) => {
+      if (seen.has(key(e)) && i < 10_000) dupsInFirstHalf++;
+      seen.add(key(e));
+    });
+    expect(key(w.events[0]!)).toBe(key(w.events.find((e) => e === w.events[0])!));
+    expect(dupsInFirstHalf).toBeGreaterThan(500);
+    expect(dupsInFirstHalf).toBeLessThan(5_500);
+  });
+
+  it('is deterministic for a seed and different across seeds', () => {
+    const again = generateWorkload({ events: 20_000, duplicateRate: 0.3, seed: 42 });
+    expect(again.events.map(key)).toEqual(w.events.map(key));
+    const other = generateWorkload({ events: 100, duplicateRate: 0.3, seed: 43 });
+    expect(other.events.map(key)).not.toEqual(w.events.slice(0, 100).map(key));
+  });
+
+  it('produces only valid events', () => {
+    expect(w.events.slice(0, 500).flatMap((e) => validateEvent(e))).toEqual([]);
+  });
+});
