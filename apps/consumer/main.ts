@@ -42,6 +42,7 @@ export async function runConsumer(env: NodeJS.ProcessEnv = process.env): Promise
   log.info({ batchSize: config.BATCH_SIZE, concurrency: config.CONSUMER_CONCURRENCY, mode: config.PERSIST_MODE }, 'consumer started');
 
   const lag = setInterval(async () => {
+    await writer?.checkDatabase();
     try {
       const info = await jsm.consumers.info(config.STREAM_NAME, config.CONSUMER_NAME);
       metrics.pending.set(info.num_pending);
@@ -49,7 +50,7 @@ export async function runConsumer(env: NodeJS.ProcessEnv = process.env): Promise
     } catch {
       /* NATS unavailable: the gauges keep their last value */
     }
-  }, 5_000);
+  }, 2_000);
 
   let shuttingDown = false;
   const shutdown = async (signal: string) => {

@@ -162,6 +162,11 @@ export class EventWriter {
     }
   }
 
+  /** Probes PostgreSQL so readiness reflects an outage even while no batch is in hand. */
+  async checkDatabase(): Promise<void> {
+    this.setDbHealthy(await databaseReachable(this.db));
+  }
+
   private setDbHealthy(up: boolean) {
     if (this.dbHealthy !== up) this.log[up ? 'info' : 'error'](up ? 'PostgreSQL is back' : 'PostgreSQL is unreachable');
     this.dbHealthy = up;

@@ -1,0 +1,164 @@
+// Infrastructure faults during a steady workload, against real processes on loopback. Each test
+// ends with the counts checked: nothing that got a 202 is lost, nothing is stored twice.
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sendEvents, waitForStats } from '../../load/client.ts';
+import { generateWorkload } from '../../load/workload.ts';
+import { startTestStack, type Stats, type TestStack } from './support.ts';
+
+let stack: TestStack | undefined;
+afterEach(async () => {
+  await stack?.stop();
+  stack = undefined;
+});
+
+// Short ack wait so messages held by a killed consumer come back within the test's time.
+const FAST_REDELIVERY = { CONSUMER_ACK_WAIT_MS: '2000' };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function settledStats(url: string, unique: number) {
+  return waitForStats<Stats>(url, (s) => s.unique_processed >= unique && s.queue_depth === 0, 90_000);
+}
+
+/** What must hold after any fault: every event stored once, every delivery counted once. */
+function expectExact(s: Stats, w: { unique: number; duplicates: number }) {
+  expect(s.database_rows).toBe(w.unique);
+  expect(s.unique_processed).toBe(w.unique);
+  expect(s.received).toBe(s.unique_processed + s.duplicate_dropped);
+}
+
+describe('faults', () => {
+  it('kill -9 of a consumer mid-batch: no loss, no extra row, counters exact', async () => {
+    stack = await startTestStack(FAST_REDELIVERY);
+    const victim = await stack.start('consumer', { BATCH_SIZE: '200' });
+    const ingest = await stack.start('ingest');
+    const w = generateWorkload({ events: 8_000, duplicateRate: 0.3, seed: 21 });
+    const sending = sendEvents(w.events, { baseUrl: ingest.url, batchSize: 20, concurrency: 8 });
+    await sleep(700);
+    await victim.stop('SIGKILL');
+    await stack.start('consumer');
+    expect((await sending).failed).toBe(0);
+    const s = await settledStats(ingest.url, w.unique);
+    expectExact(s, w);
+    // Every retry-free request was delivered once, so the duplicate count is exact too.
+    expect(s.duplicate_dropped).toBe(w.duplicates);
+  });
+
+  it('kill -9 of an ingest with requests in flight: clients retry elsewhere, nothing lost or doubled', async () => {
+    stack = await startTestStack();
+    await stack.start('consumer');
+    const [a, b] = await Promise.all([stack.start('ingest'), stack.start('ingest')]);
+    const w = generateWorkload({ events: 8_000, duplicateRate: 0.3, seed: 22 });
+    const sending = sendEvents(w.events, { baseUrl: [a!.url, b!.url], batchSize: 10, concurrency: 16 });
+    await sleep(300);
+    await a!.stop('SIGKILL');
+    const sent = await sending;
+    expect(sent.failed).toBe(0);
+    expect(sent.retries).toBeGreaterThan(0);
+    const s = await settledStats(b!.url, w.unique);
+    expectExact(s, w);
+    // A request whose 202 was lost with the process is retried: a real second delivery, caught by
+    // the broker and counted as a duplicate. So duplicates ≥ the workload's, by at most the retries.
+    expect(s.duplicate_dropped).toBeGreaterThanOrEqual(w.duplicates);
+    expect(s.duplicate_dropped - w.duplicates).toBeLessThanOrEqual(sent.retries * 10);
+  });
+
+  it('PostgreSQL stopped for seconds: consumer stays up, reports not ready, catches up, loses nothing', async () => {
+    stack = await startTestStack();
+    const consumer = await stack.start('consumer');
+    const ingest = await stack.start('ingest');
+    const w = generateWorkload({ events: 6_000, duplicateRate: 0.3, seed: 23 });
+    const first = await sendEvents(w.events.slice(0, 2_000), { baseUrl: ingest.url, batchSize: 50, concurrency: 4 });
+    await stack.pg.stop();
+    // Ingest keeps accepting while PostgreSQL is down: JetStream holds the events.
+    const during = await sendEvents(w.events.slice(2_000, 4_000), { baseUrl: ingest.url, batchSize: 50, concurrency: 4 });
+    await waitForReadyz(consumer.url, 503);
+    await sleep(3_000);
+    expect(consumer.proc.exitCode).toBeNull();
+    await stack.pg.start();
+    const after = await sendEvents(w.events.slice(4_000), { baseUrl: ingest.url, batchSize: 50, concurrency: 4 });
+    expect(first.failed + during.failed + after.failed).toBe(0);
+    await waitForReadyz(consumer.url, 200);
+    const s = await settledStats(ingest.url, w.unique);
+    expectExact(s, w);
+    expect(s.duplicate_dropped).toBe(w.duplicates);
+  });
+
+  it('nats-server restarted: ingest answers 503 meanwhile, clients retry, every 202 is stored', async () => {
+    stack = await startTestStack();
+    await stack.start('consumer');
+    const ingest = await stack.start('ingest', { PUBLISH_TIMEOUT_MS: '1000' });
+    const w = generateWorkload({ events: 6_000, duplicateRate: 0.3, seed: 24 });
+    const sending = sendEvents(w.events, { baseUrl: ingest.url, batchSize: 20, concurrency: 8, maxAttempts: 30 });
+    await sleep(400);
+    await stack.nats.stop();
+    const down = await fetch(`${ingest.url}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(w.events[0]),
+    });
+    expect(down.status).toBe(503);
+    expect(down.headers.get('retry-after')).toBeTruthy();
+    await sleep(2_000);
+    await stack.nats.start();
+    const sent = await sending;
+    expect(sent.failed).toBe(0);
+    const s = await settledStats(ingest.url, w.unique);
+    expectExact(s, w);
+  });
+
+  it('SIGTERM to every process during load (rolling restart): graceful drain, nothing lost', async () => {
+    stack = await startTestStack(FAST_REDELIVERY);
+    const c1 = await stack.start('consumer');
+    const [i1, i2] = await Promise.all([stack.start('ingest'), stack.start('ingest')]);
+    const w = generateWorkload({ events: 8_000, duplicateRate: 0.3, seed: 25 });
+    const urls = [i1!.url, i2!.url];
+    const sending = sendEvents(w.events, { baseUrl: urls, batchSize: 10, concurrency: 8, maxAttempts: 30 });
+    await sleep(400);
+    // Roll the consumer: start the new one, then SIGTERM the old; it must exit 0 after draining.
+    await stack.start('consumer');
+    expect(await c1.stop('SIGTERM')).toBe(0);
+    // Roll the ingests one at a time, as a Deployment would.
+    for (const old of [i1!, i2!]) {
+      const fresh = await stack.start('ingest');
+      urls[urls.indexOf(old.url)] = fresh.url;
+      expect(await old.stop('SIGTERM')).toBe(0);
+    }
+    expect((await sending).failed).toBe(0);
+    const s = await settledStats(urls[0]!, w.unique);
+    expectExact(s, w);
+  });
+
+  it('an unstorable message goes to the dead-letter subject, is counted, and does not block the rest', async () => {
+    stack = await startTestStack();
+    await stack.start('consumer');
+    const ingest = await stack.start('ingest');
+    const nc = await connect({ servers: stack.nats.url });
+    try {
+      const js = jetstream(nc);
+      // Someone publishes garbage straight to the stream, bypassing ingest's validation.
+      await js.publish('events.poison', 'this is not json', { msgID: 'poison:1' });
+      const w = generateWorkload({ events: 2_000, duplicateRate: 0.3, seed: 26 });
+      expect((await sendEvents(w.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4 })).failed).toBe(0);
+      const s = await waitForStats<Stats>(ingest.url, (x) => x.unique_processed >= w.unique && x.queue_depth === 0 && x.dead_lettered === 1, 30_000);
+      expect(s.database_rows).toBe(w.unique);
+      const jsm = await jetstreamManager(nc);
+      const dead = await jsm.streams.getMessage('EVENTS_DLQ', { last_by_subj: 'dlq.EVENTS.poison' });
+      expect(new TextDecoder().decode(dead!.data)).toBe('this is not json');
+      expect(dead!.header.get('Dlq-Reason')).toMatch(/not JSON/);
+    } finally {
+      await nc.close();
+    }
+  });
+});
+
+async function waitForReadyz(url: string, status: number) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const got = await fetch(`${url}/readyz`).then((r) => r.status, () => 0);
+    if (got === status) return;
+    if (Date.now() > deadline) throw new Error(`${url}/readyz stayed ${got}, expected ${status}`);
+    await sleep(200);
+  }
+}
