@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { IngestConfig } from '../../shared/config.ts';
 import errorsPlugin from './plugins/errors.ts';
 import metricsPlugin from './plugins/metrics.ts';
@@ -18,7 +18,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
     ...opts,
     bodyLimit: config.BODY_LIMIT_BYTES,
     // One log line per request would be per-event on the hot path for single-event publishers.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Unknown query parameters are an error, not silently dropped; nothing is coerced into shape.
     ajv: { customOptions: { removeAdditional: false, allErrors: true } },
     return503OnClosing: true,

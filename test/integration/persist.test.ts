@@ -61,7 +61,7 @@ describe('persistBatch', () => {
     expect(sum).toEqual([1_500, 1_500]);
   });
 
-  it('splits batches larger than the bind-parameter limit', async () => {
+  it('takes a batch whose rows would exceed 32,767 bind parameters as separate values (arrays bind once)', async () => {
     const big = Array.from({ length: 4_500 }, (_, i) => d('big', String(i)));
     expect((await persistBatch(db, big)).inserted).toHaveLength(4_500);
   });

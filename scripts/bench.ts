@@ -1,0 +1,175 @@
+// `npm run bench`: the end-to-end benchmark. For each mode, N fresh stacks (throwaway NATS and
+// PostgreSQL, ingest, consumer, all on this machine), the standard workload (20,000 events, 30%
+// duplicates), and: accepted events/s at ingest, first request → last event committed, request
+// and accept→commit latency percentiles, peak RSS, exact final counts. Prints one JSON line per
+// mode and writes bench/RESULTS.md.
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { sendEvents } from '../load/client.ts';
+import { generateWorkload } from '../load/workload.ts';
+import { migrate, startApp, startNats, startPostgres } from './lib/services.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    events: { type: 'string', default: '20000' },
+    modes: { type: 'string', default: 'batched,single,baseline' },
+    out: { type: 'string', default: 'bench/RESULTS.md' },
+    // Writes V8 CPU profiles of ingest and consumer here (open in Chrome DevTools / speedscope).
+    profile: { type: 'string' },
+  },
+});
+
+interface Mode {
+  name: string;
+  batchSize: number;
+  concurrency: number;
+  consumerEnv: Record<string, string>;
+  description: string;
+}
+
+const MODES: Record<string, Mode> = {
+  batched: { name: 'batched', batchSize: 100, concurrency: 16, consumerEnv: {}, description: '100 events/request, 16 clients, batched consumer' },
+  single: { name: 'single', batchSize: 1, concurrency: 16, consumerEnv: {}, description: '1 event/request, 16 clients, batched consumer' },
+  baseline: {
+    name: 'baseline',
+    batchSize: 100,
+    concurrency: 16,
+    consumerEnv: { PERSIST_MODE: 'per-event', CONSUMER_CONCURRENCY: '1' },
+    description: '100 events/request, consumer writing one event per transaction (what the seed did)',
+  },
+};
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const peakRssMiB = (pid: number) => {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+};
+
+interface RunResult {
+  events: number;
+  unique: number;
+  duplicates: number;
+  accept_seconds: number;
+  accept_events_per_s: number;
+  e2e_seconds: number;
+  e2e_events_per_s: number;
+  request_ms: { p50: number; p95: number; p99: number };
+  commit_ms: { p50: number; p95: number; p99: number };
+  rss_mib: { ingest: number; consumer: number };
+  exact: boolean;
+}
+
+async function runOnce(mode: Mode, events: number, seed: number): Promise<RunResult> {
+  const w = generateWorkload({ events, duplicateRate: 0.3, seed });
+  const [nats, db] = await Promise.all([startNats(), startPostgres()]);
+  migrate(db.url);
+  const env: Record<string, string> = { NATS_URL: nats.url, DATABASE_URL: db.url, LOG_LEVEL: 'warn' };
+  if (args.profile) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${args.profile}`;
+  const consumer = await startApp('consumer', { ...env, ...mode.consumerEnv });
+  const ingest = await startApp('ingest', env);
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    const latencies: number[] = [];
+    const t0 = performance.now();
+    const sending = sendEvents(w.events, { baseUrl: ingest.url, batchSize: mode.batchSize, concurrency: mode.concurrency, latencies });
+    let acceptedAt = 0;
+    void sending.then(() => (acceptedAt = performance.now()));
+    // Done when every unique event is committed (polled cheaply from the counters table).
+    let committedAt = 0;
+    const deadline = Date.now() + 300_000;
+    while (!committedAt && Date.now() < deadline) {
+      const { rows } = await client.query<{ n: string | null }>('SELECT sum(unique_processed) AS n FROM topic_counters');
+      if (Number(rows[0]?.n ?? 0) >= w.unique) committedAt = performance.now();
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+    const sent = await sending;
+    const { rows: lat } = await client.query<{ ms: number }>(
+      'SELECT extract(epoch FROM persisted_at - received_at)::float8 * 1000 AS ms FROM processed_events ORDER BY 1',
+    );
+    const commit = lat.map((r) => r.ms);
+    const stats = (await (await fetch(`${ingest.url}/stats`)).json()) as { unique_processed: number; duplicate_dropped: number; database_rows: number };
+    latencies.sort((a, b) => a - b);
+    const e2e = (committedAt - t0) / 1000;
+    const accept = (acceptedAt - t0) / 1000;
+    return {
+      events,
+      unique: stats.unique_processed,
+      duplicates: stats.duplicate_dropped,
+      accept_seconds: +accept.toFixed(3),
+      accept_events_per_s: Math.round(events / accept),
+      e2e_seconds: +e2e.toFixed(3),
+      e2e_events_per_s: Math.round(events / e2e),
+      request_ms: { p50: +pct(latencies, 50).toFixed(1), p95: +pct(latencies, 95).toFixed(1), p99: +pct(latencies, 99).toFixed(1) },
+      commit_ms: { p50: +pct(commit, 50).toFixed(1), p95: +pct(commit, 95).toFixed(1), p99: +pct(commit, 99).toFixed(1) },
+      rss_mib: { ingest: peakRssMiB(ingest.proc.pid!), consumer: peakRssMiB(consumer.proc.pid!) },
+      exact: sent.failed === 0 && stats.unique_processed === w.unique && stats.database_rows === w.unique && stats.duplicate_dropped === w.duplicates,
+    };
+  } finally {
+    await client.end();
+    await Promise.all([ingest.stop(), consumer.stop()]);
+    await Promise.all([nats.stop(), db.stop()]);
+  }
+}
+
+
+const summaries: Array<{ mode: Mode; runs: RunResult[] }> = [];
+for (const name of args.modes.split(',')) {
+  const mode = MODES[name];
+  if (!mode) throw new Error(`unknown mode ${name}`);
+  const runs: RunResult[] = [];
+  for (let i = 0; i < Number(args.runs); i++) {
+    const events = Number(args.events);
+    const r = await runOnce(mode, events, 1000 + i);
+    console.error(`[bench] ${name} run ${i + 1}: ${JSON.stringify(r)}`);
+    runs.push(r);
+  }
+  summaries.push({ mode, runs });
+}
+
+const stat = (runs: RunResult[], f: (r: RunResult) => number) => {
+  const xs = runs.map(f);
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
+};
+const baseline = summaries.find((s) => s.mode.name === 'baseline');
+const baselineEps = baseline ? stat(baseline.runs, (r) => r.e2e_events_per_s).median : undefined;
+for (const { mode, runs } of summaries) {
+  const e2e = stat(runs, (r) => r.e2e_seconds);
+  const eps = stat(runs, (r) => r.e2e_events_per_s);
+  console.log(
+    JSON.stringify({
+      events: runs[0]!.events,
+      unique: runs[0]!.unique,
+      e2e_seconds: e2e.median,
+      e2e_events_per_s: eps.median,
+      baseline_e2e_events_per_s: baselineEps ?? null,
+      speedup: baselineEps ? +(eps.median / baselineEps).toFixed(2) : null,
+      mode: mode.name,
+      exact_all_runs: runs.every((r) => r.exact),
+    }),
+  );
+}
+
+const fmt = (s: { median: number; min: number; max: number }, d = 2) => `${s.median.toFixed(d)} (${s.min.toFixed(d)}–${s.max.toFixed(d)})`;
+const lines = [
+  '# Benchmark results',
+  '',
+  `Generated by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, nats-server and PostgreSQL as installed by scripts/install-prereqs.sh; load generator, ingest, consumer, NATS and PostgreSQL all on this one machine.`,
+  `Workload: ${args.events} events, 30% duplicates, ${args.runs} runs per mode (median, min–max).`,
+  '',
+  '| mode | e2e s | e2e events/s | accepted events/s | request p50/p95/p99 ms | accept→commit p50/p95/p99 ms | peak RSS ingest/consumer MiB | exact |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...summaries.map(({ mode, runs }) => {
+    const m = (f: (r: RunResult) => number) => median(runs.map(f));
+    return `| ${mode.name}: ${mode.description} | ${fmt(stat(runs, (r) => r.e2e_seconds))} | ${fmt(stat(runs, (r) => r.e2e_events_per_s), 0)} | ${m((r) => r.accept_events_per_s)} | ${m((r) => r.request_ms.p50)} / ${m((r) => r.request_ms.p95)} / ${m((r) => r.request_ms.p99)} | ${m((r) => r.commit_ms.p50)} / ${m((r) => r.commit_ms.p95)} / ${m((r) => r.commit_ms.p99)} | ${m((r) => r.rss_mib.ingest)} / ${m((r) => r.rss_mib.consumer)} | ${runs.every((r) => r.exact) ? 'yes' : 'NO'} |`;
+  }),
+  '',
+  baselineEps ? `Speedup of batched over the one-transaction-per-event baseline, same run: **${(stat(summaries.find((s) => s.mode.name === 'batched')?.runs ?? [], (r) => r.e2e_events_per_s).median / baselineEps).toFixed(2)}x**.` : '',
+  '',
+];
+writeFileSync(args.out, lines.join('\n'));
+console.error(`[bench] wrote ${args.out}`);
