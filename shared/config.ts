@@ -38,8 +38,17 @@ const ingest = {
   MAX_BATCH_SIZE: Int(1000, 1, 10_000, 'events per POST /publish'),
   MAX_EVENT_BYTES: Int(65_536, 256, 16 * 1024 * 1024, 'serialized size of one event'),
   BODY_LIMIT_BYTES: Int(8 * 1024 * 1024, 1024, 256 * 1024 * 1024, 'request body size'),
+  REQUEST_TIMEOUT_MS: Int(30_000, 100, 600_000, 'whole-request deadline (slow bodies get 408)'),
   PUBLISH_TIMEOUT_MS: Int(5_000, 100, 60_000, 'wait for a PubAck before answering 503'),
   MAX_PUBLISH_IN_FLIGHT: Int(1024, 1, 65_536, 'unacknowledged publishes per process; beyond it requests wait'),
+  // Bearer tokens, comma-separated (or *_FILE: a mounted Secret file, one or more per line).
+  // Unset = that scope is open. A token may appear in both lists.
+  AUTH_PUBLISH_TOKENS: Type.Optional(Type.String({ description: 'tokens allowed to POST /publish' })),
+  AUTH_PUBLISH_TOKENS_FILE: Type.Optional(Type.String()),
+  AUTH_READ_TOKENS: Type.Optional(Type.String({ description: 'tokens allowed to GET /events and /stats' })),
+  AUTH_READ_TOKENS_FILE: Type.Optional(Type.String()),
+  RATE_LIMIT_MAX: Int(0, 0, 10_000_000, 'requests per client per window; 0 = no limit'),
+  RATE_LIMIT_WINDOW_MS: Int(1_000, 100, 3_600_000, 'rate-limit window'),
 };
 
 const consumer = {

@@ -1,6 +1,10 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { IngestConfig } from '../../shared/config.ts';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import authPlugin from './plugins/auth.ts';
 import errorsPlugin from './plugins/errors.ts';
+import jsonBodyPlugin from './plugins/json-body.ts';
 import metricsPlugin from './plugins/metrics.ts';
 import natsPlugin from './plugins/nats.ts';
 import prismaPlugin from './plugins/prisma.ts';
@@ -17,6 +21,13 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   const app = Fastify({
     ...opts,
     bodyLimit: config.BODY_LIMIT_BYTES,
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    // Node checks request deadlines only every 30 s by default; a slow-body client should get its
+    // 408 close to REQUEST_TIMEOUT_MS.
+    http: {
+      connectionsCheckingInterval: Math.min(1_000, config.REQUEST_TIMEOUT_MS),
+      headersTimeout: Math.min(60_000, config.REQUEST_TIMEOUT_MS),
+    },
     // One log line per request would be per-event on the hot path for single-event publishers.
     logController: new LogController({ disableRequestLogging: true }),
     // Unknown query parameters are an error, not silently dropped; nothing is coerced into shape.
@@ -27,8 +38,21 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   // JSON only: Fastify's default text/plain parser would let a plain-text body through to
   // validation instead of answering 415.
   app.removeContentTypeParser('text/plain');
+  await app.register(jsonBodyPlugin);
   await app.register(metricsPlugin);
   await app.register(errorsPlugin);
+  // A JSON API needs few of helmet's headers; these stop content sniffing, framing and caching.
+  await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, hsts: false });
+  await app.register(authPlugin, { config });
+  if (config.RATE_LIMIT_MAX > 0) {
+    // Per client (bearer token, else address), per replica: N replicas admit up to N × the limit.
+    await app.register(rateLimit, {
+      max: config.RATE_LIMIT_MAX,
+      timeWindow: config.RATE_LIMIT_WINDOW_MS,
+      keyGenerator: (req) => req.headers.authorization ?? req.ip,
+      allowList: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url),
+    });
+  }
   await app.register(natsPlugin, { config });
   await app.register(prismaPlugin, { config });
   await app.register(healthRoutes, { config });

@@ -19,6 +19,7 @@ const eventsRoute: FastifyPluginAsync = async (app) => {
   app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/events',
     {
+      config: { scope: 'read' },
       schema: {
         querystring: Type.Object(
           {

@@ -32,6 +32,7 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
   app.post(
     '/publish',
     {
+      config: { scope: 'publish' },
       schema: {
         // The shape of each event is checked per index below, so a batch's errors name the index.
         body: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Array(Type.Unknown())]),

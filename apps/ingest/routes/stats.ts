@@ -3,7 +3,7 @@ import type { IngestConfig } from '../../../shared/config.ts';
 import { collectStats } from '../stats.ts';
 
 const statsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { config }) => {
-  app.get('/stats', async () =>
+  app.get('/stats', { config: { scope: 'read' } }, async () =>
     collectStats(app.db, app.nats.jsm, config),
   );
 };

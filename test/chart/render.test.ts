@@ -1,0 +1,488 @@
+// What charts/pubsub-aggregator renders, for the value sets that matter.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it, expect } from 'vitest';
+import { parse } from 'yaml';
+import { CHART, NAMESPACE, byKind, envOf, find, podOf, render, set, tryRenderAsync, workloads, type K8sObject } from './helm.ts';
+
+const chartYaml = parse(readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
+const ciValues = (name: string) => ['-f', path.join(CHART, 'ci', name)];
+const defaults = render();
+const F = 'pubsub-aggregator';
+
+const allContainers = (objs: K8sObject[]) =>
+  workloads(objs).flatMap((w) => {
+    const { spec } = podOf(w);
+    return [...(spec.initContainers ?? []), ...spec.containers].map((c: any) => ({ w, c, pod: spec }));
+  });
+
+describe('security', () => {
+  for (const [label, objs] of [
+    ['defaults', defaults],
+    ['nats cluster', render(ciValues('nats-cluster-values.yaml'))],
+    ['hpa + extras (k6, auth)', render(ciValues('hpa-values.yaml'))],
+  ] as const) {
+    it(`every container is non-root, read-only, drops ALL capabilities, RuntimeDefault seccomp (${label})`, () => {
+      const list = allContainers(objs);
+      expect(list.length).toBeGreaterThanOrEqual(7);
+      for (const { w, c, pod } of list) {
+        const where = `${w.kind}/${w.metadata.name}:${c.name}`;
+        const sc = c.securityContext ?? {};
+        expect(sc.allowPrivilegeEscalation, where).toBe(false);
+        expect(sc.readOnlyRootFilesystem, where).toBe(true);
+        expect(sc.capabilities?.drop, where).toEqual(['ALL']);
+        expect(sc.capabilities?.add, where).toBeUndefined();
+        expect(sc.privileged ?? false, where).toBe(false);
+        expect(sc.runAsNonRoot ?? pod.securityContext?.runAsNonRoot, where).toBe(true);
+        const uid = sc.runAsUser ?? pod.securityContext?.runAsUser;
+        expect(uid, where).toBeGreaterThan(0);
+        expect((sc.seccompProfile ?? pod.securityContext?.seccompProfile)?.type, where).toBe('RuntimeDefault');
+        // Read-only root: anything that writes has an emptyDir or a PVC.
+        expect((c.volumeMounts ?? []).length, where).toBeGreaterThan(0);
+      }
+    });
+  }
+
+  it('application pods do not mount a ServiceAccount token', () => {
+    for (const w of workloads(defaults)) expect(podOf(w).spec.automountServiceAccountToken, w.metadata.name).toBe(false);
+  });
+});
+
+describe('probes and shutdown', () => {
+  it('ingest and consumer probe /healthz (liveness) and /readyz (readiness) on their HTTP port', () => {
+    for (const [name, port] of [['ingest', 8080], ['consumer', 9090]] as const) {
+      const c = podOf(find(defaults, 'Deployment', `${F}-${name}`)).spec.containers[0];
+      expect(c.ports).toContainEqual(expect.objectContaining({ name: 'http', containerPort: port }));
+      expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+      expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+      expect(envOf(c).PORT).toBe(String(port));
+      expect(c.command).toEqual(['node', 'dist/apps/main.js', name]);
+    }
+  });
+
+  it('NATS and PostgreSQL have startup, liveness and readiness probes', () => {
+    for (const name of ['nats', 'postgresql']) {
+      const c = podOf(find(defaults, 'StatefulSet', `${F}-${name}`)).spec.containers[0];
+      for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(c[p], `${name} ${p}`).toBeDefined();
+    }
+  });
+
+  it('terminationGracePeriodSeconds exceeds SHUTDOWN_TIMEOUT_MS plus the preStop sleep', () => {
+    for (const shutdownMs of [10_000, 30_500]) {
+      const objs = render(set({ 'config.shutdownTimeoutMs': shutdownMs }));
+      for (const name of ['ingest', 'consumer']) {
+        const { spec } = podOf(find(objs, 'Deployment', `${F}-${name}`));
+        const c = spec.containers[0];
+        expect(Number(envOf(c).SHUTDOWN_TIMEOUT_MS)).toBe(shutdownMs);
+        const preStop = c.lifecycle?.preStop?.sleep?.seconds ?? 0;
+        expect(spec.terminationGracePeriodSeconds * 1000, name).toBeGreaterThan(shutdownMs + preStop * 1000);
+      }
+    }
+    // ceil(30.5) + 5 (preStop) + 10 (margin)
+    const ingest = podOf(find(render(set({ 'config.shutdownTimeoutMs': 30_500 })), 'Deployment', `${F}-ingest`)).spec;
+    expect(ingest.terminationGracePeriodSeconds).toBe(46);
+  });
+
+  it('PodDisruptionBudgets cover ingest, consumer and NATS', () => {
+    const pdbs = byKind(defaults, 'PodDisruptionBudget');
+    for (const c of ['ingest', 'consumer', 'nats']) {
+      const pdb = pdbs.find((p) => p.spec.selector.matchLabels['app.kubernetes.io/component'] === c);
+      expect(pdb, c).toBeDefined();
+      expect(pdb!.spec.maxUnavailable).toBe(1);
+    }
+  });
+
+  it('spreads app pods over nodes', () => {
+    const tsc = podOf(find(defaults, 'Deployment', `${F}-ingest`)).spec.topologySpreadConstraints;
+    expect(tsc[0]).toMatchObject({ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/component': 'ingest' } } });
+  });
+});
+
+describe('storage', () => {
+  it('NATS and PostgreSQL keep their data on PVCs (volumeClaimTemplates) mounted where they write', () => {
+    const objs = render(set({ 'nats.jetstream.fileStore.pvc.size': '3Gi', 'postgresql.persistence.size': '4Gi', 'postgresql.persistence.storageClassName': 'fast' }));
+    for (const [name, mount, size] of [['nats', '/data', '3Gi'], ['postgresql', '/var/lib/postgresql/data', '4Gi']] as const) {
+      const sts = find(objs, 'StatefulSet', `${F}-${name}`);
+      const [vct] = sts.spec.volumeClaimTemplates;
+      expect(vct.metadata.name).toBe('data');
+      expect(vct.spec.resources.requests.storage).toBe(size);
+      expect(vct.spec.accessModes).toEqual(['ReadWriteOnce']);
+      const c = sts.spec.template.spec.containers[0];
+      expect(c.volumeMounts).toContainEqual({ name: 'data', mountPath: mount });
+    }
+    expect(find(objs, 'StatefulSet', `${F}-postgresql`).spec.volumeClaimTemplates[0].spec.storageClassName).toBe('fast');
+    expect(find(objs, 'StatefulSet', `${F}-nats`).spec.volumeClaimTemplates[0].spec.storageClassName).toBeUndefined();
+    // JetStream stores into the PVC.
+    expect(find(objs, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']).toMatch(/store_dir: \/data/);
+  });
+});
+
+describe('migration ordering', () => {
+  const job = find(defaults, 'Job', `${F}-migrate-1`);
+
+  it('is a release Job (not a pre-install hook, which would run before the built-in PostgreSQL exists)', () => {
+    expect(job.metadata.annotations?.['helm.sh/hook']).toBeUndefined();
+    const { spec } = podOf(job);
+    expect(spec.containers[0].command).toEqual(['node', 'dist/apps/main.js', 'migrate']);
+    expect(spec.initContainers.map((c: any) => c.name)).toEqual(['wait-for-postgres']);
+    expect(envOf(spec.initContainers[0]).WAIT_FOR).toBe('postgres');
+  });
+
+  it('a new Job per revision (Job templates are immutable)', () => {
+    const objs = render(['--set', 'migration.backoffLimit=2']);
+    expect(find(objs, 'Job', `${F}-migrate-1`).spec.backoffLimit).toBe(2);
+    const src = readFileSync(path.join(CHART, 'templates/_helpers.tpl'), 'utf8');
+    expect(src).toMatch(/migrate-%d" .*\.Release\.Revision/);
+  });
+
+  it('ingest and consumer start only after the migrations of their own image are applied', () => {
+    for (const name of ['ingest', 'consumer']) {
+      const { spec } = podOf(find(defaults, 'Deployment', `${F}-${name}`));
+      const [init] = spec.initContainers;
+      expect(init.name).toBe('wait-for-migrations');
+      expect(init.image).toBe(spec.containers[0].image);
+      expect(envOf(init).WAIT_FOR).toBe('migrations');
+      expect(envOf(init).DATABASE_URL).toBe(envOf(spec.containers[0]).DATABASE_URL);
+      expect(init.command).toEqual(['node', '/scripts/wait-for.cjs']);
+      expect(init.volumeMounts).toContainEqual({ name: 'scripts', mountPath: '/scripts', readOnly: true });
+      expect(spec.volumes).toContainEqual({ name: 'scripts', configMap: { name: `${F}-scripts` } });
+      // Rolling updates never drop serving pods while new ones wait for a migration.
+      expect(find(defaults, 'Deployment', `${F}-${name}`).spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
+    }
+    const scripts = find(defaults, 'ConfigMap', `${F}-scripts`).data!;
+    expect(scripts['wait-for.cjs']).toContain('_prisma_migrations');
+  });
+
+  it('migration.enabled=false removes the Job but keeps the apps waiting', () => {
+    const objs = render(set({ 'migration.enabled': false }));
+    expect(byKind(objs, 'Job')).toHaveLength(0);
+    expect(podOf(find(objs, 'Deployment', `${F}-ingest`)).spec.initContainers[0].name).toBe('wait-for-migrations');
+  });
+});
+
+describe('images', () => {
+  const appContainers = (objs: K8sObject[]) =>
+    allContainers(objs).filter(({ w }) => !['nats', 'postgresql', 'k6'].includes(podOf(w).labels['app.kubernetes.io/component']!));
+
+  it('default app image tag is the chart appVersion', () => {
+    const list = appContainers(defaults);
+    expect(list.length).toBe(7); // ingest+init, consumer+init, migrate+init, the helm test pod
+    for (const { c } of list) expect(c.image).toBe(`pubsub-aggregator:${chartYaml.appVersion}`);
+  });
+
+  it('image.repository/tag/digest/pullPolicy come from values, for every app container', () => {
+    const objs = render(set({ 'image.repository': 'registry.example/team/pubsub', 'image.tag': '1.2.3', 'image.pullPolicy': 'Always' }));
+    for (const { c } of appContainers(objs)) {
+      expect(c.image).toBe('registry.example/team/pubsub:1.2.3');
+      expect(c.imagePullPolicy).toBe('Always');
+    }
+    const digest = 'sha256:' + 'a'.repeat(64);
+    const pinned = render(set({ 'image.tag': 'x', 'image.digest': digest }));
+    for (const { c } of appContainers(pinned)) expect(c.image).toBe(`pubsub-aggregator:x@${digest}`);
+  });
+
+  it('NATS 2.12 and PostgreSQL 15 images are pinned and overridable', () => {
+    const nats = podOf(find(defaults, 'StatefulSet', `${F}-nats`)).spec.containers[0];
+    const pg = podOf(find(defaults, 'StatefulSet', `${F}-postgresql`)).spec.containers[0];
+    expect(nats.image).toMatch(/^nats:2\.12\.\d+-alpine$/);
+    expect(pg.image).toMatch(/^postgres:15\.\d+/);
+    const objs = render(set({ 'nats.image.tag': '2.12.99-alpine', 'postgresql.image.repository': 'mirror/postgres' }));
+    expect(podOf(find(objs, 'StatefulSet', `${F}-nats`)).spec.containers[0].image).toBe('nats:2.12.99-alpine');
+    expect(podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0].image).toMatch(/^mirror\/postgres:15/);
+  });
+});
+
+describe('PostgreSQL credentials', () => {
+  const secretOf = (objs: K8sObject[]) => find(objs, 'Secret', `${F}-postgresql`);
+  const password = (objs: K8sObject[]) => Buffer.from(secretOf(objs).data!.password!, 'base64').toString();
+
+  it('generates a strong password, kept on uninstall, referenced by PostgreSQL and every app container', () => {
+    const pw = password(defaults);
+    expect(pw).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(secretOf(defaults).metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    const pg = podOf(find(defaults, 'StatefulSet', `${F}-postgresql`)).spec.containers[0];
+    expect(envOf(pg).POSTGRES_PASSWORD).toEqual({ secretKeyRef: { name: `${F}-postgresql`, key: 'password' } });
+    for (const { c } of allContainers(defaults).filter(({ c }) => envOf(c).DATABASE_URL)) {
+      expect(envOf(c).POSTGRES_PASSWORD, c.name).toEqual({ secretKeyRef: { name: `${F}-postgresql`, key: 'password' } });
+      expect(envOf(c).DATABASE_URL).toBe(`postgresql://events:$(POSTGRES_PASSWORD)@${F}-postgresql.${NAMESPACE}.svc:5432/events`);
+      // $(VAR) expansion only works for variables defined earlier in the list.
+      const names = c.env.map((e: any) => e.name);
+      expect(names.indexOf('POSTGRES_PASSWORD')).toBeLessThan(names.indexOf('DATABASE_URL'));
+    }
+  });
+
+  it('an explicit password renders the same Secret every time', () => {
+    const a = render(set({ 'postgresql.auth.password': 's3cret-Pass' }));
+    const b = render(set({ 'postgresql.auth.password': 's3cret-Pass' }));
+    expect(password(a)).toBe('s3cret-Pass');
+    expect(secretOf(a)).toEqual(secretOf(b));
+  });
+
+  it('on upgrade the generated password is read back from the live Secret (lookup), never regenerated', async () => {
+    // A fake Kubernetes API server holding the Secret of a previous install; helm's
+    // `--dry-run=server` rendering runs the chart's lookup against it, as an upgrade does.
+    const live = { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${F}-postgresql`, namespace: NAMESPACE }, data: { password: Buffer.from('password-from-install').toString('base64') } };
+    let hasSecret = true;
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url!, 'http://x');
+      const send = (code: number, body: unknown) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
+      if (url.pathname === '/version') return send(200, { major: '1', minor: '30', gitVersion: 'v1.30.0' });
+      if (url.pathname === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'] });
+      if (url.pathname === '/apis') return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
+      if (url.pathname === '/api/v1') return send(200, { kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs: ['get'] }] });
+      if (hasSecret && url.pathname === `/api/v1/namespaces/${NAMESPACE}/secrets/${F}-postgresql`) return send(200, live);
+      send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-lookup-'));
+    try {
+      const kubeconfig = path.join(dir, 'kubeconfig');
+      writeFileSync(kubeconfig, JSON.stringify({
+        apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
+        clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } }],
+        users: [{ name: 'fake', user: {} }],
+        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake', namespace: NAMESPACE } }],
+      }));
+      const renderLive = () => tryRenderAsync(['--dry-run=server', '--show-only', 'templates/secrets.yaml'], { KUBECONFIG: kubeconfig });
+      const upgrade = await renderLive();
+      expect(upgrade.ok, upgrade.stderr).toBe(true);
+      expect(password(upgrade.objects)).toBe('password-from-install');
+      hasSecret = false; // a fresh install: a new random password
+      const install = await renderLive();
+      expect(install.ok, install.stderr).toBe(true);
+      expect(password(install.objects)).toMatch(/^[A-Za-z0-9]{32}$/);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('existingSecret: no Secret rendered, everything points at it', () => {
+    const objs = render(set({ 'postgresql.auth.existingSecret': 'my-pg', 'postgresql.auth.passwordKey': 'pw' }));
+    expect(byKind(objs, 'Secret')).toHaveLength(0);
+    const pg = podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0];
+    expect(envOf(pg).POSTGRES_PASSWORD).toEqual({ secretKeyRef: { name: 'my-pg', key: 'pw' } });
+    expect(envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]).POSTGRES_PASSWORD).toEqual({ secretKeyRef: { name: 'my-pg', key: 'pw' } });
+  });
+});
+
+describe('NATS', () => {
+  it('1 server by default: no cluster block, STREAM_REPLICAS=1', () => {
+    const conf = find(defaults, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
+    expect(conf).not.toMatch(/cluster \{/);
+    expect(find(defaults, 'StatefulSet', `${F}-nats`).spec.replicas).toBe(1);
+    expect(envOf(podOf(find(defaults, 'Deployment', `${F}-ingest`)).spec.containers[0]).STREAM_REPLICAS).toBe('1');
+  });
+
+  it('3 servers: JetStream cluster with routes to every pod over the headless Service; streams follow', () => {
+    const objs = render(ciValues('nats-cluster-values.yaml'));
+    const sts = find(objs, 'StatefulSet', `${F}-nats`);
+    expect(sts.spec.replicas).toBe(3);
+    expect(sts.spec.podManagementPolicy).toBe('Parallel');
+    expect(sts.spec.serviceName).toBe(`${F}-nats-headless`);
+    const headless = find(objs, 'Service', `${F}-nats-headless`);
+    expect(headless.spec.clusterIP).toBe('None');
+    expect(headless.spec.publishNotReadyAddresses).toBe(true);
+    const conf = find(objs, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
+    const routes = [...conf.matchAll(/nats:\/\/(\S+):6222/g)].map((m) => m[1]);
+    expect(routes).toEqual([0, 1, 2].map((i) => `${F}-nats-${i}.${F}-nats-headless.${NAMESPACE}.svc`));
+    expect(conf).toMatch(/server_name: \$SERVER_NAME/);
+    expect(envOf(sts.spec.template.spec.containers[0]).SERVER_NAME).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+    for (const name of ['ingest', 'consumer']) {
+      expect(envOf(podOf(find(objs, 'Deployment', `${F}-${name}`)).spec.containers[0]).STREAM_REPLICAS).toBe('3');
+    }
+    // A config change rolls the servers.
+    const before = sts.spec.template.metadata.annotations['checksum/config'];
+    expect(before).not.toBe(find(defaults, 'StatefulSet', `${F}-nats`).spec.template.metadata.annotations['checksum/config']);
+  });
+
+  it('apps connect to the client Service', () => {
+    const c = podOf(find(defaults, 'Deployment', `${F}-consumer`)).spec.containers[0];
+    expect(envOf(c).NATS_URL).toBe(`nats://${F}-nats.${NAMESPACE}.svc:4222`);
+    expect(find(defaults, 'Service', `${F}-nats`).spec.ports).toEqual([{ name: 'client', port: 4222, targetPort: 'client' }]);
+  });
+});
+
+describe('external NATS and PostgreSQL', () => {
+  const objs = render(ciValues('external-values.yaml'));
+
+  it('renders neither StatefulSet nor their Services/Secrets', () => {
+    expect(byKind(objs, 'StatefulSet')).toHaveLength(0);
+    expect(objs.filter((o) => /-(nats|postgresql)/.test(o.metadata.name) && o.kind !== 'NetworkPolicy')).toEqual([]);
+  });
+
+  it('passes the external URLs and credentials from Secrets', () => {
+    for (const name of ['ingest', 'consumer']) {
+      const env = envOf(podOf(find(objs, 'Deployment', `${F}-${name}`)).spec.containers[0]);
+      expect(env.NATS_URL).toMatch(/^nats:\/\/nats-0\.nats-headless\.nats\.svc:4222,/);
+      expect(env.NATS_USER).toEqual({ secretKeyRef: { name: 'nats-credentials', key: 'user' } });
+      expect(env.NATS_PASSWORD).toEqual({ secretKeyRef: { name: 'nats-credentials', key: 'password' } });
+      expect(env.DATABASE_URL).toEqual({ secretKeyRef: { name: 'pubsub-database', key: 'url' } });
+      expect(env.STREAM_REPLICAS).toBe('3');
+      expect(env.POSTGRES_PASSWORD).toBeUndefined();
+    }
+  });
+
+  it('externalDatabase.url is stored in a chart Secret', () => {
+    const o = render(set({ 'postgresql.enabled': false, 'externalDatabase.url': 'postgresql://u:p@db.example:5432/events' }));
+    const s = find(o, 'Secret', `${F}-database`);
+    expect(Buffer.from(s.data!['database-url']!, 'base64').toString()).toBe('postgresql://u:p@db.example:5432/events');
+    expect(envOf(podOf(find(o, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({ secretKeyRef: { name: `${F}-database`, key: 'database-url' } });
+  });
+});
+
+describe('scaling', () => {
+  it('HPA on CPU replaces the fixed replica count', () => {
+    const objs = render(ciValues('hpa-values.yaml'));
+    for (const [name, min, max] of [['ingest', 2, 8], ['consumer', 2, 4]] as const) {
+      expect(find(objs, 'Deployment', `${F}-${name}`).spec.replicas).toBeUndefined();
+      const hpa = find(objs, 'HorizontalPodAutoscaler', `${F}-${name}`);
+      expect(hpa.apiVersion).toBe('autoscaling/v2');
+      expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: `${F}-${name}` });
+      expect(hpa.spec).toMatchObject({ minReplicas: min, maxReplicas: max });
+      expect(hpa.spec.metrics[0].resource).toEqual({ name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } });
+    }
+    expect(byKind(defaults, 'HorizontalPodAutoscaler')).toHaveLength(0);
+    expect(find(defaults, 'Deployment', `${F}-ingest`).spec.replicas).toBe(2);
+  });
+});
+
+describe('ingest configuration', () => {
+  it('maps values to the documented env vars', () => {
+    const objs = render(set({ 'ingest.maxBatchSize': 50, 'consumer.persistMode': 'per-event', 'consumer.batchSize': 100, 'config.stream.maxBytes': 1073741824 }));
+    const ingest = envOf(podOf(find(objs, 'Deployment', `${F}-ingest`)).spec.containers[0]);
+    const consumer = envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]);
+    expect(ingest).toMatchObject({ MAX_BATCH_SIZE: '50', STREAM_NAME: 'EVENTS', STREAM_MAX_BYTES: '1073741824', HOST: '0.0.0.0' });
+    expect(consumer).toMatchObject({ PERSIST_MODE: 'per-event', BATCH_SIZE: '100', CONSUMER_NAME: 'event-writer' });
+    expect(consumer.MAX_BATCH_SIZE).toBeUndefined();
+    expect(ingest.BATCH_SIZE).toBeUndefined();
+    expect(ingest.AUTH_PUBLISH_TOKENS).toBeUndefined();
+    expect(ingest.RATE_LIMIT_MAX).toBeUndefined();
+  });
+
+  it('auth tokens come from a Secret; rate limits are optional env', () => {
+    const objs = render(ciValues('hpa-values.yaml'));
+    const env = envOf(podOf(find(objs, 'Deployment', `${F}-ingest`)).spec.containers[0]);
+    expect(env.AUTH_PUBLISH_TOKENS).toEqual({ secretKeyRef: { name: `${F}-auth`, key: 'publish-tokens', optional: true } });
+    expect(env.AUTH_READ_TOKENS).toEqual({ secretKeyRef: { name: `${F}-auth`, key: 'read-tokens', optional: true } });
+    expect(env).toMatchObject({ RATE_LIMIT_MAX: '1000', RATE_LIMIT_WINDOW_MS: '1000' });
+    const secret = find(objs, 'Secret', `${F}-auth`);
+    expect(Buffer.from(secret.data!['publish-tokens']!, 'base64').toString()).toBe('publish-token-1');
+    // The helm test sends a token too.
+    expect(envOf(find(objs, 'Pod', `${F}-test-publish`).spec.containers[0]).AUTH_READ_TOKENS).toBeDefined();
+  });
+
+  it('NodePort for kind', () => {
+    const objs = render(['-f', path.join(CHART, '../../k8s/values-kind.yaml')]);
+    const svc = find(objs, 'Service', `${F}-ingest`);
+    expect(svc.spec.type).toBe('NodePort');
+    expect(svc.spec.ports[0]).toMatchObject({ port: 8080, nodePort: 30080, targetPort: 'http' });
+  });
+});
+
+describe('observability', () => {
+  it('scrape annotations on the app pods', () => {
+    for (const [name, port] of [['ingest', '8080'], ['consumer', '9090']]) {
+      const ann = find(defaults, 'Deployment', `${F}-${name}`).spec.template.metadata.annotations;
+      expect(ann).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': port, 'prometheus.io/path': '/metrics' });
+    }
+    const off = render(set({ 'metrics.podAnnotations': false }));
+    expect(find(off, 'Deployment', `${F}-ingest`).spec.template.metadata.annotations['prometheus.io/scrape']).toBeUndefined();
+  });
+
+  it('optional ServiceMonitors select the ingest and consumer Services', () => {
+    expect(byKind(defaults, 'ServiceMonitor')).toHaveLength(0);
+    const objs = render(ciValues('hpa-values.yaml'));
+    for (const name of ['ingest', 'consumer']) {
+      const sm = find(objs, 'ServiceMonitor', `${F}-${name}`);
+      const svc = find(objs, 'Service', `${F}-${name}`);
+      expect(sm.metadata.labels?.release).toBe('kube-prometheus-stack');
+      expect(Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => svc.metadata.labels?.[k] === v)).toBe(true);
+      expect(sm.spec.endpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });
+      expect(svc.spec.ports[0].name).toBe('http');
+    }
+  });
+
+  it('Grafana dashboard ConfigMap (off by default) for the sidecar, with every required panel', () => {
+    expect(defaults.find((o) => o.metadata.name === `${F}-dashboard`)).toBeUndefined();
+    const objs = render(set({ 'grafanaDashboard.enabled': true }));
+    const cm = find(objs, 'ConfigMap', `${F}-dashboard`);
+    expect(cm.metadata.labels?.grafana_dashboard).toBe('1');
+    const dash = JSON.parse(cm.data!['pubsub-aggregator.json']!);
+    const exprs = dash.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr)).join('\n');
+    for (const metric of [
+      'ingest_events_accepted_total', 'ingest_events_broker_duplicate_total', 'consumer_events_persisted_total',
+      'consumer_events_db_duplicate_total', 'consumer_batch_duration_seconds_bucket', 'consumer_accept_to_commit_seconds_bucket',
+      'consumer_pending_messages', 'http_request_duration_seconds_bucket',
+    ]) expect(exprs, metric).toContain(metric);
+    expect(exprs).toMatch(/histogram_quantile\(0\.99/);
+  });
+});
+
+describe('helm test and k6', () => {
+  it('the test pod is a helm test hook that publishes and reads back through the ingest Service', () => {
+    const pod = find(defaults, 'Pod', `${F}-test-publish`);
+    expect(pod.metadata.annotations?.['helm.sh/hook']).toBe('test');
+    expect(pod.spec.restartPolicy).toBe('Never');
+    const c = pod.spec.containers[0];
+    expect(c.command).toEqual(['node', '/scripts/helm-test.cjs']);
+    expect(envOf(c).INGEST_URL).toBe(`http://${F}-ingest.${NAMESPACE}.svc:8080`);
+    expect(pod.metadata.labels?.['app.kubernetes.io/component']).toBe('test');
+  });
+
+  it('k6 Job is off by default and runs the script against the ingest Service when enabled', () => {
+    expect(defaults.filter((o) => o.metadata.name.includes('k6'))).toEqual([]);
+    const objs = render(ciValues('hpa-values.yaml'));
+    const job = find(objs, 'Job', `${F}-k6-1`);
+    const c = job.spec.template.spec.containers[0];
+    expect(c.image).toMatch(/^grafana\/k6:\d+\.\d+\.\d+$/);
+    expect(c.args).toEqual(['run', '/scripts/publish.js']);
+    expect(envOf(c).BASE_URL).toBe(`http://${F}-ingest.${NAMESPACE}.svc:8080`);
+    expect(find(objs, 'ConfigMap', `${F}-k6-script`).data!['publish.js']).toContain("http.post(`${__ENV.BASE_URL}/publish`");
+  });
+});
+
+describe('NOTES.txt', () => {
+  it('prints the port-forward, /stats and helm test commands for the release', async () => {
+    // helm only renders NOTES.txt on install; render it here through tpl in a copy of the chart.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-notes-'));
+    try {
+      const chart = path.join(dir, 'pubsub-aggregator');
+      cpSync(CHART, chart, { recursive: true });
+      cpSync(path.join(CHART, 'templates/NOTES.txt'), path.join(chart, 'files/notes.txt'));
+      writeFileSync(path.join(chart, 'templates/notes-under-test.yaml'),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ tpl (.Files.Get "files/notes.txt") . | quote }}\n');
+      const r = await tryRenderAsync(['--show-only', 'templates/notes-under-test.yaml', '-f', path.join(CHART, '../../k8s/values-kind.yaml')], {}, chart);
+      expect(r.ok, r.stderr).toBe(true);
+      const notes = r.objects[0]!.data!.notes!;
+      expect(notes).toContain(`kubectl -n ${NAMESPACE} port-forward svc/${F}-ingest 8080:8080`);
+      expect(notes).toContain('curl -s localhost:8080/stats');
+      expect(notes).toContain(`helm test pubsub-aggregator -n ${NAMESPACE} --logs`);
+      expect(notes).toContain('NodePort 30080');
+      expect(notes).toContain(`${F}-migrate-1`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('labels', () => {
+  it('every object carries the release labels; selectors match their pod templates', () => {
+    for (const o of defaults) {
+      expect(o.metadata.labels?.['app.kubernetes.io/instance'], `${o.kind}/${o.metadata.name}`).toBe('pubsub-aggregator');
+      expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(NAMESPACE);
+    }
+    for (const w of byKind(defaults, 'Deployment').concat(byKind(defaults, 'StatefulSet'))) {
+      const labels = w.spec.template.metadata.labels;
+      for (const [k, v] of Object.entries(w.spec.selector.matchLabels)) expect(labels[k]).toBe(v);
+    }
+    for (const svc of byKind(defaults, 'Service')) {
+      const targets = workloads(defaults).filter((w) => Object.entries(svc.spec.selector).every(([k, v]) => podOf(w).labels[k] === v));
+      expect(targets.length, `Service ${svc.metadata.name} selects a workload`).toBeGreaterThan(0);
+      expect(targets.every((w) => w.kind !== 'Job' && w.kind !== 'Pod'), svc.metadata.name).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,60 @@
+// values.schema.json and the chart's own checks turn bad values into clear install-time errors.
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it, expect } from 'vitest';
+import { CHART, tryRender } from './helm.ts';
+
+const reject = (args: string[]) => {
+  const r = tryRender(args);
+  expect(r.ok, `helm template ${args.join(' ')} should fail`).toBe(false);
+  return r.stderr;
+};
+
+describe('values.schema.json', () => {
+  it('a string replica count fails with the path and the expected type', () => {
+    const err = reject(['--set', 'ingest.replicaCount=two']);
+    expect(err).toContain("values don't meet the specifications of the schema");
+    expect(err).toMatch(/\/ingest\/replicaCount'?: got string, want integer/);
+  });
+
+  it.each([
+    [['--set', 'consumer.replicaCount=-1'], /\/consumer\/replicaCount/],
+    [['--set', 'nats.replicas=2'], /\/nats\/replicas'?: value must be one of 1, 3/],
+    [['--set', 'config.logLevel=verbose'], /\/config\/logLevel/],
+    [['--set', 'consumer.persistMode=bulk'], /\/consumer\/persistMode/],
+    [['--set', 'config.stream.replicas=6'], /\/config\/stream\/replicas/],
+    [['--set', 'config.dbPoolSize=0'], /\/config\/dbPoolSize/],
+    [['--set', 'ingest.port=80'], /\/ingest\/port/],
+    [['--set', 'ingest.service.type=Ingress'], /\/ingest\/service\/type/],
+    [['--set', 'image.pullPolicy=Sometimes'], /\/image\/pullPolicy/],
+    [['--set', 'externalDatabase.url=mysql://x'], /\/externalDatabase\/url/],
+    [['--set', 'postgresql.auth.password=has@sign'], /\/postgresql\/auth\/password/],
+    [['--set', 'podSecurityContext.runAsNonRoot=false'], /\/podSecurityContext\/runAsNonRoot/],
+    [['--set', 'ingest.replicaCont=3'], /additional properties 'replicaCont' not allowed/],
+  ])('rejects %j', (args, message) => {
+    expect(reject(args)).toMatch(message);
+  });
+
+  it('cross-field rules fail with the value names', () => {
+    expect(reject(['--set', 'config.stream.replicas=3'])).toContain('config.stream.replicas (3) must not exceed nats.replicas (1)');
+    expect(reject(['--set', 'nats.enabled=false'])).toContain('externalNats.url is required when nats.enabled=false');
+    expect(reject(['--set', 'postgresql.enabled=false'])).toContain('externalDatabase.url or externalDatabase.existingSecret is required');
+    expect(reject(['--set', 'ingest.autoscaling.enabled=true', '--set', 'ingest.autoscaling.minReplicas=5', '--set', 'ingest.autoscaling.maxReplicas=3'])).toContain(
+      'ingest.autoscaling.minReplicas must not exceed ingest.autoscaling.maxReplicas',
+    );
+    expect(reject(['--set', 'k6.enabled=true'])).toContain('k6.enabled=true needs a script');
+  });
+
+  it('accepts every CI value set and the cluster value files', () => {
+    const files = [
+      ...readdirSync(path.join(CHART, 'ci')).map((f) => path.join(CHART, 'ci', f)),
+      path.join(CHART, '../../k8s/values-kind.yaml'),
+      path.join(CHART, '../../k8s/values-minikube.yaml'),
+    ];
+    expect(files.length).toBeGreaterThanOrEqual(7);
+    for (const f of files) {
+      const r = tryRender(['-f', f]);
+      expect(r.ok, `${f}: ${r.stderr}`).toBe(true);
+    }
+  });
+});
