@@ -21,7 +21,7 @@ COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY shared ./shared
 COPY apps ./apps
-COPY scripts ./scripts
+# Only apps/ and shared/ (and the generated client) are compiled: scripts/ and load/ are local tooling.
 RUN npm run build
 
 # ---- prod-deps: production dependencies only ---------------------------------------------------------
@@ -32,7 +32,9 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no
 
 # ---- runtime -------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
-# openssl: Prisma's CLI probes the libssl version at start and warns without it.
+# openssl: Prisma's CLI probes the libssl version at start and warns without it. Not version-pinned
+# on purpose: the Debian security updates of the pinned base image should apply.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends openssl ca-certificates \
  && rm -rf /var/lib/apt/lists/*

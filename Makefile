@@ -22,3 +22,6 @@ build:
 
 clean:
 	rm -rf dist generated node_modules
+
+check-chart: ## Helm lint/template for every value set, kubeconform (offline schemas), skaffold, Tiltfile, hadolint
+	$(BOOT) --k8s bash scripts/check-chart.sh

@@ -37,11 +37,34 @@ export async function runConsumer(env: NodeJS.ProcessEnv = process.env): Promise
   await withBackoff(() => ensureTopology(jsm, config), { what: 'create stream and consumer', log, timeoutMs: config.STARTUP_TIMEOUT_MS });
   const js = jetstream(nc);
   const consumer = await js.consumers.get(config.STREAM_NAME, config.CONSUMER_NAME);
-  writer = new EventWriter(consumer, js, db, config, metrics, log);
+  let lag: NodeJS.Timeout | undefined;
+  let shuttingDown = false;
+  const shutdown = async (signal: string, exitCode = 0) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info({ signal }, 'shutting down: finishing batches in hand');
+    const force = setTimeout(() => {
+      log.error('shutdown timed out');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS);
+    if (lag) clearInterval(lag);
+    await writer?.stop();
+    await nc.drain().catch(() => {});
+    await http.close();
+    await db.$disconnect();
+    clearTimeout(force);
+    log.info('consumer stopped');
+    process.exit(exitCode);
+  };
+  // Exit non-zero and let the orchestrator restart us rather than sit "ready" consuming nothing.
+  writer = new EventWriter(consumer, js, db, config, metrics, log, (err) => {
+    log.error({ err: err.message }, 'cannot consume any more; exiting');
+    void shutdown('fatal', 1);
+  });
   await writer.start();
   log.info({ batchSize: config.BATCH_SIZE, concurrency: config.CONSUMER_CONCURRENCY, mode: config.PERSIST_MODE }, 'consumer started');
 
-  const lag = setInterval(async () => {
+  lag = setInterval(async () => {
     await writer?.checkDatabase();
     try {
       const info = await jsm.consumers.info(config.STREAM_NAME, config.CONSUMER_NAME);
@@ -52,24 +75,6 @@ export async function runConsumer(env: NodeJS.ProcessEnv = process.env): Promise
     }
   }, 2_000);
 
-  let shuttingDown = false;
-  const shutdown = async (signal: string) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    log.info({ signal }, 'shutting down: finishing batches in hand');
-    const force = setTimeout(() => {
-      log.error('shutdown timed out');
-      process.exit(1);
-    }, config.SHUTDOWN_TIMEOUT_MS);
-    clearInterval(lag);
-    await writer?.stop();
-    await nc.drain().catch(() => {});
-    await http.close();
-    await db.$disconnect();
-    clearTimeout(force);
-    log.info('consumer stopped');
-    process.exit(0);
-  };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }

@@ -38,6 +38,8 @@ export class EventWriter {
     private readonly config: ConsumerConfig,
     private readonly metrics: ConsumerMetrics,
     private readonly log: Logger,
+    /** Called if the pull subscription ends on its own: the process cannot consume any more. */
+    private readonly onFatal: (err: Error) => void = () => {},
   ) {}
 
   get databaseHealthy() {
@@ -79,8 +81,10 @@ export class EventWriter {
           await new Promise<void>((resolve) => (this.resumePump = resolve));
         }
       }
+      if (!this.stopping) this.onFatal(new Error('pull subscription ended'));
     } catch (err) {
-      this.log.error({ err }, 'pull subscription ended');
+      this.log.error({ err }, 'pull subscription failed');
+      if (!this.stopping) this.onFatal(err as Error);
     }
   }
 

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { parse } from 'yaml';
-import { CHART, NAMESPACE, byKind, envOf, find, podOf, render, set, tryRenderAsync, workloads, type K8sObject } from './helm.ts';
+import { spawnSync } from 'node:child_process';
+import { CHART, NAMESPACE, byKind, envOf, find, podOf, render, set, tool, tryRenderAsync, workloads, type K8sObject } from './helm.ts';
 
 const chartYaml = parse(readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
 const ciValues = (name: string) => ['-f', path.join(CHART, 'ci', name)];
@@ -117,6 +118,19 @@ describe('storage', () => {
     expect(find(objs, 'StatefulSet', `${F}-nats`).spec.volumeClaimTemplates[0].spec.storageClassName).toBeUndefined();
     // JetStream stores into the PVC.
     expect(find(objs, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']).toMatch(/store_dir: \/data/);
+  });
+});
+
+describe('PostgreSQL on a read-only root filesystem', () => {
+  it('writes only to its PVC (PGDATA in a subdirectory) and emptyDirs for socket, /tmp and shared memory', () => {
+    const { spec } = podOf(find(defaults, 'StatefulSet', `${F}-postgresql`));
+    const c = spec.containers[0];
+    expect(envOf(c).PGDATA).toBe('/var/lib/postgresql/data/pgdata');
+    const mounts = Object.fromEntries(c.volumeMounts.map((m: any) => [m.mountPath, m.name]));
+    expect(mounts).toEqual({ '/var/lib/postgresql/data': 'data', '/var/run/postgresql': 'run', '/tmp': 'tmp', '/dev/shm': 'shm' });
+    for (const v of ['run', 'tmp', 'shm']) expect(spec.volumes.find((x: any) => x.name === v).emptyDir, v).toBeDefined();
+    expect(spec.securityContext).toMatchObject({ runAsUser: 999, fsGroup: 999 });
+    expect(c.args).toEqual(['-c', 'max_connections=100', '-c', 'shared_buffers=128MB']);
   });
 });
 
@@ -299,6 +313,28 @@ describe('NATS', () => {
     expect(before).not.toBe(find(defaults, 'StatefulSet', `${F}-nats`).spec.template.metadata.annotations['checksum/config']);
   });
 
+  it.skipIf(!tool('nats-server'))('nats-server 2.12 accepts the rendered configuration (1 and 3 servers)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-conf-'));
+    try {
+      for (const replicas of [1, 3]) {
+        const conf = find(render(set({ 'nats.replicas': replicas })), 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
+        const file = path.join(dir, `nats-${replicas}.conf`);
+        writeFileSync(file, conf);
+        const r = spawnSync(tool('nats-server')!, ['-c', file, '-t'], { encoding: 'utf8', env: { ...process.env, SERVER_NAME: `${F}-nats-0` } });
+        expect(r.status, r.stderr + r.stdout).toBe(0);
+      }
+      // And it does reject a broken one (the check is real).
+      const bad = path.join(dir, 'bad.conf');
+      writeFileSync(bad, 'jetstream { max_file_stor: 1Gi }\n');
+      expect(spawnSync(tool('nats-server')!, ['-c', bad, '-t']).status).not.toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const c = podOf(find(defaults, 'StatefulSet', `${F}-nats`)).spec.containers[0];
+    expect(c.command).toEqual(['nats-server', '--config', '/etc/nats-config/nats.conf']);
+    expect(c.lifecycle.preStop.exec.command).toEqual(['nats-server', '--signal', 'ldm=/var/run/nats/nats.pid']);
+  });
+
   it('apps connect to the client Service', () => {
     const c = podOf(find(defaults, 'Deployment', `${F}-consumer`)).spec.containers[0];
     expect(envOf(c).NATS_URL).toBe(`nats://${F}-nats.${NAMESPACE}.svc:4222`);
@@ -439,9 +475,14 @@ describe('helm test and k6', () => {
     const job = find(objs, 'Job', `${F}-k6-1`);
     const c = job.spec.template.spec.containers[0];
     expect(c.image).toMatch(/^grafana\/k6:\d+\.\d+\.\d+$/);
-    expect(c.args).toEqual(['run', '/scripts/publish.js']);
+    expect(c.args).toEqual(['run', '/scripts/publish.ts']);
     expect(envOf(c).BASE_URL).toBe(`http://${F}-ingest.${NAMESPACE}.svc:8080`);
-    expect(find(objs, 'ConfigMap', `${F}-k6-script`).data!['publish.js']).toContain("http.post(`${__ENV.BASE_URL}/publish`");
+    expect(envOf(c).EVENTS).toBe('2000');
+    // The repo's own script and the workload it imports, byte for byte.
+    const data = find(objs, 'ConfigMap', `${F}-k6-script`).data!;
+    for (const f of ['publish.ts', 'workload.ts', 'profiles.ts']) {
+      expect(data[f]).toBe(readFileSync(path.join(CHART, '..', '..', 'load', f), 'utf8'));
+    }
   });
 });
 

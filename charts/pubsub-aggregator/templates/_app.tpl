@@ -37,14 +37,18 @@ spec:
         {{- end }}
       annotations:
         kubectl.kubernetes.io/default-container: {{ .component }}
-        {{- include "pubsub-aggregator.scrapeAnnotations" (dict "ctx" $ctx "port" $v.port) | nindent 8 }}
+        {{- with (include "pubsub-aggregator.scrapeAnnotations" (dict "ctx" $ctx "port" $v.port)) }}
+        {{- . | nindent 8 }}
+        {{- end }}
         {{- with $v.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
     spec:
       serviceAccountName: {{ include "pubsub-aggregator.serviceAccountName" $ctx }}
       automountServiceAccountToken: false
-      {{- include "pubsub-aggregator.imagePullSecrets" $ctx | nindent 6 }}
+      {{- with (include "pubsub-aggregator.imagePullSecrets" $ctx) }}
+      {{- . | nindent 6 }}
+      {{- end }}
       {{- with $v.priorityClassName }}
       priorityClassName: {{ . }}
       {{- end }}
@@ -99,6 +103,7 @@ spec:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- include "pubsub-aggregator.scriptsVolume" $ctx | nindent 8 }}
       {{- include "pubsub-aggregator.topologySpreadConstraints" (dict "ctx" $ctx "component" .component "spread" $v.topologySpread) | nindent 6 }}
       {{- with $v.nodeSelector }}
       nodeSelector:

@@ -83,7 +83,7 @@ Images
 {{- end }}
 
 {{- define "pubsub-aggregator.imagePullSecrets" -}}
-{{- with .Values.imagePullSecrets }}
+{{- with .Values.imagePullSecrets -}}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -146,7 +146,7 @@ Built-in PostgreSQL: the password comes from the Secret and Kubernetes expands $
 External: the whole URL comes from a Secret.
 */}}
 {{- define "pubsub-aggregator.databaseEnv" -}}
-{{- if .Values.postgresql.enabled }}
+{{- if .Values.postgresql.enabled -}}
 - name: POSTGRES_PASSWORD
   valueFrom:
     secretKeyRef:
@@ -157,7 +157,7 @@ External: the whole URL comes from a Secret.
 {{- else }}
 {{- if and (not .Values.externalDatabase.existingSecret) (not .Values.externalDatabase.url) }}
 {{- fail "externalDatabase.url or externalDatabase.existingSecret is required when postgresql.enabled=false" }}
-{{- end }}
+{{- end -}}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
@@ -282,7 +282,7 @@ using the app image's own node and pg driver. Call with (dict "ctx" $ "waitFor" 
 - name: wait-for-{{ .waitFor }}
   image: {{ include "pubsub-aggregator.image" .ctx | quote }}
   imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
-  command: ["node", "-e", {{ .ctx.Files.Get "files/wait-for.js" | quote }}]
+  command: ["node", "/scripts/wait-for.cjs"]
   env:
     - name: WAIT_FOR
       value: {{ .waitFor | quote }}
@@ -300,6 +300,16 @@ using the app image's own node and pg driver. Call with (dict "ctx" $ "waitFor" 
   volumeMounts:
     - name: tmp
       mountPath: /tmp
+    - name: scripts
+      mountPath: /scripts
+      readOnly: true
+{{- end }}
+
+{{/* Volume with files/*.cjs (ConfigMap <fullname>-scripts) for the wait and test containers. */}}
+{{- define "pubsub-aggregator.scriptsVolume" -}}
+- name: scripts
+  configMap:
+    name: {{ include "pubsub-aggregator.fullname" . }}-scripts
 {{- end }}
 
 {{/* The Job/Deployment name of the migration of this revision. */}}

@@ -1,4 +1,4 @@
-// `helm test` script, run as `node -e` in the application image: publishes one event to the ingest
+// `helm test` script, run as `node /scripts/helm-test.cjs` in the application image: publishes one event to the ingest
 // Service and polls GET /events?topic=helm.test until the consumer has committed it.
 const base = process.env.INGEST_URL;
 const timeoutMs = Number(process.env.TEST_TIMEOUT_SECONDS || 60) * 1000;

@@ -1,10 +1,12 @@
-// Runs as `node -e` in the application image (working directory /app, CommonJS eval).
+// Runs as `node /scripts/wait-for.cjs` in the application image (working directory /app), mounted
+// from the <fullname>-scripts ConfigMap; the pg driver is resolved from the app's node_modules.
 // WAIT_FOR=postgres   -> exit 0 once PostgreSQL at DATABASE_URL accepts a query.
 // WAIT_FOR=migrations -> exit 0 once every migration shipped in prisma/migrations/ is recorded as
 //                        finished (and not rolled back) in _prisma_migrations.
 // Exits 1 after WAIT_TIMEOUT_SECONDS so the pod restarts and the failure is visible.
 const fs = require('node:fs');
-const { Client } = require('pg');
+const appRequire = require('node:module').createRequire(`${process.cwd()}/`);
+const { Client } = appRequire('pg');
 const mode = process.env.WAIT_FOR || 'migrations';
 const deadline = Date.now() + Number(process.env.WAIT_TIMEOUT_SECONDS || 900) * 1000;
 const wanted = mode === 'migrations'
