@@ -129,7 +129,6 @@ expect_reject "/nats/replicas" --set nats.replicas=2
 expect_reject "must not exceed nats.replicas" --set config.stream.replicas=3
 expect_reject "externalNats.url is required" --set nats.enabled=false
 expect_reject "externalDatabase.url or externalDatabase.existingSecret is required" --set postgresql.enabled=false
-expect_reject "k6.enabled=true needs a script" --set k6.enabled=true
 
 # Other plain Kubernetes manifests.
 kubeconform_all k8s/namespace.yaml k8s/namespace.yaml

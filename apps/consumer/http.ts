@@ -11,7 +11,7 @@ export interface ConsumerHttpOptions {
 
 /** The consumer's small HTTP face: probes for Kubernetes and metrics for Prometheus. */
 export function buildConsumerHttp({ logger, metrics, notReady }: ConsumerHttpOptions): FastifyInstance {
-  const app = Fastify({ loggerInstance: logger, disableRequestLogging: true });
+  const app = Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const failing = notReady();
