@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { sendEvents } from '../load/client.ts';
 import { generateWorkload } from '../load/workload.ts';
-import { migrate, startApp, startNats, startPostgres } from './lib/services.ts';
+import { cpuSeconds, migrate, startApp, startNats, startPostgres } from './lib/services.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -60,6 +60,8 @@ interface RunResult {
   request_ms: { p50: number; p95: number; p99: number };
   commit_ms: { p50: number; p95: number; p99: number };
   rss_mib: { ingest: number; consumer: number };
+  /** CPU seconds each part used during the run: where the 2 cores went. */
+  cpu_s: { ingest: number; consumer: number; nats: number; postgres: number; load_generator: number };
   exact: boolean;
 }
 
@@ -75,6 +77,14 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
   await client.connect();
   try {
     const latencies: number[] = [];
+    const cpuOf = () => ({
+      ingest: cpuSeconds(ingest.proc.pid!),
+      consumer: cpuSeconds(consumer.proc.pid!),
+      nats: cpuSeconds(nats.pid()!),
+      postgres: cpuSeconds(db.pid()!, true),
+      load_generator: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+    });
+    const cpu0 = cpuOf();
     const t0 = performance.now();
     const sending = sendEvents(w.events, { baseUrl: ingest.url, batchSize: mode.batchSize, concurrency: mode.concurrency, latencies });
     let acceptedAt = 0;
@@ -88,6 +98,7 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
       else await new Promise((r) => setTimeout(r, 10));
     }
     const sent = await sending;
+    const cpu1 = cpuOf();
     const { rows: lat } = await client.query<{ ms: number }>(
       'SELECT extract(epoch FROM persisted_at - received_at)::float8 * 1000 AS ms FROM processed_events ORDER BY 1',
     );
@@ -107,6 +118,7 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
       request_ms: { p50: +pct(latencies, 50).toFixed(1), p95: +pct(latencies, 95).toFixed(1), p99: +pct(latencies, 99).toFixed(1) },
       commit_ms: { p50: +pct(commit, 50).toFixed(1), p95: +pct(commit, 95).toFixed(1), p99: +pct(commit, 99).toFixed(1) },
       rss_mib: { ingest: peakRssMiB(ingest.proc.pid!), consumer: peakRssMiB(consumer.proc.pid!) },
+      cpu_s: Object.fromEntries(Object.entries(cpu1).map(([k, v]) => [k, +(v - cpu0[k as keyof typeof cpu0]).toFixed(2)])) as RunResult['cpu_s'],
       exact: sent.failed === 0 && stats.unique_processed === w.unique && stats.database_rows === w.unique && stats.duplicate_dropped === w.duplicates,
     };
   } finally {

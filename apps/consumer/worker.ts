@@ -93,6 +93,12 @@ export class EventWriter {
       if (this.stopping) return undefined;
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
+    // A trickle of messages would otherwise become a transaction (and a WAL flush) per message;
+    // waiting a few ms lets a batch form. Under load the buffer is full and nobody waits.
+    if (this.buffer.length < size && this.config.BATCH_LINGER_MS > 0 && !this.stopping) {
+      await sleep(this.config.BATCH_LINGER_MS);
+      if (this.buffer.length === 0) return this.stopping ? undefined : this.nextBatch(size);
+    }
     const batch = this.buffer.splice(0, size);
     this.resumePump?.();
     this.resumePump = undefined;

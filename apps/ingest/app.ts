@@ -1,10 +1,10 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { IngestConfig } from '../../shared/config.ts';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import authPlugin from './plugins/auth.ts';
 import errorsPlugin from './plugins/errors.ts';
 import jsonBodyPlugin from './plugins/json-body.ts';
+import securityHeaders from './plugins/security-headers.ts';
 import metricsPlugin from './plugins/metrics.ts';
 import natsPlugin from './plugins/nats.ts';
 import prismaPlugin from './plugins/prisma.ts';
@@ -41,8 +41,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   await app.register(jsonBodyPlugin);
   await app.register(metricsPlugin);
   await app.register(errorsPlugin);
-  // A JSON API needs few of helmet's headers; these stop content sniffing, framing and caching.
-  await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, hsts: false });
+  await app.register(securityHeaders);
   await app.register(authPlugin, { config });
   if (config.RATE_LIMIT_MAX > 0) {
     // Per client (bearer token, else address), per replica: N replicas admit up to N × the limit.

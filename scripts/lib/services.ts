@@ -2,7 +2,7 @@
 // real servers from binaries (scripts/install-prereqs.sh installs them), on free loopback ports,
 // in temp dirs, so they never collide with anything already running.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,6 +55,8 @@ const portOpen = (port: number) =>
 export interface NatsServer {
   url: string;
   port: number;
+  /** The server's process id while it runs. */
+  pid(): number | undefined;
   stop(): Promise<void>;
   /** Starts it again on the same port and store dir (JetStream state survives). */
   start(): Promise<void>;
@@ -68,6 +70,7 @@ export async function startNats(opts: { dir?: string; port?: number } = {}): Pro
   const server: NatsServer = {
     url: `nats://127.0.0.1:${port}`,
     port,
+    pid: () => proc?.pid,
     async start() {
       proc = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', path.join(dir, 'jetstream')], { stdio: 'ignore' });
       await waitFor('nats-server', () => portOpen(port), 30_000, proc);
@@ -88,6 +91,8 @@ export async function startNats(opts: { dir?: string; port?: number } = {}): Pro
 export interface Postgres {
   url: string;
   port: number;
+  /** The postmaster's process id while it runs (its backends are its children). */
+  pid(): number | undefined;
   stop(): Promise<void>;
   start(): Promise<void>;
 }
@@ -111,6 +116,13 @@ export async function startPostgres(opts: { dir?: string } = {}): Promise<Postgr
   const pg: Postgres = {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     port,
+    pid: () => {
+      try {
+        return Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      } catch {
+        return undefined;
+      }
+    },
     async start() {
       // Durability settings stay at PostgreSQL's defaults: the tests and benchmarks measure the
       // same commit cost a real deployment pays.
@@ -193,4 +205,28 @@ export async function startApp(
 
 export function removeDir(dir: string) {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** CPU seconds (user + system) used so far by a process and, optionally, all its descendants. */
+export function cpuSeconds(pid: number, withChildren = false): number {
+  const ticks = 100; // USER_HZ on Linux
+  const read = (p: number) => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      // fields after the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+      return { ppid: Number(rest[1]), cpu: (Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14])) / ticks };
+    } catch {
+      return undefined;
+    }
+  };
+  let total = read(pid)?.cpu ?? 0;
+  if (withChildren) {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
+      const st = read(Number(entry));
+      if (st?.ppid === pid) total += st.cpu;
+    }
+  }
+  return total;
 }

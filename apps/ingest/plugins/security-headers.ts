@@ -1,0 +1,22 @@
+import fp from 'fastify-plugin';
+
+// What a JSON API needs of helmet's headers: no sniffing, no framing, no caching, nothing to
+// execute. A constant set, because @fastify/helmet rebuilds its headers on every request, which
+// profiled at ~7% of ingest CPU on single-event publishing.
+const HEADERS = {
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-resource-policy': 'same-origin',
+  'cache-control': 'no-store',
+} as const;
+
+export default fp(
+  async (app) => {
+    app.addHook('onRequest', async (_req, reply) => {
+      reply.headers(HEADERS);
+    });
+  },
+  { name: 'security-headers' },
+);
