@@ -56,7 +56,7 @@ const consumer = {
   PORT: Int(9090, 0, 65_535, 'HTTP port for /healthz, /readyz, /metrics'),
   BATCH_SIZE: Int(500, 1, 5_000, 'messages persisted per transaction'),
   CONSUMER_CONCURRENCY: Int(2, 1, 32, 'batches persisted in parallel by this process'),
-  BATCH_LINGER_MS: Int(5, 0, 1_000, 'wait this long for a partial batch to fill (adds at most this to latency)'),
+  BATCH_LINGER_MS: Int(20, 0, 1_000, 'wait this long for a partial batch to fill (adds at most this to latency)'),
   PERSIST_MODE: Type.Union([Type.Literal('batch'), Type.Literal('per-event')], {
     default: 'batch',
     description: 'per-event writes one event per transaction (the benchmark baseline)',
