@@ -131,9 +131,9 @@ export class EventWriter {
           await this.persistWithRetry([p]);
         } catch (oneErr) {
           const reason = `database refused it: ${(oneErr as Error).message}`;
-          // A refusal can be transient (lock timeout, serialization failure): redeliver later,
-          // and give up only on the last permitted delivery.
-          if (p.msg.info.deliveryCount < this.config.CONSUMER_MAX_DELIVER) p.msg.nak(1_000 * p.msg.info.deliveryCount);
+          // A refusal can be transient (lock timeout, serialization failure): redeliver later (the
+          // consumer's backoff schedule sets when), and give up only on the last permitted delivery.
+          if (p.msg.info.deliveryCount < this.config.CONSUMER_MAX_DELIVER) p.msg.nak();
           else await this.deadLetter(p.msg, reason);
         }
       }
@@ -183,27 +183,41 @@ export class EventWriter {
     this.metrics.dbUp.set(up ? 1 : 0);
   }
 
+  /**
+   * Copies the message to the dead-letter subject, then terminates it. Retried (the ack deadline
+   * extended meanwhile) until it succeeds: on its last permitted delivery a message that is
+   * neither acked nor terminated would be dropped by the consumer, not dead-lettered.
+   */
   private async deadLetter(msg: JsMsg, reason: string) {
-    try {
-      await this.publishDeadLetter(msg, reason);
-    } catch (err) {
-      // Not terminated: the message stays in the stream and is redelivered later.
-      this.log.error({ err: (err as Error).message, seq: msg.seq }, 'could not dead-letter message; will retry');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.publishDeadLetter(msg, reason);
+        return;
+      } catch (err) {
+        if (attempt === 1 || attempt % 10 === 0) {
+          this.log.error({ err: (err as Error).message, seq: msg.seq, attempt }, 'could not dead-letter message; retrying');
+        }
+        if (this.stopping) return;
+        msg.working();
+        await sleep(Math.min(5_000, 100 * 2 ** attempt));
+      }
     }
   }
 
   private async publishDeadLetter(msg: JsMsg, reason: string) {
     const topic = msg.subject.split('.').slice(1).join('.') || 'unknown';
     const h = msg.headers ?? headers();
-    h.set('Dlq-Reason', reason.slice(0, 1_000));
+    // Header values cannot hold line breaks (database errors often do).
+    h.set('Dlq-Reason', reason.replace(/[\r\n]+/g, ' ').trim().slice(0, 1_000));
     h.set('Dlq-Stream-Seq', String(msg.seq));
+    h.set('Dlq-Deliveries', String(msg.info.deliveryCount));
     h.set('Dlq-Subject', msg.subject);
     // Idempotent by stream sequence: a crash between this publish and term() cannot count it twice.
     await this.js.publish(deadLetterSubject(this.config.STREAM_NAME, topic), msg.data, {
       headers: h,
       msgID: `dlq:${this.config.STREAM_NAME}:${msg.seq}`,
     });
-    msg.term(reason.slice(0, 200));
+    msg.term(reason.replace(/[\r\n]+/g, ' ').trim().slice(0, 200));
     this.metrics.deadLettered.inc();
     this.log.error({ seq: msg.seq, subject: msg.subject, reason }, 'message dead-lettered');
   }

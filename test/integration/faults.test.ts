@@ -151,6 +151,36 @@ describe('faults', () => {
       await nc.close();
     }
   });
+
+  it('a message PostgreSQL refuses is retried up to max_deliver, then dead-lettered; its batch-mates are stored', async () => {
+    // Short ack wait: redeliveries of a refused message follow the consumer's backoff (ack wait, 2x).
+    stack = await startTestStack({ CONSUMER_MAX_DELIVER: '3', CONSUMER_ACK_WAIT_MS: '1000' });
+    await stack.start('consumer', { BATCH_LINGER_MS: '200' });
+    const ingest = await stack.start('ingest');
+    const nc = await connect({ servers: stack.nats.url });
+    try {
+      const js = jetstream(nc);
+      const event = (id: string, payload: unknown) =>
+        JSON.stringify({ topic: 'refused', event_id: id, timestamp: '2026-11-26T10:00:00Z', payload, received_at: new Date().toISOString() });
+      // Valid JSON and a valid event, but jsonb cannot hold U+0000: only PostgreSQL can refuse it.
+      // (Ingest refuses such events with 400; this one bypasses ingest.) Its neighbours are fine.
+      await Promise.all([
+        js.publish('events.refused', event('ok-1', { a: 1 }), { msgID: 'refused:ok-1' }),
+        js.publish('events.refused', event('bad', { s: 'a\u0000b' }), { msgID: 'refused:bad' }),
+        js.publish('events.refused', event('ok-2', { a: 2 }), { msgID: 'refused:ok-2' }),
+      ]);
+      const s = await waitForStats<Stats>(ingest.url, (x) => x.dead_lettered === 1 && x.queue_depth === 0, 60_000);
+      expect(s.database_rows).toBe(2);
+      expect(s.topics.refused).toMatchObject({ unique_processed: 2 });
+      const jsm = await jetstreamManager(nc);
+      const dead = await jsm.streams.getMessage('EVENTS_DLQ', { last_by_subj: 'dlq.EVENTS.refused' });
+      expect(dead!.header.get('Dlq-Reason')).toMatch(/database refused it/);
+      // Dead-lettered on its last permitted delivery, not before.
+      expect(dead!.header.get('Dlq-Deliveries')).toBe('3');
+    } finally {
+      await nc.close();
+    }
+  });
 });
 
 async function waitForReadyz(url: string, status: number) {

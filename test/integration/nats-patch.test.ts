@@ -13,7 +13,7 @@ beforeAll(async () => {
   applyRequestCancelPatch();
   server = await startNats();
   nc = await connect({ servers: server.url, noAsyncTraces: true });
-  nc.subscribe('echo', { callback: (_err, msg) => msg.respond(msg.data) });
+  nc.subscribe('echo', { callback: (_err, msg) => void msg.respond(msg.data) });
   nc.subscribe('silent', { callback: () => {} });
   await nc.flush();
 });
