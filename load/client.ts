@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { Event } from '../shared/event.ts';
 import { chunk } from './workload.ts';
+import { sleep } from '../shared/retry.ts';
 
 export interface SendOptions {
   baseUrl: string | string[];
@@ -25,7 +26,6 @@ export interface SendResult {
   brokerDuplicates: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 interface Reply {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, it, expect } from 'vitest';
 import { freePort, migrate, removeDir, startApp, startNats, startPostgres, type AppProcess, type NatsServer, type Postgres } from '../../scripts/lib/services.ts';
 import { CHART, ROOT } from './helm.ts';
+import { sleep } from '../../shared/retry.ts';
 
 const WAIT_FOR = path.join(CHART, 'files/wait-for.cjs');
 const HELM_TEST = path.join(CHART, 'files/helm-test.cjs');
@@ -30,7 +31,6 @@ function run(script: string, env: Record<string, string>): Run {
     kill: () => proc.kill('SIGKILL'),
   };
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('wait-for.cjs', () => {
   it('gives up after WAIT_TIMEOUT_SECONDS when PostgreSQL is unreachable', async () => {

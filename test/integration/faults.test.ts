@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sendEvents, waitForStats } from '../../load/client.ts';
 import { generateWorkload } from '../../load/workload.ts';
 import { startTestStack, type Stats, type TestStack } from './support.ts';
+import { sleep } from '../../shared/retry.ts';
 
 let stack: TestStack | undefined;
 afterEach(async () => {
@@ -15,7 +16,6 @@ afterEach(async () => {
 
 // Short ack wait so messages held by a killed consumer come back within the test's time.
 const FAST_REDELIVERY = { CONSUMER_ACK_WAIT_MS: '2000' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function settledStats(url: string, unique: number) {
   return waitForStats<Stats>(url, (s) => s.unique_processed >= unique && s.queue_depth === 0, 90_000);
