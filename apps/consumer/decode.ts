@@ -46,10 +46,3 @@ export function rowsToInsert(deliveries: readonly Delivery[]): Delivery[] {
     return !prev || prev.event.topic !== d.event.topic || prev.event.event_id !== d.event.event_id;
   });
 }
-
-/** Counts per topic, in topic order (the order counter rows are locked in). */
-export function countByTopic(topics: Iterable<string>): Array<[string, number]> {
-  const counts = new Map<string, number>();
-  for (const t of topics) counts.set(t, (counts.get(t) ?? 0) + 1);
-  return [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countByTopic, decodeMessage, rowsToInsert, type Delivery } from '../../apps/consumer/decode.ts';
+import { decodeMessage, rowsToInsert, type Delivery } from '../../apps/consumer/decode.ts';
 
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
 const ev = { topic: 't', event_id: '1', timestamp: '2026-11-26T10:00:00Z' };
@@ -37,11 +37,5 @@ describe('rowsToInsert', () => {
   it('orders keys the same whatever the input order (what prevents deadlocks)', () => {
     const a = [d(1, 'x', 'b'), d(2, 'x', 'a'), d(3, 'w', 'z')];
     expect(rowsToInsert(a).map((r) => r.seq)).toEqual(rowsToInsert([...a].reverse()).map((r) => r.seq));
-  });
-});
-
-describe('countByTopic', () => {
-  it('counts and sorts by topic', () => {
-    expect(countByTopic(['b', 'a', 'b'])).toEqual([['a', 1], ['b', 2]]);
   });
 });
