@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import fp from 'fastify-plugin';
 import { PublishUnavailableError } from '../publisher.ts';
 
@@ -42,7 +43,7 @@ export default fp(
       const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : undefined;
       if (status) {
         const message = e.code === 'FST_ERR_VALIDATION' ? e.message.replace(/^(body|querystring)\/?/, '$1 ') : e.message;
-        return reply.code(status).send({ statusCode: status, code: e.code, error: httpReason(status), message });
+        return reply.code(status).send({ statusCode: status, code: e.code, error: STATUS_CODES[status] ?? 'Client Error', message });
       }
       // Anything else here is a dependency failing (PostgreSQL down during a read, NATS timing out).
       req.log.error({ err }, 'request failed');
@@ -55,9 +56,3 @@ export default fp(
   },
   { name: 'errors', dependencies: ['metrics'] },
 );
-
-function httpReason(status: number): string {
-  return (
-    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>
-  )[status] ?? 'Client Error';
-}
