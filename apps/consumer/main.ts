@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { pino } from 'pino';
 import { loadConsumerConfig } from '../../shared/config.ts';
-import { createPrisma, databaseReachable } from '../../shared/db/prisma.ts';
+import { createPrisma, waitForDatabase } from '../../shared/db/prisma.ts';
 import { loggerOptions } from '../../shared/logger.ts';
 import { createConsumerMetrics } from '../../shared/metrics.ts';
 import { connectNats } from '../../shared/nats/connect.ts';
@@ -28,9 +28,7 @@ export async function runConsumer(env: NodeJS.ProcessEnv = process.env): Promise
   });
   await http.listen({ port: config.PORT, host: config.HOST });
 
-  await withBackoff(async () => {
-    if (!(await databaseReachable(db))) throw new Error('PostgreSQL not reachable');
-  }, { what: 'connect to PostgreSQL', log, timeoutMs: config.STARTUP_TIMEOUT_MS });
+  await waitForDatabase(db, log, config.STARTUP_TIMEOUT_MS);
   const nc = await connectNats(config, `consumer-${process.pid}`, log);
   void nc.closed().then(() => (natsClosed = true));
   const jsm = await jetstreamManager(nc);

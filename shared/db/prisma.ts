@@ -1,5 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../../generated/prisma/client.ts';
+import type { Log } from '../logger.ts';
+import { withBackoff } from '../retry.ts';
 import { createPgPool } from './pg-pool.ts';
 
 export type Db = PrismaClient;
@@ -26,4 +28,14 @@ export async function databaseReachable(db: Db): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Waits at start-up until PostgreSQL answers, retrying with backoff (logged) up to `timeoutMs`. */
+export async function waitForDatabase(db: Db, log: Log, timeoutMs: number): Promise<void> {
+  await withBackoff(
+    async () => {
+      if (!(await databaseReachable(db))) throw new Error('PostgreSQL not reachable');
+    },
+    { what: 'connect to PostgreSQL', log, timeoutMs },
+  );
 }

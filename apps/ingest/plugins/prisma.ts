@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin';
 import type { CommonConfig } from '../../../shared/config.ts';
-import { createPrisma, databaseReachable, type Db } from '../../../shared/db/prisma.ts';
-import { withBackoff } from '../../../shared/retry.ts';
+import { createPrisma, waitForDatabase, type Db } from '../../../shared/db/prisma.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,12 +12,7 @@ declare module 'fastify' {
 export default fp<{ config: CommonConfig }>(
   async (app, { config }) => {
     const db = createPrisma(config.DATABASE_URL, config.DB_POOL_SIZE);
-    await withBackoff(
-      async () => {
-        if (!(await databaseReachable(db))) throw new Error('PostgreSQL not reachable');
-      },
-      { what: 'connect to PostgreSQL', log: app.log, timeoutMs: config.STARTUP_TIMEOUT_MS },
-    );
+    await waitForDatabase(db, app.log, config.STARTUP_TIMEOUT_MS);
     app.decorate('db', db);
     app.addHook('onClose', async () => db.$disconnect());
   },
