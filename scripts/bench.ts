@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { sendEvents } from '../load/client.ts';
 import { generateWorkload } from '../load/workload.ts';
-import { cpuSeconds, migrate, startApp, startNats, startPostgres } from './lib/services.ts';
+import { cpuSeconds, startLocalStack } from './lib/services.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,12 +67,10 @@ interface RunResult {
 
 async function runOnce(mode: Mode, events: number, seed: number): Promise<RunResult> {
   const w = generateWorkload({ events, duplicateRate: 0.3, seed });
-  const [nats, db] = await Promise.all([startNats(), startPostgres()]);
-  migrate(db.url);
-  const env: Record<string, string> = { NATS_URL: nats.url, DATABASE_URL: db.url, LOG_LEVEL: 'warn' };
-  if (args.profile) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${args.profile}`;
-  const consumer = await startApp('consumer', { ...env, ...mode.consumerEnv });
-  const ingest = await startApp('ingest', env);
+  const stack = await startLocalStack(args.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${args.profile}` } : {});
+  const { nats, pg: db } = stack;
+  const consumer = await stack.start('consumer', mode.consumerEnv);
+  const ingest = await stack.start('ingest');
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   try {
@@ -123,8 +121,7 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
     };
   } finally {
     await client.end();
-    await Promise.all([ingest.stop(), consumer.stop()]);
-    await Promise.all([nats.stop(), db.stop()]);
+    await stack.stop();
   }
 }
 

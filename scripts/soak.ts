@@ -7,7 +7,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { sendEvents, waitForStats } from '../load/client.ts';
 import { generateWorkload } from '../load/workload.ts';
-import { migrate, startApp, startNats, startPostgres } from './lib/services.ts';
+import { startLocalStack } from './lib/services.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -20,11 +20,9 @@ const seconds = Number(args.seconds);
 const rate = Number(args.rate);
 const rssMiB = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
 
-const [nats, pg] = await Promise.all([startNats(), startPostgres()]);
-migrate(pg.url);
-const env = { NATS_URL: nats.url, DATABASE_URL: pg.url, LOG_LEVEL: 'warn' };
-const consumer = await startApp('consumer', env);
-const ingest = await startApp('ingest', env);
+const stack = await startLocalStack();
+const consumer = await stack.start('consumer');
+const ingest = await stack.start('ingest');
 let code = 1;
 try {
   const total = seconds * rate;
@@ -83,7 +81,6 @@ try {
   );
   code = exact && bounded && result.held_rate >= rate * 0.95 ? 0 : 1;
 } finally {
-  await Promise.all([ingest.stop(), consumer.stop()]);
-  await Promise.all([nats.stop(), pg.stop()]);
+  await stack.stop();
 }
 process.exit(code);
