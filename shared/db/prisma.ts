@@ -6,6 +6,17 @@ import { createPgPool } from './pg-pool.ts';
 
 export type Db = PrismaClient;
 
+/** Prisma's PostgreSQL driver adapter: what the generated client runs its compiled queries on. */
+export type DriverAdapter = Awaited<ReturnType<PrismaPg['connect']>>;
+const driverAdapters = new WeakMap<Db, Promise<DriverAdapter>>();
+
+/**
+ * The driver adapter under `db`, on the same pool. For a statement that is already SQL, this
+ * skips only the client's query compiler: with a large JSON parameter that step serialised and
+ * re-parsed the parameter several times in WebAssembly (~30% of the consumer's CPU, bench/RESULTS.md).
+ */
+export const driverAdapterOf = (db: Db): Promise<DriverAdapter> => driverAdapters.get(db)!;
+
 /** A Prisma client on the Rust-free engine, talking to PostgreSQL through node-postgres. */
 export function createPrisma(databaseUrl: string, poolSize: number): Db {
   const pool = createPgPool({
@@ -17,7 +28,10 @@ export function createPrisma(databaseUrl: string, poolSize: number): Db {
   });
   // An idle client whose server went away emits 'error'; unhandled, that would crash the process.
   pool.on('error', () => {});
-  return new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  const factory = new PrismaPg(pool, { disposeExternalPool: true });
+  const client = new PrismaClient({ adapter: factory });
+  driverAdapters.set(client, factory.connect());
+  return client;
 }
 
 /** True when PostgreSQL answers a trivial query. */
