@@ -1,6 +1,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { addBrokerDuplicates } from '../../shared/nats/counters.ts';
 import { msgIdFor, subjectFor, type Event } from '../../shared/event.ts';
+import type { PipelinedPublisher } from './pipelined-publisher.ts';
 
 /** JetStream did not acknowledge in time or is unreachable: answered 503 with Retry-After. */
 export class PublishUnavailableError extends Error {
@@ -23,11 +24,14 @@ export interface PublishResult {
 class Semaphore {
   private waiters: Array<() => void> = [];
   constructor(private available: number) {}
+  /** Takes a slot if one is free, without yielding: one request's publishes then leave in one write. */
+  tryAcquire(): boolean {
+    if (this.available === 0) return false;
+    this.available--;
+    return true;
+  }
   async acquire(): Promise<void> {
-    if (this.available > 0) {
-      this.available--;
-      return;
-    }
+    if (this.tryAcquire()) return;
     await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
   release(): void {
@@ -41,6 +45,7 @@ export class EventPublisher {
   private readonly slots: Semaphore;
 
   constructor(
+    private readonly publisher: PipelinedPublisher,
     private readonly js: JetStreamClient,
     private readonly stream: string,
     private readonly timeoutMs: number,
@@ -57,26 +62,34 @@ export class EventPublisher {
    */
   async publish(events: readonly EncodedEvent[]): Promise<PublishResult> {
     let duplicates = 0;
+    let failure: Error | undefined;
     const dupByTopic = new Map<string, number>();
-    try {
-      await Promise.all(
-        events.map(async ({ event, json }) => {
-          await this.slots.acquire();
-          try {
-            const ack = await this.js.publish(subjectFor(event.topic), json, {
-              msgID: msgIdFor(event),
-              timeout: this.timeoutMs,
-              retries: 1,
-            });
+    const acks: Promise<void>[] = [];
+    for (const { event, json } of events) {
+      if (!this.slots.tryAcquire()) await this.slots.acquire();
+      if (failure) {
+        this.slots.release();
+        break;
+      }
+      acks.push(
+        this.publisher.publish(subjectFor(event.topic), json, msgIdFor(event)).then(
+          (ack) => {
+            this.slots.release();
             if (ack.duplicate) {
               duplicates++;
               dupByTopic.set(event.topic, (dupByTopic.get(event.topic) ?? 0) + 1);
             }
-          } finally {
+          },
+          (err: Error) => {
             this.slots.release();
-          }
-        }),
+            failure ??= err;
+          },
+        ),
       );
+    }
+    await Promise.all(acks);
+    try {
+      if (failure) throw failure;
       if (dupByTopic.size > 0) await addBrokerDuplicates(this.js, this.stream, dupByTopic, this.timeoutMs);
     } catch (err) {
       throw new PublishUnavailableError(`JetStream did not acknowledge: ${(err as Error).message}`, { cause: err });

@@ -5,6 +5,7 @@ import type { IngestConfig } from '../../../shared/config.ts';
 import { connectNats } from '../../../shared/nats/connect.ts';
 import { ensureTopology } from '../../../shared/nats/topology.ts';
 import { withBackoff } from '../../../shared/retry.ts';
+import { PipelinedPublisher } from '../pipelined-publisher.ts';
 import { EventPublisher } from '../publisher.ts';
 
 declare module 'fastify' {
@@ -24,11 +25,13 @@ export default fp<{ config: IngestConfig }>(
       timeoutMs: config.STARTUP_TIMEOUT_MS,
     });
     const js = jetstream(nc, { timeout: config.PUBLISH_TIMEOUT_MS });
-    const publisher = new EventPublisher(js, config.STREAM_NAME, config.PUBLISH_TIMEOUT_MS, config.MAX_PUBLISH_IN_FLIGHT);
+    const pipelined = new PipelinedPublisher(nc, config.PUBLISH_TIMEOUT_MS);
+    const publisher = new EventPublisher(pipelined, js, config.STREAM_NAME, config.PUBLISH_TIMEOUT_MS, config.MAX_PUBLISH_IN_FLIGHT);
     app.decorate('nats', { nc, js, jsm, publisher });
     app.addHook('onClose', async () => {
       // drain() flushes publishes still in flight before closing.
       await nc.drain().catch(() => {});
+      pipelined.close();
     });
   },
   { name: 'nats' },
