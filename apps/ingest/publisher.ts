@@ -1,7 +1,7 @@
-import type { JetStreamClient } from '@nats-io/jetstream';
+import { headers } from '@nats-io/nats-core';
 import { addBrokerDuplicates } from '../../shared/nats/counters.ts';
 import { msgIdFor, subjectFor, type Event } from '../../shared/event.ts';
-import type { PipelinedPublisher } from './pipelined-publisher.ts';
+import type { PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
 
 /** JetStream did not acknowledge in time or is unreachable: answered 503 with Retry-After. */
 export class PublishUnavailableError extends Error {
@@ -18,6 +18,13 @@ export interface PublishResult {
   accepted: number;
   /** Events JetStream already had within its dedup window. */
   duplicates: number;
+}
+
+/** The broker-side dedup key: JetStream drops a second message with this id inside its window. */
+function msgIdHeader(event: Event) {
+  const h = headers();
+  h.set('Nats-Msg-Id', msgIdFor(event));
+  return h;
 }
 
 /** Caps unacknowledged publishes per process so overload turns into waiting, not memory growth. */
@@ -46,9 +53,7 @@ export class EventPublisher {
 
   constructor(
     private readonly publisher: PipelinedPublisher,
-    private readonly js: JetStreamClient,
     private readonly stream: string,
-    private readonly timeoutMs: number,
     maxInFlight: number,
   ) {
     this.slots = new Semaphore(maxInFlight);
@@ -72,7 +77,7 @@ export class EventPublisher {
         break;
       }
       acks.push(
-        this.publisher.publish(subjectFor(event.topic), json, msgIdFor(event)).then(
+        this.publisher.publish(subjectFor(event.topic), json, msgIdHeader(event)).then(
           (ack) => {
             this.slots.release();
             if (ack.duplicate) {
@@ -90,7 +95,7 @@ export class EventPublisher {
     await Promise.all(acks);
     try {
       if (failure) throw failure;
-      if (dupByTopic.size > 0) await addBrokerDuplicates(this.js, this.stream, dupByTopic, this.timeoutMs);
+      if (dupByTopic.size > 0) await addBrokerDuplicates(this.publisher, this.stream, dupByTopic);
     } catch (err) {
       throw new PublishUnavailableError(`JetStream did not acknowledge: ${(err as Error).message}`, { cause: err });
     }

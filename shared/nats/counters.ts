@@ -1,19 +1,15 @@
 import { headers } from '@nats-io/nats-core';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { PipelinedPublisher } from './pipelined-publisher.ts';
 import { brokerDuplicateSubject, counterStreamName } from './topology.ts';
 
 /** Adds this request's broker-caught duplicates to the durable per-topic counters. */
-export async function addBrokerDuplicates(
-  js: JetStreamClient,
-  stream: string,
-  byTopic: Map<string, number>,
-  timeoutMs: number,
-): Promise<void> {
+export async function addBrokerDuplicates(publisher: PipelinedPublisher, stream: string, byTopic: Map<string, number>): Promise<void> {
   await Promise.all(
     [...byTopic].map(([topic, n]) => {
       const h = headers();
       h.set('Nats-Incr', `+${n}`);
-      return js.publish(brokerDuplicateSubject(stream, topic), undefined, { headers: h, timeout: timeoutMs });
+      return publisher.publish(brokerDuplicateSubject(stream, topic), undefined, h);
     }),
   );
 }

@@ -3,9 +3,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import fp from 'fastify-plugin';
 import type { IngestConfig } from '../../../shared/config.ts';
 import { connectNats } from '../../../shared/nats/connect.ts';
+import { PipelinedPublisher } from '../../../shared/nats/pipelined-publisher.ts';
 import { ensureTopology } from '../../../shared/nats/topology.ts';
 import { withBackoff } from '../../../shared/retry.ts';
-import { PipelinedPublisher } from '../pipelined-publisher.ts';
 import { EventPublisher } from '../publisher.ts';
 
 declare module 'fastify' {
@@ -26,7 +26,7 @@ export default fp<{ config: IngestConfig }>(
     });
     const js = jetstream(nc, { timeout: config.PUBLISH_TIMEOUT_MS });
     const pipelined = new PipelinedPublisher(nc, config.PUBLISH_TIMEOUT_MS);
-    const publisher = new EventPublisher(pipelined, js, config.STREAM_NAME, config.PUBLISH_TIMEOUT_MS, config.MAX_PUBLISH_IN_FLIGHT);
+    const publisher = new EventPublisher(pipelined, config.STREAM_NAME, config.MAX_PUBLISH_IN_FLIGHT);
     app.decorate('nats', { nc, js, jsm, publisher });
     app.addHook('onClose', async () => {
       // drain() flushes publishes still in flight before closing.

@@ -1,4 +1,4 @@
-import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 
 /** What JetStream answered for one stored message. */
 export interface PubAck {
@@ -17,6 +17,14 @@ interface Waiter {
   deadline: number;
 }
 
+interface Queued {
+  subject: string;
+  payload: string | Uint8Array | undefined;
+  headers: MsgHdrs;
+  token: string;
+  waiter: Waiter;
+}
+
 /**
  * JetStream publish with the PubAck awaited, for many messages in flight at once: each message is
  * a plain PUB with a reply subject under ONE wildcard inbox subscription, and one timer sweeps
@@ -25,14 +33,19 @@ interface Waiter {
  * Why not `js.publish()`: the JavaScript client makes every publish a full request (a mux entry,
  * its own timer, a deferred, a copied options object, a retry loop with awaits), and the awaits
  * between publishes split one HTTP request's events over several socket writes. Those were the
- * largest share of ingest CPU in the batched benchmark (see bench/RESULTS.md). Here every
- * publish of one call goes out synchronously, so nats-core coalesces them into one write.
+ * largest share of ingest CPU in the batched benchmark (see bench/RESULTS.md).
+ *
+ * Publishes are queued and sent together once per event-loop turn (setImmediate): nats-core
+ * writes everything published in one tick with one socket write, so the events of all HTTP
+ * requests read in the same turn share a write. On loopback a write costs far more than the bytes
+ * in it (~20% of ingest CPU was socket writes with one event per request).
  */
 export class PipelinedPublisher {
   private readonly prefix = `${createInbox()}.`;
   private readonly waiters = new Map<string, Waiter>();
   private readonly sub: Subscription;
   private readonly sweeper: NodeJS.Timeout;
+  private queue: Queued[] = [];
   private nextToken = 0;
 
   constructor(
@@ -46,17 +59,12 @@ export class PipelinedPublisher {
   }
 
   /** Resolves with the PubAck; rejects on a JetStream error, no stream (503), or no answer in time. */
-  publish(subject: string, payload: string, msgId: string): Promise<PubAck> {
-    const token = (this.nextToken++).toString(36);
-    const h = headers();
-    h.set('Nats-Msg-Id', msgId);
+  publish(subject: string, payload: string | Uint8Array | undefined, headers: MsgHdrs): Promise<PubAck> {
     return new Promise<PubAck>((resolve, reject) => {
-      try {
-        this.nc.publish(subject, payload, { reply: this.prefix + token, headers: h });
-      } catch (err) {
-        return reject(err as Error);
-      }
-      this.waiters.set(token, { resolve, reject, deadline: performance.now() + this.timeoutMs });
+      const token = (this.nextToken++).toString(36);
+      const waiter = { resolve, reject, deadline: performance.now() + this.timeoutMs };
+      if (this.queue.length === 0) setImmediate(() => this.flush());
+      this.queue.push({ subject, payload, headers, token, waiter });
     });
   }
 
@@ -64,7 +72,22 @@ export class PipelinedPublisher {
   close(): void {
     clearInterval(this.sweeper);
     this.sub.unsubscribe();
+    for (const q of this.queue.splice(0)) q.waiter.reject(new PubAckTimeoutError('publisher closed before sending'));
     this.expire(Number.POSITIVE_INFINITY);
+  }
+
+  private flush() {
+    const queue = this.queue;
+    this.queue = [];
+    for (const { subject, payload, headers, token, waiter } of queue) {
+      try {
+        this.nc.publish(subject, payload, { reply: this.prefix + token, headers });
+      } catch (err) {
+        waiter.reject(err as Error); // closed connection, oversized message
+        continue;
+      }
+      this.waiters.set(token, waiter);
+    }
   }
 
   private onReply(err: Error | null, msg: Msg) {
@@ -76,7 +99,7 @@ export class PipelinedPublisher {
     }
     const token = msg.subject.slice(this.prefix.length);
     const waiter = this.waiters.get(token);
-    if (!waiter) return; // answered after its timeout; the caller was already told 503
+    if (!waiter) return; // answered after its timeout; the caller was already told
     this.waiters.delete(token);
     if (msg.headers?.hasError) {
       // 503 "no responders": no stream listens on the subject (deleted, or not yet created).
