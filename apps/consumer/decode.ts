@@ -6,6 +6,8 @@ export interface Delivery {
   seq: number;
   event: Event;
   receivedAt: Date;
+  /** The message as it travels (the event plus received_at): what the consumer hands PostgreSQL. */
+  json: string;
 }
 
 export type Decoded = { ok: true; delivery: Delivery } | { ok: false; reason: string };
@@ -16,8 +18,9 @@ export type Decoded = { ok: true; delivery: Delivery } | { ok: false; reason: st
  */
 export function decodeMessage(seq: number, data: Uint8Array): Decoded {
   let parsed: unknown;
+  const json = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
   try {
-    parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
+    parsed = JSON.parse(json);
   } catch (err) {
     return { ok: false, reason: `not JSON: ${(err as Error).message}` };
   }
@@ -27,7 +30,7 @@ export function decodeMessage(seq: number, data: Uint8Array): Decoded {
   if (errors.length > 0) return { ok: false, reason: errors.map((e) => `${e.field || 'event'} ${e.message}`).join('; ') };
   const receivedAt = new Date(typeof received_at === 'string' ? received_at : Number.NaN);
   if (Number.isNaN(receivedAt.getTime())) return { ok: false, reason: 'received_at missing or invalid' };
-  return { ok: true, delivery: { seq, event: event as Event, receivedAt } };
+  return { ok: true, delivery: { seq, event: event as Event, receivedAt, json } };
 }
 
 const compareKeys = (a: Delivery, b: Delivery) =>

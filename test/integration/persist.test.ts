@@ -18,11 +18,11 @@ afterAll(async () => {
 });
 
 let seq = 0;
-const d = (topic: string, id: string, at = ++seq): Delivery => ({
-  seq: at,
-  event: { topic, event_id: id, timestamp: '2026-11-26T10:00:00Z', payload: { id } },
-  receivedAt: new Date(),
-});
+const d = (topic: string, id: string, at = ++seq): Delivery => {
+  const event = { topic, event_id: id, timestamp: '2026-11-26T10:00:00Z', payload: { id } };
+  const receivedAt = new Date();
+  return { seq: at, event, receivedAt, json: JSON.stringify({ ...event, received_at: receivedAt.toISOString() }) };
+};
 const counters = async () =>
   Object.fromEntries((await db.topicCounter.findMany()).map((c) => [c.topic, [Number(c.uniqueProcessed), Number(c.duplicatesDropped)]]));
 
@@ -59,6 +59,19 @@ describe('persistBatch', () => {
     const c = await counters();
     const sum = Object.entries(c).filter(([t]) => t.startsWith('c.')).reduce((n, [, [u, x]]) => [n[0]! + u!, n[1]! + x!], [0, 0]);
     expect(sum).toEqual([1_500, 1_500]);
+  });
+
+  it('stores each RFC 3339 form of a timestamp as the instant ingest validated, and keeps source and payload', async () => {
+    const forms = ['2026-11-26t10:00:00z', '2026-11-26 10:00:00Z', '2026-11-26T10:00:00+0530', '2026-11-26T10:00:00.123456-02:00', '2026-11-26T10:00:00.25Z'];
+    const batch = forms.map((timestamp, i) => {
+      const delivery = d('ts.forms', String(i));
+      const event = { ...delivery.event, timestamp, source: `src-${i}`, payload: i % 2 ? null : { nested: [i, 'x'] } };
+      return { ...delivery, event, json: JSON.stringify({ ...event, received_at: delivery.receivedAt.toISOString() }) };
+    });
+    await persistBatch(db, batch);
+    const rows = await db.processedEvent.findMany({ where: { topic: 'ts.forms' }, orderBy: { eventId: 'asc' } });
+    expect(rows.map((r) => r.timestamp.toISOString())).toEqual(forms.map((f) => new Date(f.replace(/^(\S+) /, '$1T')).toISOString()));
+    expect(rows.map((r) => [r.source, r.payload])).toEqual(batch.map((b) => [b.event.source, b.event.payload ?? null]));
   });
 
   it('takes a batch whose rows would exceed 32,767 bind parameters as separate values (arrays bind once)', async () => {

@@ -6,8 +6,9 @@ const ev = { topic: 't', event_id: '1', timestamp: '2026-11-26T10:00:00Z' };
 
 describe('decodeMessage', () => {
   it('decodes an event with its acceptance time', () => {
-    const r = decodeMessage(5, enc({ ...ev, received_at: '2026-11-26T10:00:01.000Z' }));
-    expect(r).toEqual({ ok: true, delivery: { seq: 5, event: ev, receivedAt: new Date('2026-11-26T10:00:01.000Z') } });
+    const json = JSON.stringify({ ...ev, received_at: '2026-11-26T10:00:01.000Z' });
+    const r = decodeMessage(5, enc(json));
+    expect(r).toEqual({ ok: true, delivery: { seq: 5, event: ev, receivedAt: new Date('2026-11-26T10:00:01.000Z'), json } });
   });
 
   it.each([
@@ -22,7 +23,7 @@ describe('decodeMessage', () => {
   });
 });
 
-const d = (seq: number, topic: string, id: string): Delivery => ({ seq, event: { topic, event_id: id, timestamp: ev.timestamp }, receivedAt: new Date(0) });
+const d = (seq: number, topic: string, id: string): Delivery => ({ seq, event: { topic, event_id: id, timestamp: ev.timestamp }, receivedAt: new Date(0), json: '' });
 
 describe('rowsToInsert', () => {
   it('keeps one delivery per (topic, event_id), the earliest sequence, sorted by key', () => {
