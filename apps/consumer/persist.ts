@@ -49,12 +49,18 @@ export async function persistBatch(db: Db, deliveries: readonly Delivery[]): Pro
     ins AS (
       INSERT INTO processed_events (topic, event_id, "timestamp", source, payload, stream_seq, received_at)
       SELECT topic, event_id, ts, source, NULLIF(payload, 'null'::jsonb), seq, received_at FROM input WHERE candidate ORDER BY topic, event_id
-      ON CONFLICT DO NOTHING
+      -- Only the event's identity may conflict quietly. A stream sequence already held by ANOTHER
+      -- event means the stream was reset (recreated from seq 1) under this database: that must
+      -- fail loudly (the batch is refused, the message dead-lettered), never pass as a redelivery.
+      ON CONFLICT (topic, event_id) DO NOTHING
       RETURNING stream_seq, topic
     ),
     rejected AS (SELECT i.* FROM input i WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.stream_seq = i.seq)),
     -- The statement's snapshot predates its own inserts: a match here was stored by an earlier commit.
-    redelivered AS (SELECT r.seq FROM rejected r JOIN processed_events p ON p.stream_seq = r.seq),
+    redelivered AS (
+      SELECT r.seq FROM rejected r
+      JOIN processed_events p ON p.stream_seq = r.seq AND p.topic = r.topic AND p.event_id = r.event_id
+    ),
     dups AS (
       INSERT INTO duplicate_events (stream_seq, topic, event_id, received_at)
       SELECT seq, topic, event_id, received_at FROM rejected

@@ -74,6 +74,16 @@ describe('persistBatch', () => {
     expect(rows.map((r) => [r.source, r.payload])).toEqual(batch.map((b) => [b.event.source, b.event.payload ?? null]));
   });
 
+  it('refuses, rather than passes as a redelivery, an event whose stream sequence another event holds (stream reset)', async () => {
+    const old = d('reset', 'before', 900_001);
+    await persistBatch(db, [old]);
+    const before = await counters();
+    // The stream was recreated and numbers again from where the old one had been: same seq, new event.
+    await expect(persistBatch(db, [d('reset', 'after', 900_001)])).rejects.toThrow(/stream_seq|unique/i);
+    expect(await counters()).toEqual(before);
+    expect(await db.processedEvent.count({ where: { topic: 'reset' } })).toBe(1);
+  });
+
   it('takes a batch whose rows would exceed 32,767 bind parameters as separate values (arrays bind once)', async () => {
     const big = Array.from({ length: 4_500 }, (_, i) => d('big', String(i)));
     expect((await persistBatch(db, big)).inserted).toHaveLength(4_500);
