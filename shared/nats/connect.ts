@@ -2,11 +2,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Log } from '../logger.ts';
 import type { CommonConfig } from '../config.ts';
 import { withBackoff } from '../retry.ts';
-import { applyRequestCancelPatch } from './request-cancel-patch.ts';
 
 /** Connects to NATS, retrying with backoff until STARTUP_TIMEOUT_MS; then reconnects forever. */
 export async function connectNats(config: CommonConfig, name: string, log: Log): Promise<NatsConnection> {
-  applyRequestCancelPatch();
   const nc = await withBackoff(
     () =>
       connect({
