@@ -31,7 +31,7 @@ function msgIdHeader(event: Event) {
 class Semaphore {
   private waiters: Array<() => void> = [];
   constructor(private available: number) {}
-  /** Takes a slot if one is free, without yielding: one request's publishes then leave in one write. */
+  /** Takes a slot if one is free without a microtask per event (the common case: slots to spare). */
   tryAcquire(): boolean {
     if (this.available === 0) return false;
     this.available--;

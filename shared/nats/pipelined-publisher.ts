@@ -38,7 +38,7 @@ interface Queued {
  * Publishes are queued and sent together once per event-loop turn (setImmediate): nats-core
  * writes everything published in one tick with one socket write, so the events of all HTTP
  * requests read in the same turn share a write. On loopback a write costs far more than the bytes
- * in it (~20% of ingest CPU was socket writes with one event per request).
+ * in it (~20% of ingest profile samples were socket writes with one event per request).
  */
 export class PipelinedPublisher {
   private readonly prefix = `${createInbox()}.`;

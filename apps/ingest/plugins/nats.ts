@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import fp from 'fastify-plugin';
 import type { IngestConfig } from '../../../shared/config.ts';
@@ -10,7 +10,7 @@ import { EventPublisher } from '../publisher.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    nats: { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; publisher: EventPublisher };
+    nats: { nc: NatsConnection; jsm: JetStreamManager; publisher: EventPublisher };
   }
 }
 
@@ -24,10 +24,9 @@ export default fp<{ config: IngestConfig }>(
       log: app.log,
       timeoutMs: config.STARTUP_TIMEOUT_MS,
     });
-    const js = jetstream(nc, { timeout: config.PUBLISH_TIMEOUT_MS });
     const pipelined = new PipelinedPublisher(nc, config.PUBLISH_TIMEOUT_MS);
     const publisher = new EventPublisher(pipelined, config.STREAM_NAME, config.MAX_PUBLISH_IN_FLIGHT);
-    app.decorate('nats', { nc, js, jsm, publisher });
+    app.decorate('nats', { nc, jsm, publisher });
     app.addHook('onClose', async () => {
       // drain() flushes publishes still in flight before closing.
       await nc.drain().catch(() => {});
