@@ -35,14 +35,14 @@ try {
   let natsUrl = process.env.NATS_URL;
   if (!natsUrl) {
     const nats = await startNats();
-    cleanups.push(() => nats.stop());
+    cleanups.push(() => nats.remove());
     natsUrl = nats.url;
     say(`started nats-server (JetStream) at ${natsUrl}`);
   }
   let databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) {
     const pg = await startPostgres();
-    cleanups.push(() => pg.stop());
+    cleanups.push(() => pg.remove());
     databaseUrl = pg.url;
     say(`started PostgreSQL at ${databaseUrl}`);
   }

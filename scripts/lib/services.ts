@@ -60,6 +60,8 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** Starts it again on the same port and store dir (JetStream state survives). */
   start(): Promise<void>;
+  /** Stops it for good and deletes the temp dir it created (a dir passed in is the caller's). */
+  remove(): Promise<void>;
 }
 
 export async function startNats(opts: { dir?: string; port?: number } = {}): Promise<NatsServer> {
@@ -83,6 +85,10 @@ export async function startNats(opts: { dir?: string; port?: number } = {}): Pro
         p.kill('SIGTERM');
       });
     },
+    async remove() {
+      await server.stop();
+      if (!opts.dir) removeDir(dir);
+    },
   };
   await server.start();
   return server;
@@ -95,6 +101,8 @@ export interface Postgres {
   pid(): number | undefined;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Stops it for good and deletes the temp dir it created (a dir passed in is the caller's). */
+  remove(): Promise<void>;
 }
 
 /** PostgreSQL refuses to run as root; as root we run it as `nobody` with a data dir it owns. */
@@ -135,6 +143,10 @@ export async function startPostgres(opts: { dir?: string } = {}): Promise<Postgr
       } catch {
         /* already stopped */
       }
+    },
+    async remove() {
+      await pg.stop();
+      if (!opts.dir) removeDir(dir);
     },
   };
   await pg.start();
@@ -274,7 +286,7 @@ export async function startLocalStack(
     },
     async stop() {
       await Promise.all(stack.apps.map((a) => a.stop(opts.stopSignal ?? 'SIGTERM')));
-      await Promise.all([nats.stop(), pg.stop()]);
+      await Promise.all([nats.stop(), pg.remove()]);
       removeDir(dir);
     },
   };

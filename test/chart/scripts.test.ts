@@ -46,7 +46,7 @@ describe('wait-for.cjs', () => {
       pg = await startPostgres();
     });
     afterAll(async () => {
-      await pg?.stop();
+      await pg?.remove();
     });
 
     it('postgres mode returns once the server answers', async () => {
@@ -123,7 +123,7 @@ describe('helm-test.cjs', () => {
     });
     afterAll(async () => {
       await Promise.all(apps.map((a) => a.stop('SIGKILL')));
-      await Promise.all([nats?.stop(), pg?.stop()]);
+      await Promise.all([nats?.stop(), pg?.remove()]);
       if (dir) removeDir(dir);
     });
 

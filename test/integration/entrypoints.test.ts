@@ -13,7 +13,7 @@ beforeAll(async () => {
   [db, nats] = await Promise.all([startPostgres(), startNats()]);
 });
 afterAll(async () => {
-  await Promise.all([db?.stop(), nats?.stop()]);
+  await Promise.all([db?.remove(), nats?.remove()]);
 });
 
 describe('image entry points', () => {

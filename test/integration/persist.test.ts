@@ -14,7 +14,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db?.$disconnect();
-  await pg?.stop();
+  await pg?.remove();
 });
 
 let seq = 0;

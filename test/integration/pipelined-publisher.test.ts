@@ -32,7 +32,7 @@ beforeAll(async () => {
 afterAll(async () => {
   publisher?.close();
   await nc?.close();
-  await server?.stop();
+  await server?.remove();
 });
 
 describe('PipelinedPublisher', () => {
