@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { Event } from '../shared/event.ts';
 import { chunk } from './workload.ts';
+import { isRetryable, MAX_ATTEMPTS, retryDelayMs } from './retry-policy.ts';
 import { sleep } from '../shared/retry.ts';
 
 export interface SendOptions {
@@ -24,6 +25,8 @@ export interface SendResult {
   failed: number;
   accepted: number;
   brokerDuplicates: number;
+  /** Events in requests that were sent more than once (see load/count-check.ts for why it matters). */
+  retriedEvents: number;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
@@ -54,9 +57,10 @@ function post(url: URL, body: string, headers: Record<string, string>): Promise<
 
 export async function sendEvents(events: readonly Event[], opts: SendOptions): Promise<SendResult> {
   const urls = [opts.baseUrl].flat().map((u) => new URL('/publish', u));
-  const bodies = opts.batchSize === 1 ? events.map((e) => JSON.stringify(e)) : chunk(events, opts.batchSize).map((b) => JSON.stringify(b));
-  const result: SendResult = { requests: 0, retries: 0, failed: 0, accepted: 0, brokerDuplicates: 0 };
-  const maxAttempts = opts.maxAttempts ?? 12;
+  const batches = opts.batchSize === 1 ? events.map((e) => [e]) : chunk(events, opts.batchSize);
+  const bodies = opts.batchSize === 1 ? events.map((e) => JSON.stringify(e)) : batches.map((b) => JSON.stringify(b));
+  const result: SendResult = { requests: 0, retries: 0, failed: 0, accepted: 0, brokerDuplicates: 0, retriedEvents: 0 };
+  const maxAttempts = opts.maxAttempts ?? MAX_ATTEMPTS;
   let next = 0;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -67,8 +71,8 @@ export async function sendEvents(events: readonly Event[], opts: SendOptions): P
         // Round-robin over ingest replicas; a retry goes to the next one (a load balancer's job).
         const url = urls[(i + attempt + w) % urls.length]!;
         const started = performance.now();
-        let retryAfterMs: number | undefined;
         result.requests++;
+        if (attempt === 2) result.retriedEvents += batches[i]!.length;
         const res = await post(url, bodies[i]!, headers).catch(() => undefined);
         if (res?.status === 202) {
           opts.latencies?.push(performance.now() - started);
@@ -77,19 +81,16 @@ export async function sendEvents(events: readonly Event[], opts: SendOptions): P
           result.brokerDuplicates += body.duplicates ?? 0;
           break;
         }
-        if (res && res.status !== 429 && res.status !== 503) {
+        if (!isRetryable(res?.status ?? 0)) {
           result.failed++;
-          throw new Error(`HTTP ${res.status}: ${res.body}`);
+          throw new Error(`HTTP ${res!.status}: ${res!.body}`);
         }
         if (attempt >= maxAttempts) {
           result.failed++;
           break;
         }
-        const ra = Number(res?.retryAfter);
-        if (Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
         result.retries++;
-        const backoff = Math.random() * Math.min(5_000, 100 * 2 ** attempt);
-        await sleep(Math.max(backoff, retryAfterMs ?? 0));
+        await sleep(retryDelayMs(attempt, res?.retryAfter));
       }
     }
   };

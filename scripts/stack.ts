@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { generateWorkload } from '../load/workload.ts';
 import { sendEvents, waitForStats } from '../load/client.ts';
+import { checkCounts } from '../load/count-check.ts';
 import { migrate, startApp, startNats, startPostgres, type AppProcess } from './lib/services.ts';
 
 const { values: args } = parseArgs({
@@ -77,11 +78,11 @@ try {
   );
   const e2eMs = performance.now() - started;
   console.log(JSON.stringify(stats, null, 2));
-  const unique = stats.unique_processed - before.unique_processed;
-  const dups = stats.duplicate_dropped - before.duplicate_dropped;
+  const observed = { unique: stats.unique_processed - before.unique_processed, duplicates: stats.duplicate_dropped - before.duplicate_dropped };
   say(`accepted in ${(acceptedMs / 1000).toFixed(2)} s; all persisted in ${(e2eMs / 1000).toFixed(2)} s (${Math.round(workload.events.length / (e2eMs / 1000))} events/s end to end); ${sent.retries} retries`);
-  const exact = unique === workload.unique && dups === workload.duplicates && sent.failed === 0;
-  say(exact ? `exact: ${unique} unique stored, ${dups} duplicates dropped` : `NOT EXACT: ${unique} unique (want ${workload.unique}), ${dups} duplicates (want ${workload.duplicates}), ${sent.failed} failed requests`);
+  const verdict = checkCounts(observed, workload, sent.retriedEvents);
+  const exact = verdict.exact && sent.failed === 0;
+  say(`${verdict.message}${sent.failed ? `; ${sent.failed} requests failed after retries: NOT EXACT` : ''}`);
   await shutdown(exact ? 0 : 1);
 } catch (err) {
   console.error('[stack] failed:', err);

@@ -192,12 +192,13 @@ export interface AppProcess {
 export async function startApp(
   app: 'ingest' | 'consumer',
   env: Record<string, string>,
-  opts: { runner?: 'dist' | 'tsx'; cwd?: string; log?: 'inherit' | 'ignore'; waitReady?: boolean } = {},
+  opts: { runner?: 'dist' | 'tsx'; cwd?: string; log?: 'inherit' | 'ignore'; waitReady?: boolean; extraNodeFlags?: string[] } = {},
 ): Promise<AppProcess> {
   const cwd = opts.cwd ?? process.cwd();
   const port = env.PORT && env.PORT !== '0' ? Number(env.PORT) : await freePort();
   const args = [
     ...NODE_FLAGS,
+    ...(opts.extraNodeFlags ?? []),
     ...((opts.runner ?? 'dist') === 'dist'
       ? ['--enable-source-maps', path.join(cwd, 'dist/apps/main.js'), app]
       : ['--import', 'tsx', path.join(cwd, 'apps/main.ts'), app]),
@@ -269,7 +270,7 @@ export interface LocalStack {
  */
 export async function startLocalStack(
   env: Record<string, string> = {},
-  opts: { stopSignal?: NodeJS.Signals } = {},
+  opts: { stopSignal?: NodeJS.Signals; extraNodeFlags?: string[] } = {},
 ): Promise<LocalStack> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pubsub-stack-'));
   const [nats, pg] = await Promise.all([startNats({ dir }), startPostgres()]);
@@ -280,7 +281,7 @@ export async function startLocalStack(
     env: { NATS_URL: nats.url, DATABASE_URL: pg.url, LOG_LEVEL: 'warn', ...env },
     apps: [],
     async start(app, extraEnv = {}) {
-      const p = await startApp(app, { ...stack.env, PORT: '0', ...extraEnv }, { runner: 'dist' });
+      const p = await startApp(app, { ...stack.env, PORT: '0', ...extraEnv }, { runner: 'dist', extraNodeFlags: opts.extraNodeFlags });
       stack.apps.push(p);
       return p;
     },

@@ -478,11 +478,24 @@ describe('helm test and k6', () => {
     expect(c.args).toEqual(['run', '/scripts/publish.ts']);
     expect(envOf(c).BASE_URL).toBe(`http://${F}-ingest.${NAMESPACE}.svc:8080`);
     expect(envOf(c).EVENTS).toBe('2000');
-    // The repo's own script and the workload it imports, byte for byte.
+    // The repo's own script and everything it imports, byte for byte. The pod only has /scripts,
+    // so an import from outside load/ (../shared) would break the Job: check the whole closure
+    // (type-only imports are erased when k6 strips the types).
     const data = find(objs, 'ConfigMap', `${F}-k6-script`).data!;
-    for (const f of ['publish.ts', 'workload.ts', 'profiles.ts']) {
-      expect(data[f]).toBe(readFileSync(path.join(CHART, '..', '..', 'load', f), 'utf8'));
-    }
+    const loadDir = path.join(CHART, '..', '..', 'load');
+    const closure = new Set<string>();
+    const visit = (file: string) => {
+      if (closure.has(file)) return;
+      closure.add(file);
+      const source = readFileSync(path.join(loadDir, file), 'utf8');
+      for (const [, spec] of source.matchAll(/^import (?!type )[^;]*? from '(\.[^']+)';/gm)) {
+        expect(spec, `${file} imports ${spec}`).toMatch(/^\.\/[\w-]+\.ts$/);
+        visit(spec!.slice(2));
+      }
+    };
+    visit('publish.ts');
+    expect([...closure].sort()).toEqual(['count-check.ts', 'profiles.ts', 'publish.ts', 'retry-policy.ts', 'workload.ts']);
+    for (const f of closure) expect(data[f]).toBe(readFileSync(path.join(loadDir, f), 'utf8'));
   });
 });
 
