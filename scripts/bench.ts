@@ -81,11 +81,13 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
     extraNodeFlags: args['node-flags'].split(' ').filter(Boolean),
   });
   const { nats, pg: db } = stack;
-  const consumer = await stack.start('consumer', mode.consumerEnv);
-  const ingest = await stack.start('ingest');
   const client = new pg.Client({ connectionString: db.url });
-  await client.connect();
+  // Everything after the stack exists is inside the try: an app that fails to start must not
+  // leave its NATS and PostgreSQL running.
   try {
+    const consumer = await stack.start('consumer', mode.consumerEnv);
+    const ingest = await stack.start('ingest');
+    await client.connect();
     const latencies: number[] = [];
     const cpuOf = () => ({
       ingest: cpuSeconds(ingest.proc.pid!),
@@ -137,7 +139,7 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
         checkCounts({ unique: stats.unique_processed, duplicates: stats.duplicate_dropped }, w, sent.retriedEvents).exact,
     };
   } finally {
-    await client.end();
+    await client.end().catch(() => {});
     await stack.stop();
   }
 }

@@ -274,7 +274,13 @@ export async function startLocalStack(
 ): Promise<LocalStack> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pubsub-stack-'));
   const [nats, pg] = await Promise.all([startNats({ dir }), startPostgres()]);
-  migrate(pg.url);
+  try {
+    migrate(pg.url);
+  } catch (err) {
+    await Promise.all([nats.stop(), pg.remove()]);
+    removeDir(dir);
+    throw err;
+  }
   const stack: LocalStack = {
     nats,
     pg,
