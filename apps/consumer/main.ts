@@ -6,6 +6,7 @@ import { loggerOptions } from '../../shared/logger.ts';
 import { createConsumerMetrics } from '../../shared/metrics.ts';
 import { connectNats } from '../../shared/nats/connect.ts';
 import { ensureTopology } from '../../shared/nats/topology.ts';
+import { nextStreamSequence } from '../../shared/db/stream-sequence.ts';
 import { withBackoff } from '../../shared/retry.ts';
 import { buildConsumerHttp } from './http.ts';
 import { EventWriter } from './worker.ts';
@@ -32,7 +33,11 @@ export async function runConsumer(env: NodeJS.ProcessEnv = process.env): Promise
   const nc = await connectNats(config, `consumer-${process.pid}`, log);
   void nc.closed().then(() => (natsClosed = true));
   const jsm = await jetstreamManager(nc);
-  await withBackoff(() => ensureTopology(jsm, config), { what: 'create stream and consumer', log, timeoutMs: config.STARTUP_TIMEOUT_MS });
+  await withBackoff(() => ensureTopology(jsm, config, () => nextStreamSequence(db), log), {
+    what: 'create stream and consumer',
+    log,
+    timeoutMs: config.STARTUP_TIMEOUT_MS,
+  });
   const js = jetstream(nc);
   const consumer = await js.consumers.get(config.STREAM_NAME, config.CONSUMER_NAME);
   let lag: NodeJS.Timeout | undefined;

@@ -52,8 +52,8 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
       allowList: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url),
     });
   }
-  await app.register(natsPlugin, { config });
   await app.register(prismaPlugin, { config });
+  await app.register(natsPlugin, { config });
   await app.register(healthRoutes, { config });
   await app.register(publishRoute, { config });
   await app.register(eventsRoute);

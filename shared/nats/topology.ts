@@ -10,6 +10,7 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
 import type { CommonConfig } from '../config.ts';
+import type { Log } from '../logger.ts';
 import { SUBJECT_PREFIX } from '../event.ts';
 
 // Names derived from STREAM_NAME so that two installations can share one NATS account.
@@ -20,14 +21,19 @@ export const deadLetterSubject = (stream: string, topic: string) => `dlq.${strea
 
 const isNotFound = (err: unknown) => /not found/i.test(String((err as Error)?.message));
 
-async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }) {
+/** Creates the stream if it is missing (true) or brings its settings up to date (false). */
+async function ensureStream(
+  jsm: JetStreamManager,
+  cfg: Partial<StreamConfig> & { name: string },
+  creationOnly: () => Promise<Partial<StreamConfig>> = async () => ({}),
+): Promise<boolean> {
   try {
     await jsm.streams.info(cfg.name);
   } catch (err) {
     if (!isNotFound(err)) throw err;
     try {
-      await jsm.streams.add(cfg);
-      return;
+      await jsm.streams.add({ ...cfg, ...(await creationOnly()) });
+      return true;
     } catch (addErr) {
       // Another replica created it between our info and add: fall through to update.
       if (!/already in use|exists/i.test(String((addErr as Error).message))) throw addErr;
@@ -35,6 +41,7 @@ async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & 
   }
   const { allow_msg_counter: _immutable, ...updatable } = cfg;
   await jsm.streams.update(cfg.name, updatable);
+  return false;
 }
 
 /** The durable pull consumer every consumer process shares. */
@@ -58,13 +65,27 @@ export function writerConsumerConfig(config: CommonConfig): Partial<ConsumerConf
   };
 }
 
+export interface TopologyOutcome {
+  /** Set when this call created the event stream: the sequence it starts at (1 on a fresh install). */
+  createdEventStreamAt?: number;
+}
+
 /**
  * Creates or updates the event stream, the broker-duplicate counter stream, the dead-letter
  * stream and the shared durable consumer. Idempotent: every replica runs it at start.
+ * `firstSequence` is asked only when the event stream has to be created: a stream recreated
+ * under a database that already holds events must continue after the sequences stored there
+ * (shared/db/stream-sequence.ts).
  */
-export async function ensureTopology(jsm: JetStreamManager, config: CommonConfig): Promise<void> {
+export async function ensureTopology(
+  jsm: JetStreamManager,
+  config: CommonConfig,
+  firstSequence: () => Promise<number>,
+  log: Log,
+): Promise<TopologyOutcome> {
   const stream = config.STREAM_NAME;
-  await ensureStream(jsm, {
+  let firstSeq = 1;
+  const created = await ensureStream(jsm, {
     name: stream,
     subjects: [`${SUBJECT_PREFIX}.>`],
     storage: StorageType.File,
@@ -74,6 +95,9 @@ export async function ensureTopology(jsm: JetStreamManager, config: CommonConfig
     duplicate_window: nanos(config.STREAM_DUPLICATE_WINDOW_MS),
     max_age: nanos(config.STREAM_MAX_AGE_MS),
     max_bytes: config.STREAM_MAX_BYTES,
+  }, async () => {
+    firstSeq = await firstSequence();
+    return firstSeq > 1 ? { first_seq: firstSeq } : {};
   });
   // Distributed counters (nats-server 2.12, ADR-49): ingest adds the duplicates the broker caught,
   // per topic; the sum survives restarts of every process and is the same from every replica.
@@ -101,4 +125,14 @@ export async function ensureTopology(jsm: JetStreamManager, config: CommonConfig
     if (!isNotFound(err)) throw err;
     await jsm.consumers.add(stream, consumer);
   }
+  if (created && firstSeq > 1) {
+    // Whatever the lost stream held but the database had not stored yet is gone with it; say so.
+    log.warn(
+      { stream, first_seq: firstSeq },
+      'event stream was missing while the database holds events: recreated it after the highest stored sequence; events accepted but not yet stored when it was lost cannot be recovered',
+    );
+  } else if (created) {
+    log.info({ stream }, 'event stream created');
+  }
+  return created ? { createdEventStreamAt: firstSeq } : {};
 }

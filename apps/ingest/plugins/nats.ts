@@ -5,6 +5,7 @@ import type { IngestConfig } from '../../../shared/config.ts';
 import { connectNats } from '../../../shared/nats/connect.ts';
 import { PipelinedPublisher } from '../../../shared/nats/pipelined-publisher.ts';
 import { ensureTopology } from '../../../shared/nats/topology.ts';
+import { nextStreamSequence } from '../../../shared/db/stream-sequence.ts';
 import { withBackoff } from '../../../shared/retry.ts';
 import { EventPublisher } from '../publisher.ts';
 
@@ -19,7 +20,7 @@ export default fp<{ config: IngestConfig }>(
   async (app, { config }) => {
     const nc = await connectNats(config, `ingest-${process.pid}`, app.log);
     const jsm = await jetstreamManager(nc);
-    await withBackoff(() => ensureTopology(jsm, config), {
+    await withBackoff(() => ensureTopology(jsm, config, () => nextStreamSequence(app.db), app.log), {
       what: 'create stream and consumer',
       log: app.log,
       timeoutMs: config.STARTUP_TIMEOUT_MS,
@@ -33,5 +34,6 @@ export default fp<{ config: IngestConfig }>(
       pipelined.close();
     });
   },
-  { name: 'nats' },
+  // prisma first: a missing event stream is created after the sequences the database holds.
+  { name: 'nats', dependencies: ['prisma'] },
 );
