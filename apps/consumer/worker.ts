@@ -49,7 +49,15 @@ export class EventWriter {
   async start(): Promise<void> {
     const { BATCH_SIZE, CONSUMER_CONCURRENCY, PERSIST_MODE } = this.config;
     const inFlight = BATCH_SIZE * CONSUMER_CONCURRENCY;
-    this.messages = await this.consumer.consume({ max_messages: Math.min(inFlight * 2, 10_000), expires: 5_000 });
+    this.messages = await this.consumer.consume({
+      max_messages: Math.min(inFlight * 2, 10_000),
+      expires: 5_000,
+      // If the stream or the durable disappears (NATS lost its volume), the client would wait for
+      // someone to recreate it, and nobody would: every app creates the topology only at start.
+      // Ending the subscription makes this process exit (onFatal), and its restart recreates the
+      // stream after the sequences the database holds (shared/db/stream-sequence.ts).
+      abort_on_missing_resource: true,
+    });
     this.loops.push(this.pump(this.messages, inFlight * 2));
     const batchSize = PERSIST_MODE === 'per-event' ? 1 : BATCH_SIZE;
     for (let i = 0; i < CONSUMER_CONCURRENCY; i++) this.loops.push(this.persistLoop(batchSize));

@@ -138,6 +138,30 @@ describe('faults', () => {
     expect(s.dead_lettered).toBe(0);
   });
 
+  it('the event stream deleted under running apps: the consumer exits, its restart recreates the stream, ingest recovers, exact', async () => {
+    stack = await startTestStack();
+    const first = await stack.start('consumer');
+    const ingest = await stack.start('ingest');
+    const w1 = generateWorkload({ events: 1_000, duplicateRate: 0.3, seed: 29 });
+    expect((await sendEvents(w1.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4 })).failed).toBe(0);
+    await settledStats(ingest.url, w1.unique);
+    const nc = await connect({ servers: stack.nats.url });
+    const jsm = await jetstreamManager(nc);
+    const lastSeq = (await jsm.streams.info('EVENTS')).state.last_seq;
+    await jsm.streams.delete('EVENTS');
+    // Left to the client's default it would wait forever for someone to recreate the stream.
+    expect(await first.exited).toBe(1);
+    await stack.start('consumer');
+    expect((await jsm.streams.info('EVENTS')).config.first_seq).toBe(lastSeq + 1);
+    await nc.close();
+    // The same ingest process, never restarted, publishes into the recreated stream.
+    const w2 = generateWorkload({ events: 1_000, duplicateRate: 0.3, seed: 30 });
+    expect((await sendEvents(w2.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4, maxAttempts: 30 })).failed).toBe(0);
+    const s = await settledStats(ingest.url, w1.unique + w2.unique);
+    expectExact(s, { unique: w1.unique + w2.unique, duplicates: w1.duplicates + w2.duplicates });
+    expect(s.duplicate_dropped).toBe(w1.duplicates + w2.duplicates);
+  });
+
   it('SIGTERM to every process during load (rolling restart): graceful drain, nothing lost', async () => {
     stack = await startTestStack(FAST_REDELIVERY);
     const c1 = await stack.start('consumer');
