@@ -147,18 +147,20 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
 }
 
 
-const summaries: Array<{ mode: Mode; runs: RunResult[] }> = [];
-for (const name of args.modes.split(',')) {
+const summaries: Array<{ mode: Mode; runs: RunResult[] }> = args.modes.split(',').map((name) => {
   const mode = MODES[name];
-  if (!mode) throw new Error(`unknown mode ${name}`);
-  const runs: RunResult[] = [];
-  for (let i = 0; i < Number(args.runs); i++) {
-    const events = Number(args.events);
-    const r = await runOnce(mode, events, 1000 + i);
-    console.error(`[bench] ${name} run ${i + 1}: ${JSON.stringify(r)}`);
+  if (!mode) throw new Error(`unknown mode ${name} (known: ${Object.keys(MODES).join(', ')})`);
+  return { mode, runs: [] };
+});
+// Round robin (batched, single, baseline, batched, ...) rather than all runs of one mode in a row:
+// this VM has slow and fast spells of minutes, and a mode that ran entirely in one would be
+// compared (the speedup) with one that did not.
+for (let i = 0; i < Number(args.runs); i++) {
+  for (const { mode, runs } of summaries) {
+    const r = await runOnce(mode, Number(args.events), 1000 + i);
+    console.error(`[bench] ${mode.name} run ${i + 1}: ${JSON.stringify(r)}`);
     runs.push(r);
   }
-  summaries.push({ mode, runs });
 }
 
 const stat = (runs: RunResult[], f: (r: RunResult) => number) => {
