@@ -1,5 +1,5 @@
-// The benchmark VM's speed is not constant: a fixed single-threaded loop takes anywhere from 370 to
-// 590 ms within one idle minute (2026-11-27), which is more than the effect of most levers. Each
+// The benchmark VM's speed is not constant: 200,000 of the round trips below took anywhere from
+// 370 to 590 ms within one idle minute (2026-11-27), more than the effect of most levers. Each
 // bench run therefore records how long a fixed piece of CPU work took just before it, so a slow
 // run can be told apart from a slow machine.
 
