@@ -81,6 +81,7 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
   const w = generateWorkload({ events, duplicateRate: 0.3, seed });
   const stack = await startLocalStack(args.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${args.profile}` } : {}, {
     extraNodeFlags: args['node-flags'].split(' ').filter(Boolean),
+    exitOnSignal: true,
   });
   const { nats, pg: db } = stack;
   const client = new pg.Client({ connectionString: db.url });

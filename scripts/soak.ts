@@ -20,7 +20,7 @@ const seconds = Number(args.seconds);
 const rate = Number(args.rate);
 const rssMiB = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
 
-const stack = await startLocalStack();
+const stack = await startLocalStack({}, { exitOnSignal: true });
 const consumer = await stack.start('consumer');
 const ingest = await stack.start('ingest');
 let code = 1;
