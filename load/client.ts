@@ -57,8 +57,9 @@ function post(url: URL, body: string, headers: Record<string, string>): Promise<
 
 export async function sendEvents(events: readonly Event[], opts: SendOptions): Promise<SendResult> {
   const urls = [opts.baseUrl].flat().map((u) => new URL('/publish', u));
-  const batches = opts.batchSize === 1 ? events.map((e) => [e]) : chunk(events, opts.batchSize);
-  const bodies = opts.batchSize === 1 ? events.map((e) => JSON.stringify(e)) : batches.map((b) => JSON.stringify(b));
+  const batches = chunk(events, opts.batchSize);
+  // A batch size of 1 sends the bare event (seed-compatible), not an array of one.
+  const bodies = batches.map((b) => JSON.stringify(opts.batchSize === 1 ? b[0] : b));
   const result: SendResult = { requests: 0, retries: 0, failed: 0, accepted: 0, brokerDuplicates: 0, retriedEvents: 0 };
   const maxAttempts = opts.maxAttempts ?? MAX_ATTEMPTS;
   let next = 0;

@@ -65,11 +65,6 @@ export function writerConsumerConfig(config: CommonConfig): Partial<ConsumerConf
   };
 }
 
-export interface TopologyOutcome {
-  /** Set when this call created the event stream: the sequence it starts at (1 on a fresh install). */
-  createdEventStreamAt?: number;
-}
-
 /**
  * Creates or updates the event stream, the broker-duplicate counter stream, the dead-letter
  * stream and the shared durable consumer. Idempotent: every replica runs it at start.
@@ -82,7 +77,7 @@ export async function ensureTopology(
   config: CommonConfig,
   firstSequence: () => Promise<number>,
   log: Log,
-): Promise<TopologyOutcome> {
+): Promise<void> {
   const stream = config.STREAM_NAME;
   let firstSeq = 1;
   const created = await ensureStream(jsm, {
@@ -134,5 +129,4 @@ export async function ensureTopology(
   } else if (created) {
     log.info({ stream }, 'event stream created');
   }
-  return created ? { createdEventStreamAt: firstSeq } : {};
 }
