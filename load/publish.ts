@@ -4,15 +4,18 @@
 //   k6 run load/publish.ts                                  # 20k events, batches of 100, 16 VUs
 //   k6 run -e BATCH=1 -e BASE_URL=http://ingest:8080 load/publish.ts
 //
-// Env: BASE_URL (http://127.0.0.1:8080), EVENTS (20000), DUP_RATE (0.3), SEED (42), BATCH (100;
-// 1 = one bare event per request), PROFILE (demo | smoke | stress), VUS (overrides the profile),
-// TOKEN (bearer token with publish and read scopes), SUMMARY (k6-summary.json).
+// Env: BASE_URL (http://127.0.0.1:8080), EVENTS (20000), DUP_RATE (0.3), SEED (a new one per run,
+// so a re-run sends new events; set it to repeat a run), BATCH (100; 1 = one bare event per
+// request), PROFILE (demo | smoke | cluster | stress), VUS (overrides the profile), TOKEN (bearer
+// token with the publish scope), READ_TOKEN (for /stats; default TOKEN), READY_TIMEOUT_S (300),
+// SUMMARY (k6-summary.json).
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import exec from 'k6/execution';
 import { SharedArray } from 'k6/data';
 import { Counter, Rate, Trend } from 'k6/metrics';
-import { chunk, generateWorkload } from './workload.ts';
+import type { StatsReply } from '../shared/stats-reply.ts';
+import { chunk, generateWorkload, workloadCounts } from './workload.ts';
 import { PROFILES } from './profiles.ts';
 import { isRetryable, MAX_ATTEMPTS, retryDelayMs } from './retry-policy.ts';
 import { checkCounts } from './count-check.ts';
@@ -20,18 +23,29 @@ import { checkCounts } from './count-check.ts';
 const BASE_URL = __ENV.BASE_URL || 'http://127.0.0.1:8080';
 const EVENTS = Number(__ENV.EVENTS || 20000);
 const DUP_RATE = Number(__ENV.DUP_RATE || 0.3);
-const SEED = Number(__ENV.SEED || 42);
+// A fixed seed would make every re-run against the same database send events it already stored,
+// and the exactness check would rightly fail. The SharedArray below is built once per run, so one
+// seed drawn here serves every VU.
+const SEED = Number(__ENV.SEED || Date.now() % 2 ** 31);
 const BATCH = Number(__ENV.BATCH || 100);
 const PROFILE = PROFILES[__ENV.PROFILE || 'demo'] ?? PROFILES.demo!;
-const HEADERS: Record<string, string> = { 'content-type': 'application/json' };
-if (__ENV.TOKEN) HEADERS.authorization = `Bearer ${__ENV.TOKEN}`;
+const READY_TIMEOUT_S = Number(__ENV.READY_TIMEOUT_S || 300);
+// How long teardown waits for the consumer to store everything.
+const SETTLE_TIMEOUT_S = 120;
+const headers = (token: string | undefined): Record<string, string> => ({
+  'content-type': 'application/json',
+  ...(token ? { authorization: `Bearer ${token}` } : {}),
+});
+const PUBLISH_HEADERS = headers(__ENV.TOKEN);
+const READ_HEADERS = headers(__ENV.READ_TOKEN || __ENV.TOKEN);
 
 // Generated once, shared read-only by every VU; request i is body i.
 const bodies = new SharedArray('bodies', () => {
   const w = generateWorkload({ events: EVENTS, duplicateRate: DUP_RATE, seed: SEED });
   return BATCH === 1 ? w.events.map((e) => JSON.stringify(e)) : chunk(w.events, BATCH).map((b) => JSON.stringify(b));
 });
-const EXPECTED = generateWorkload({ events: EVENTS, duplicateRate: DUP_RATE, seed: SEED });
+// Counted, not generated: every VU runs this init code, and a workload per VU ran k6 out of memory.
+const EXPECTED = workloadCounts({ events: EVENTS, duplicateRate: DUP_RATE });
 
 const publishFailed = new Rate('publish_failed');
 const retries = new Counter('publish_retries');
@@ -48,38 +62,36 @@ export const options = {
       maxDuration: PROFILE.maxDuration,
     },
   },
+  setupTimeout: `${READY_TIMEOUT_S + 30}s`,
+  teardownTimeout: `${SETTLE_TIMEOUT_S + 30}s`,
   summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(95)', 'p(99)'],
-  // The SLO contract. p95 < 250 ms: a batch of 100 is 100 pipelined publishes each awaiting a
-  // PubAck; on a 2-core machine with everything co-located the benchmark measured p95 well under
-  // this (bench/RESULTS.md), so crossing it means a regression or an overloaded broker.
+  // The SLO contract: nothing fails, the counts are exact; latency only where the profile sets it.
   thresholds: {
     publish_failed: ['rate==0'],
     inexact_counts: ['count==0'],
-    'http_req_duration{expected_response:true}': ['p(95)<250'],
+    ...(PROFILE.p95Ms ? { 'http_req_duration{expected_response:true}': [`p(95)<${PROFILE.p95Ms}`] } : {}),
   },
 };
 
-type Stats = { unique_processed: number; duplicate_dropped: number; queue_depth: number };
-
-function stats(): Stats {
-  const res = http.get(`${BASE_URL}/stats`, { headers: HEADERS, tags: { name: 'stats' } });
-  return res.json() as unknown as Stats;
+function stats(): StatsReply {
+  const res = http.get(`${BASE_URL}/stats`, { headers: READ_HEADERS, tags: { name: 'stats' } });
+  return res.json() as unknown as StatsReply;
 }
 
 /** Health gate: do not start until ingest says it is ready; remember the counters' start point. */
-export function setup(): Stats {
-  for (let i = 0; i < 60; i++) {
+export function setup(): StatsReply {
+  for (let i = 0; i < READY_TIMEOUT_S; i++) {
     if (http.get(`${BASE_URL}/readyz`, { tags: { name: 'readyz' } }).status === 200) return stats();
     sleep(1);
   }
-  throw new Error(`${BASE_URL}/readyz did not answer 200 within 60 s`);
+  throw new Error(`${BASE_URL}/readyz did not answer 200 within ${READY_TIMEOUT_S} s`);
 }
 
 /** A real publisher: retries 429/503/network errors with backoff and jitter, honours Retry-After. */
 export default function publish() {
   const body = bodies[exec.scenario.iterationInTest]!;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const res = http.post(`${BASE_URL}/publish`, body, { headers: HEADERS, tags: { name: 'publish' } });
+    const res = http.post(`${BASE_URL}/publish`, body, { headers: PUBLISH_HEADERS, tags: { name: 'publish' } });
     if (res.status === 202) {
       publishFailed.add(false);
       return;
@@ -95,10 +107,10 @@ export default function publish() {
 }
 
 /** Waits until every unique event is persisted, then fails the run unless the counts are exact. */
-export function teardown(before: Stats) {
+export function teardown(before: StatsReply) {
   const started = Date.now();
   let s = stats();
-  while (Date.now() - started < 120_000 && !(s.unique_processed - before.unique_processed >= EXPECTED.unique && s.queue_depth === 0)) {
+  while (Date.now() - started < SETTLE_TIMEOUT_S * 1000 && !(s.unique_processed - before.unique_processed >= EXPECTED.unique && s.queue_depth === 0)) {
     sleep(0.2);
     s = stats();
   }

@@ -33,11 +33,16 @@ function prng(seed: number) {
 const hex = (rand: () => number, n: number) =>
   Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
 
-export function generateWorkload({ events, duplicateRate, seed, topics = DEFAULT_TOPICS }: WorkloadOptions): Workload {
+/** How many unique events and re-sends a workload holds, without generating it. */
+export function workloadCounts({ events, duplicateRate }: Pick<WorkloadOptions, 'events' | 'duplicateRate'>): { unique: number; duplicates: number } {
   if (!(duplicateRate >= 0 && duplicateRate < 1)) throw new RangeError('duplicateRate must be in [0, 1)');
-  const rand = prng(seed);
   const unique = Math.round(events * (1 - duplicateRate));
-  const duplicates = events - unique;
+  return { unique, duplicates: unique > 0 ? events - unique : 0 };
+}
+
+export function generateWorkload({ events, duplicateRate, seed, topics = DEFAULT_TOPICS }: WorkloadOptions): Workload {
+  const { unique, duplicates } = workloadCounts({ events, duplicateRate });
+  const rand = prng(seed);
   const base = Date.UTC(2026, 0, 1);
   const keyed: Array<{ key: number; event: Event }> = [];
   const originals: Event[] = [];
@@ -53,7 +58,7 @@ export function generateWorkload({ events, duplicateRate, seed, topics = DEFAULT
     originals.push(event);
     keyed.push({ key: i + rand(), event });
   }
-  for (let d = 0; d < duplicates && unique > 0; d++) {
+  for (let d = 0; d < duplicates; d++) {
     const of = Math.floor(rand() * unique);
     // Strictly after the original, anywhere in the rest of the run.
     keyed.push({ key: of + 1 + rand() * (unique - of), event: originals[of]! });
