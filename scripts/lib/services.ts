@@ -153,11 +153,15 @@ export async function startPostgres(opts: { dir?: string } = {}): Promise<Postgr
   return pg;
 }
 
-/** `prisma migrate deploy` against `databaseUrl`, on the WebAssembly engine (see prisma.config.ts). */
-export function migrate(databaseUrl: string, cwd = process.cwd()): void {
-  execFileSync(process.execPath, [path.join(cwd, 'node_modules/prisma/build/index.js'), 'migrate', 'deploy'], {
+/**
+ * Runs the Prisma CLI against `databaseUrl` on the WebAssembly schema engine (see prisma.config.ts)
+ * and returns its output; throws (with `status`, `stdout`, `stderr`) when it exits non-zero.
+ */
+export function prismaCli(databaseUrl: string, args: string[], cwd = process.cwd()): string {
+  return execFileSync(process.execPath, [path.join(cwd, 'node_modules/prisma/build/index.js'), ...args], {
     cwd,
     stdio: 'pipe',
+    encoding: 'utf8',
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
@@ -166,6 +170,11 @@ export function migrate(databaseUrl: string, cwd = process.cwd()): void {
       PRISMA_HIDE_UPDATE_MESSAGE: '1',
     },
   });
+}
+
+/** `prisma migrate deploy` against `databaseUrl`. */
+export function migrate(databaseUrl: string, cwd = process.cwd()): void {
+  prismaCli(databaseUrl, ['migrate', 'deploy'], cwd);
 }
 
 /**

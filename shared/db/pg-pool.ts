@@ -1,5 +1,6 @@
 import pg from 'pg';
 
+const PG_CHAR_OID = 18; // "char": one byte, text on the wire
 const PG_NAME_OID = 19;
 const PG_TEXT_OID = 25;
 
@@ -7,12 +8,13 @@ type QueryResultLike = { fields?: Array<{ dataTypeID: number }> };
 
 // Upstream bug prisma/orm#27403: @prisma/adapter-pg cannot deserialize PostgreSQL's `name` type,
 // which the schema engine's own bookkeeping queries return, so `prisma migrate deploy` fails with
-// "Column type 'name' could not be deserialized". `name` is text on the wire, so relabelling the
-// column as text is lossless. Remove this file once the fix is released.
+// "Column type 'name' could not be deserialized" (and `migrate diff`, which describes the catalog,
+// the same for `"char"`). Both are text on the wire, so relabelling the columns as text is
+// lossless. Remove this file once the fix is released.
 function relabelNameColumns<T>(result: T): T {
   for (const r of (Array.isArray(result) ? result : [result]) as QueryResultLike[]) {
     for (const field of r?.fields ?? []) {
-      if (field.dataTypeID === PG_NAME_OID) field.dataTypeID = PG_TEXT_OID;
+      if (field.dataTypeID === PG_NAME_OID || field.dataTypeID === PG_CHAR_OID) field.dataTypeID = PG_TEXT_OID;
     }
   }
   return result;
