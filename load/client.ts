@@ -7,6 +7,7 @@ import type { Event } from '../shared/event.ts';
 import { chunk } from './workload.ts';
 import { isRetryable, MAX_ATTEMPTS, retryDelayMs } from './retry-policy.ts';
 import { sleep } from '../shared/retry.ts';
+import type { StatsReply } from '../shared/stats-reply.ts';
 
 export interface SendOptions {
   baseUrl: string | string[];
@@ -100,14 +101,14 @@ export async function sendEvents(events: readonly Event[], opts: SendOptions): P
 }
 
 /** Polls /stats until `done(stats)` or the timeout; returns the last stats. */
-export async function waitForStats<T>(baseUrl: string, done: (s: T) => boolean, timeoutMs: number, token?: string): Promise<T> {
+export async function waitForStats(baseUrl: string, done: (s: StatsReply) => boolean, timeoutMs: number, token?: string): Promise<StatsReply> {
   const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
+  let last: StatsReply | undefined;
   while (Date.now() < deadline) {
     try {
       const res = await fetch(`${baseUrl}/stats`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
       if (res.ok) {
-        last = (await res.json()) as T;
+        last = (await res.json()) as StatsReply;
         if (done(last)) return last;
       }
     } catch {

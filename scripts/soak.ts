@@ -44,8 +44,7 @@ try {
   }
   const elapsed = (performance.now() - t0) / 1000;
   clearInterval(sampler);
-  type Stats = { unique_processed: number; duplicate_dropped: number; database_rows: number; queue_depth: number };
-  const stats = await waitForStats<Stats>(ingest.url, (x) => x.unique_processed >= w.unique && x.queue_depth === 0, 120_000);
+  const stats = await waitForStats(ingest.url, (x) => x.unique_processed >= w.unique && x.queue_depth === 0, 120_000);
   const warm = samples[Math.min(samples.length - 1, Math.max(1, Math.floor(samples.length / 5)))]!;
   const last = samples.at(-1)!;
   const grew = (a: number, b: number) => b > Math.max(a * 1.3, a + 48);

@@ -64,13 +64,12 @@ try {
   }
 
   const workload = generateWorkload({ events: Number(args.events), duplicateRate: Number(args['duplicate-rate']), seed: Number(args.seed) });
-  type Stats = { unique_processed: number; duplicate_dropped: number; received: number; queue_depth: number };
-  const before = await waitForStats<Stats>(ingest.url, () => true, 10_000);
+  const before = await waitForStats(ingest.url, () => true, 10_000);
   say(`sending ${workload.events.length} events (${workload.unique} unique, ${workload.duplicates} duplicates, seed ${args.seed}) in batches of ${args.batch}, ${args.concurrency} clients`);
   const started = performance.now();
   const sent = await sendEvents(workload.events, { baseUrl: ingest.url, batchSize: Number(args.batch), concurrency: Number(args.concurrency) });
   const acceptedMs = performance.now() - started;
-  const stats = await waitForStats<Stats>(
+  const stats = await waitForStats(
     ingest.url,
     (s) => s.unique_processed - before.unique_processed >= workload.unique && s.queue_depth === 0 &&
       s.duplicate_dropped - before.duplicate_dropped >= workload.duplicates,

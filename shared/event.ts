@@ -1,8 +1,13 @@
+import { createHash } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 
 // The wire format of one event. Topics become NATS subjects (`events.<topic>`), so they are held
 // to subject-safe tokens: no wildcards (`*`, `>`), no spaces, no empty tokens.
 export const TOPIC_PATTERN = '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$';
+// No control characters (they cannot travel in a NATS header or a log line unescaped) and no
+// unpaired UTF-16 surrogate (PostgreSQL cannot store one). Ajv compiles patterns with the `u` flag,
+// where \p{Cs} matches exactly the unpaired surrogates.
+export const PRINTABLE_TEXT_PATTERN = '^[^\\u0000-\\u001F\\u007F\\p{Cs}]*$';
 
 export const EventSchema = Type.Object(
   {
@@ -12,9 +17,15 @@ export const EventSchema = Type.Object(
       pattern: TOPIC_PATTERN,
       description: 'dot-separated tokens of [A-Za-z0-9_-], e.g. "orders.created"',
     }),
-    event_id: Type.String({ minLength: 1, maxLength: 255, description: 'unique within the topic; a UUID is recommended' }),
-    timestamp: Type.String({ format: 'date-time', maxLength: 64, description: 'RFC 3339 with a UTC offset' }),
-    source: Type.Optional(Type.String({ maxLength: 255 })),
+    event_id: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: PRINTABLE_TEXT_PATTERN,
+      description: 'unique within the topic; a UUID is recommended',
+    }),
+    // Checked and normalised by shared/timestamp.ts (the rules are more than a format keyword says).
+    timestamp: Type.String({ maxLength: 64, description: 'RFC 3339 date-time; no offset means UTC' }),
+    source: Type.Optional(Type.String({ maxLength: 255, pattern: PRINTABLE_TEXT_PATTERN })),
     payload: Type.Optional(Type.Unknown({ description: 'any JSON value' })),
   },
   { additionalProperties: false, $id: 'Event' },
@@ -26,5 +37,11 @@ export type StreamEvent = Event & { received_at: string };
 
 export const SUBJECT_PREFIX = 'events';
 export const subjectFor = (topic: string) => `${SUBJECT_PREFIX}.${topic}`;
-/** The broker's dedup key; the database's is UNIQUE(topic, event_id): the same identity. */
-export const msgIdFor = (e: Pick<Event, 'topic' | 'event_id'>) => `${e.topic}:${e.event_id}`;
+/**
+ * The broker's dedup key; the database's is UNIQUE(topic, event_id): the same identity. A digest
+ * rather than the id itself, because header values do not survive byte-exact (the NATS client trims
+ * them, so `"order-42 "` would collide with `"order-42"`), and a digest has a fixed length whatever
+ * the event_id holds. The JSON array makes the (topic, event_id) pair unambiguous.
+ */
+export const msgIdFor = (e: Pick<Event, 'topic' | 'event_id'>) =>
+  createHash('sha256').update(JSON.stringify([e.topic, e.event_id])).digest('base64url');

@@ -1,21 +1,19 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { EventSchema, type Event } from './event.ts';
-
-// ajv-formats is CommonJS; under NodeNext its default export arrives as the module namespace.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+import { normaliseTimestamp } from './timestamp.ts';
 
 export interface FieldError {
   /** Position in the request's batch; absent for a single-event request. */
   index?: number;
-  /** The event field at fault, e.g. "topic" or "payload.items"; "" for the event itself. */
+  /** The event field at fault, e.g. "topic" or "payload.items.0"; "" for the event itself. */
   field: string;
   message: string;
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
-addFormats(ajv, ['date-time']);
 const validateEventSchema = ajv.compile<Event>(EventSchema);
+
+const PRINTABLE_MESSAGE = 'must not contain control characters (U+0000-U+001F, U+007F) or an unpaired UTF-16 surrogate';
 
 function toFieldError(e: ErrorObject, index: number | undefined): FieldError {
   let field = e.instancePath.replace(/^\//, '').replaceAll('/', '.');
@@ -28,37 +26,83 @@ function toFieldError(e: ErrorObject, index: number | undefined): FieldError {
     message = 'is not a known field (allowed: topic, event_id, timestamp, source, payload)';
   } else if (e.keyword === 'pattern' && field === 'topic') {
     message = 'must be dot-separated tokens of letters, digits, "_" or "-" (no "*", ">", spaces or empty tokens)';
-  } else if (e.keyword === 'format') {
-    message = 'must be an RFC 3339 date-time with a UTC offset, e.g. 2026-01-01T12:00:00Z';
+  } else if (e.keyword === 'pattern') {
+    message = PRINTABLE_MESSAGE;
   }
   return index === undefined ? { field, message } : { index, field, message };
 }
 
-/** Validates one event against the schema; returns the errors (empty when valid). */
-export function validateEvent(value: unknown, index?: number): FieldError[] {
+/** What in this text PostgreSQL could not store (in jsonb or text), or undefined. */
+function unstorableText(s: string): string | undefined {
+  if (s.includes('\u0000')) return 'the NUL character (U+0000)';
+  if (!s.isWellFormed()) return 'an unpaired UTF-16 surrogate';
+  return undefined;
+}
+
+/**
+ * The first place in a payload that PostgreSQL's jsonb could not store, or a JSON number that
+ * parsed to ±Infinity (JSON.stringify would silently turn it into null). Payload depth is bounded
+ * by the body parser (MAX_JSON_DEPTH), so the recursion is too.
+ */
+function findUnstorable(value: unknown, path: string): { field: string; message: string } | undefined {
+  if (typeof value === 'string') {
+    const what = unstorableText(value);
+    return what ? { field: path, message: `must not contain ${what}` } : undefined;
+  }
+  if (typeof value === 'number') {
+    return Number.isFinite(value) ? undefined : { field: path, message: 'holds a number beyond the range of an IEEE double' };
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findUnstorable(value[i], `${path}.${i}`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (typeof value === 'object' && value !== null) {
+    for (const [key, v] of Object.entries(value)) {
+      const what = unstorableText(key);
+      if (what) return { field: path, message: `has a key containing ${what}` };
+      const found = findUnstorable(v, `${path}.${key}`);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+export type Accepted = { ok: true; event: Event } | { ok: false; errors: FieldError[] };
+
+/**
+ * Validates one event and returns it as it will be published: timestamp normalised to UTC
+ * (shared/timestamp.ts). Everything refused here is something a later layer could not store, so
+ * nothing answered 202 is ever dead-lettered for its content.
+ */
+export function acceptEvent(value: unknown, index?: number): Accepted {
   const at = index === undefined ? {} : { index };
   if (!validateEventSchema(value)) {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      return [{ ...at, field: '', message: 'must be a JSON object' }];
+      return { ok: false, errors: [{ ...at, field: '', message: 'must be a JSON object' }] };
     }
-    return (validateEventSchema.errors ?? []).map((e) => toFieldError(e, index));
+    return { ok: false, errors: (validateEventSchema.errors ?? []).map((e) => toFieldError(e, index)) };
   }
-  if (Number.isNaN(Date.parse(value.timestamp))) return [{ ...at, field: 'timestamp', message: 'is not a valid date' }];
-  return [];
+  const errors: FieldError[] = [];
+  const timestamp = normaliseTimestamp(value.timestamp);
+  if (!timestamp.ok) errors.push({ ...at, field: 'timestamp', message: timestamp.message });
+  const payloadFault = value.payload === undefined ? undefined : findUnstorable(value.payload, 'payload');
+  if (payloadFault) errors.push({ ...at, ...payloadFault });
+  if (errors.length > 0 || !timestamp.ok) return { ok: false, errors };
+  return { ok: true, event: { ...value, timestamp: timestamp.value } };
 }
 
-// An escaped NUL that is not itself the tail of an escaped backslash.
-const ENCODED_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+/** Validates one event; returns the errors (empty when valid). */
+export const validateEvent = (value: unknown, index?: number): FieldError[] => {
+  const result = acceptEvent(value, index);
+  return result.ok ? [] : result.errors;
+};
 
-/**
- * Checks an event as it will travel (its JSON encoding): the size limit, and no U+0000 anywhere,
- * which PostgreSQL rejects in text and jsonb; accepting it would make the event unstorable after
- * its 202.
- */
+/** Checks an event's size as it will travel (its JSON encoding, in UTF-8 bytes). */
 export function checkEncodedEvent(encoded: string, maxBytes: number, index?: number): FieldError[] {
-  const at = index === undefined ? {} : { index };
   const bytes = Buffer.byteLength(encoded);
-  if (bytes > maxBytes) return [{ ...at, field: 'payload', message: `event is ${bytes} bytes encoded; the limit is ${maxBytes}` }];
-  if (ENCODED_NUL.test(encoded)) return [{ ...at, field: '', message: 'must not contain the NUL character (\\u0000)' }];
-  return [];
+  if (bytes <= maxBytes) return [];
+  return [{ ...(index === undefined ? {} : { index }), field: 'payload', message: `event is ${bytes} bytes encoded; the limit is ${maxBytes}` }];
 }

@@ -1,7 +1,8 @@
-import { headers } from '@nats-io/nats-core';
+import { headers, type MsgHdrs } from '@nats-io/nats-core';
 import { addBrokerDuplicates } from '../../shared/nats/counters.ts';
 import { msgIdFor, subjectFor, type Event } from '../../shared/event.ts';
-import type { PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
+import { JetStreamRefusalError, type PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
+import { sleep } from '../../shared/retry.ts';
 
 /** JetStream did not acknowledge in time or is unreachable: answered 503 with Retry-After. */
 export class PublishUnavailableError extends Error {
@@ -16,16 +17,27 @@ export interface EncodedEvent {
 
 export interface PublishResult {
   accepted: number;
-  /** Events JetStream already had within its dedup window. */
+  /** Events JetStream already had within its dedup window, and repeats within the request. */
   duplicates: number;
 }
 
-/** The broker-side dedup key: JetStream drops a second message with this id inside its window. */
-function msgIdHeader(event: Event) {
-  const h = headers();
-  h.set('Nats-Msg-Id', msgIdFor(event));
-  return h;
+/** A message ready to go: nothing about it can throw any more. */
+interface Prepared {
+  topic: string;
+  subject: string;
+  json: string;
+  headers: MsgHdrs;
 }
+
+/**
+ * JetStream's answer, on a clustered stream, to a Nats-Msg-Id whose first copy is still being
+ * replicated: "duplicate message id is in process". It is not an outcome: that first copy may yet
+ * fail, and a 202 must mean stored. Asking again soon gets the real answer (a duplicate ack once the
+ * copy is stored, or a fresh store if it was dropped).
+ */
+const DUPLICATE_IN_PROCESS = 10158;
+const IN_PROCESS_FIRST_RETRY_MS = 10;
+const IN_PROCESS_MAX_RETRY_MS = 250;
 
 /** Caps unacknowledged publishes per process so overload turns into waiting, not memory growth. */
 class Semaphore {
@@ -50,46 +62,69 @@ class Semaphore {
 
 export class EventPublisher {
   private readonly slots: Semaphore;
+  private inFlight = 0;
+  /** When a publish last settled, or when the publisher became busy: see stalled(). */
+  private lastProgress = performance.now();
 
   constructor(
     private readonly publisher: PipelinedPublisher,
     private readonly stream: string,
     maxInFlight: number,
+    private readonly timeoutMs: number,
   ) {
     this.slots = new Semaphore(maxInFlight);
   }
 
   /**
+   * True when publishes are outstanding and none has settled (acknowledged or failed) for twice the
+   * publish timeout. Every publish settles within the timeout, so this means publishing is wedged
+   * and requests would wait forever: readiness reports it so the replica leaves the Service.
+   */
+  stalled(now = performance.now()): boolean {
+    return this.inFlight > 0 && now - this.lastProgress > 2 * this.timeoutMs;
+  }
+
+  /**
    * Publishes every event and resolves once JetStream acknowledged all of them; the caller's 202
    * therefore means "stored by the stream". Events of one request are pipelined, not awaited one
-   * by one. Any failure rejects with PublishUnavailableError: some events may be stored already,
-   * and the client's retry is absorbed by the Nats-Msg-Id dedup window and the database.
+   * by one. Everything that could throw (headers, ids) is built before the first publish, so an
+   * event that cannot be sent never leaves half a batch stored. A failure of JetStream rejects with
+   * PublishUnavailableError: some events may be stored already, and the client's retry is absorbed
+   * by the Nats-Msg-Id dedup window and the database.
    */
   async publish(events: readonly EncodedEvent[]): Promise<PublishResult> {
-    let duplicates = 0;
-    let failure: Error | undefined;
+    const prepared = new Map<string, Prepared>();
     const dupByTopic = new Map<string, number>();
-    const acks: Promise<void>[] = [];
+    const countDuplicate = (topic: string) => dupByTopic.set(topic, (dupByTopic.get(topic) ?? 0) + 1);
     for (const { event, json } of events) {
+      const id = msgIdFor(event);
+      // A repeat within the request is a duplicate the broker never sees: publishing both copies
+      // would race them against each other on a clustered stream (see DUPLICATE_IN_PROCESS).
+      if (prepared.has(id)) countDuplicate(event.topic);
+      else prepared.set(id, { topic: event.topic, subject: subjectFor(event.topic), json, headers: msgIdHeader(id) });
+    }
+
+    const deadline = performance.now() + this.timeoutMs;
+    let failure: Error | undefined;
+    const acks: Promise<void>[] = [];
+    for (const message of prepared.values()) {
       if (!this.slots.tryAcquire()) await this.slots.acquire();
       if (failure) {
         this.slots.release();
         break;
       }
+      if (this.inFlight++ === 0) this.lastProgress = performance.now();
       acks.push(
-        this.publisher.publish(subjectFor(event.topic), json, msgIdHeader(event)).then(
-          (ack) => {
+        this.publishOne(message, deadline)
+          .then(
+            (duplicate) => void (duplicate && countDuplicate(message.topic)),
+            (err: Error) => void (failure ??= err),
+          )
+          .finally(() => {
+            this.inFlight--;
+            this.lastProgress = performance.now();
             this.slots.release();
-            if (ack.duplicate) {
-              duplicates++;
-              dupByTopic.set(event.topic, (dupByTopic.get(event.topic) ?? 0) + 1);
-            }
-          },
-          (err: Error) => {
-            this.slots.release();
-            failure ??= err;
-          },
-        ),
+          }),
       );
     }
     await Promise.all(acks);
@@ -99,6 +134,28 @@ export class EventPublisher {
     } catch (err) {
       throw new PublishUnavailableError(`JetStream did not acknowledge: ${(err as Error).message}`, { cause: err });
     }
+    let duplicates = 0;
+    for (const n of dupByTopic.values()) duplicates += n;
     return { accepted: events.length, duplicates };
   }
+
+  /** Resolves with whether JetStream already had the message; asks again while its copy is in process. */
+  private async publishOne(message: Prepared, deadline: number): Promise<boolean> {
+    for (let delay = IN_PROCESS_FIRST_RETRY_MS; ; delay = Math.min(delay * 2, IN_PROCESS_MAX_RETRY_MS)) {
+      try {
+        return (await this.publisher.publish(message.subject, message.json, message.headers)).duplicate;
+      } catch (err) {
+        const inProcess = err instanceof JetStreamRefusalError && err.errCode === DUPLICATE_IN_PROCESS;
+        if (!inProcess || performance.now() + delay > deadline) throw err;
+        await sleep(delay);
+      }
+    }
+  }
+}
+
+/** The broker-side dedup key: JetStream drops a second message with this id inside its window. */
+function msgIdHeader(id: string): MsgHdrs {
+  const h = headers();
+  h.set('Nats-Msg-Id', id);
+  return h;
 }

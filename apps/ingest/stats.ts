@@ -3,6 +3,7 @@ import type { IngestConfig } from '../../shared/config.ts';
 import type { Db } from '../../shared/db/prisma.ts';
 import { readBrokerDuplicates } from '../../shared/nats/counters.ts';
 import { deadLetterStreamName } from '../../shared/nats/topology.ts';
+import { withSeedGroups, type StatsReply } from '../../shared/stats-reply.ts';
 
 /** Latency percentiles are over the most recent events (bounded work per /stats call). */
 const LATENCY_SAMPLE = 10_000;
@@ -15,7 +16,7 @@ const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** di
  * (PostgreSQL) and JetStream's own stream, consumer and counter state. Any ingest replica answers
  * the same, before and after restarts.
  */
-export async function collectStats(db: Db, jsm: JetStreamManager, config: IngestConfig) {
+export async function collectStats(db: Db, jsm: JetStreamManager, config: IngestConfig): Promise<StatsReply> {
   const [counters, [rowCount], [latency], [recent], stream, consumer, brokerDups, dlq] = await Promise.all([
     db.topicCounter.findMany({ orderBy: { topic: 'asc' } }),
     db.$queryRaw<Array<{ n: bigint }>>`SELECT count(*) AS n FROM processed_events`,
@@ -60,7 +61,7 @@ export async function collectStats(db: Db, jsm: JetStreamManager, config: Ingest
   const duplicates = brokerDup + dbDup;
   const queueDepth = consumer.num_pending + consumer.num_ack_pending;
 
-  return {
+  return withSeedGroups({
     received,
     unique_processed: unique,
     duplicate_dropped: duplicates,
@@ -81,5 +82,5 @@ export async function collectStats(db: Db, jsm: JetStreamManager, config: Ingest
     dead_lettered: dlq.state.last_seq,
     topics: Object.fromEntries([...topics].sort(([a], [b]) => (a < b ? -1 : 1))),
     uptime_seconds: round(process.uptime(), 1),
-  };
+  });
 }

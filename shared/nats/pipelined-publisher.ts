@@ -11,6 +11,19 @@ export class PubAckTimeoutError extends Error {
   override name = 'PubAckTimeoutError';
 }
 
+/** JetStream answered the publish with an error: its HTTP-like code and its own error code. */
+export class JetStreamRefusalError extends Error {
+  override name = 'JetStreamRefusalError';
+  constructor(
+    readonly code: number | undefined,
+    /** JetStream's err_code, e.g. 10158 "duplicate message id is in process". */
+    readonly errCode: number | undefined,
+    description: string | undefined,
+  ) {
+    super(`JetStream refused the message: ${code} ${description}`);
+  }
+}
+
 interface Waiter {
   resolve: (ack: PubAck) => void;
   reject: (err: Error) => void;
@@ -105,13 +118,13 @@ export class PipelinedPublisher {
       // 503 "no responders": no stream listens on the subject (deleted, or not yet created).
       return waiter.reject(new Error(`JetStream did not take the message: ${msg.headers.code} ${msg.headers.description}`));
     }
-    let ack: { stream?: string; seq?: number; duplicate?: boolean; error?: { code?: number; description?: string } };
+    let ack: { stream?: string; seq?: number; duplicate?: boolean; error?: { code?: number; err_code?: number; description?: string } };
     try {
       ack = JSON.parse(msg.string());
     } catch {
       return waiter.reject(new Error('JetStream sent an unreadable PubAck'));
     }
-    if (ack.error) return waiter.reject(new Error(`JetStream refused the message: ${ack.error.code} ${ack.error.description}`));
+    if (ack.error) return waiter.reject(new JetStreamRefusalError(ack.error.code, ack.error.err_code, ack.error.description));
     if (!ack.stream || typeof ack.seq !== 'number') return waiter.reject(new Error('JetStream sent an invalid PubAck'));
     waiter.resolve({ seq: ack.seq, duplicate: ack.duplicate === true });
   }

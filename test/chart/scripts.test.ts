@@ -78,7 +78,7 @@ describe('helm-test.cjs', () => {
       if (req.method === 'POST' && req.url === '/publish') {
         res.statusCode = 202;
         res.end(JSON.stringify({ status: 'queued', id: 'x' }));
-      } else res.end(JSON.stringify({ events: [] }));
+      } else res.end(JSON.stringify([]));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;

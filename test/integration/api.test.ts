@@ -51,45 +51,46 @@ describe('validation (seed scenarios)', () => {
       const body = event();
       delete (body as Record<string, unknown>)[field];
       const res = await publish(body);
-      expect(res.statusCode).toBe(400);
+      expect(res.statusCode).toBe(422);
       expect(res.json().errors).toContainEqual({ field, message: 'is required' });
       expect(res.json().message).toContain(field);
     });
   }
 
-  it('rejects invalid JSON with 400', async () => {
+  it('rejects invalid JSON with 422, one error for the body itself', async () => {
     const res = await app.inject({ method: 'POST', url: '/publish', headers: { 'content-type': 'application/json' }, payload: '{"topic": "a",' });
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(422);
     expect(res.json().message).toMatch(/JSON/i);
+    expect(res.json().errors).toEqual([{ field: '', message: expect.stringMatching(/JSON/) }]);
   });
 
-  it('rejects an empty body with 400', async () => {
+  it('rejects an empty body with 422', async () => {
     const res = await app.inject({ method: 'POST', url: '/publish', headers: { 'content-type': 'application/json' }, payload: '' });
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(422);
     expect(res.json().message).toMatch(/empty/i);
   });
 
   it('rejects a topic over 255 characters', async () => {
     const res = await publish(event({ topic: 'a'.repeat(256) }));
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(422);
     expect(res.json().errors[0].field).toBe('topic');
   });
 
   it.each([['orders.*'], ['orders.>'], ['has space'], ['a..b'], ['.a'], ['']])('rejects the topic %j', async (topic) => {
     const res = await publish(event({ topic }));
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(422);
     expect(res.json().errors[0].field).toBe('topic');
   });
 
-  it.each([['2026-11-26 10:00:00'], ['2026-11-26T10:00:00'], ['yesterday'], ['2026-13-01T00:00:00Z']])('rejects the timestamp %j', async (timestamp) => {
+  it.each([['2026-11-26 10:00:00'], ['2026-11-26T10:00'], ['yesterday'], ['2026-13-01T00:00:00Z']])('rejects the timestamp %j', async (timestamp) => {
     const res = await publish(event({ timestamp }));
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(422);
     expect(res.json().errors[0].field).toBe('timestamp');
   });
 
   it('rejects wrong types and unknown fields, one error per field', async () => {
     const res = await publish({ topic: 5, event_id: '', timestamp: '2026-11-26T10:00:00Z', extra: true });
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(422);
     const fields = res.json().errors.map((e: { field: string }) => e.field).sort();
     expect(fields).toEqual(['event_id', 'extra', 'topic']);
   });
@@ -106,14 +107,14 @@ describe('validation (seed scenarios)', () => {
 
   it('rejects an event over MAX_EVENT_BYTES, naming its payload', async () => {
     const res = await publish(event({ payload: 'x'.repeat(5_000) }));
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(422);
     expect(res.json().errors[0]).toMatchObject({ field: 'payload' });
     expect(res.json().errors[0].message).toMatch(/limit is 4096/);
   });
 
   it('rejects a NUL character, which PostgreSQL could never store', async () => {
     const res = await publish(event({ payload: { s: 'a\u0000b' } }));
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(422);
   });
 });
 
@@ -132,7 +133,7 @@ describe('publishing', () => {
     const e = event({ topic: 'api.complex', payload });
     expect((await publish(e)).statusCode).toBe(202);
     const stored = await eventually(
-      async () => (await app.inject({ url: '/events?topic=api.complex' })).json().events,
+      async () => (await app.inject({ url: '/events?topic=api.complex' })).json(),
       (evs: unknown[]) => evs.length > 0,
     );
     expect(stored[0]).toMatchObject({ topic: 'api.complex', event_id: e.event_id, payload, source: 'vitest' });
@@ -142,10 +143,10 @@ describe('publishing', () => {
     const e = { topic: 'api.minimal', event_id: randomUUID(), timestamp: '2026-11-26T10:00:00+02:00' };
     expect((await publish(e)).statusCode).toBe(202);
     const stored = await eventually(
-      async () => (await app.inject({ url: '/events?topic=api.minimal' })).json().events,
+      async () => (await app.inject({ url: '/events?topic=api.minimal' })).json(),
       (evs: unknown[]) => evs.length > 0,
     );
-    expect(stored[0]).toMatchObject({ event_id: e.event_id, source: null, payload: null, timestamp: '2026-11-26T08:00:00.000Z' });
+    expect(stored[0]).toMatchObject({ event_id: e.event_id, source: null, payload: null, timestamp: '2026-11-26T08:00:00Z' });
   });
 
   it('accepts a topic of exactly 255 characters', async () => {
@@ -157,7 +158,7 @@ describe('publishing', () => {
     expect((await publish(e)).json()).toMatchObject({ accepted: 1, duplicates: 0 });
     expect((await publish(e)).json()).toMatchObject({ accepted: 1, duplicates: 1 });
     const stored = await eventually(
-      async () => (await app.inject({ url: '/events?topic=api.same' })).json().events,
+      async () => (await app.inject({ url: '/events?topic=api.same' })).json(),
       (evs: unknown[]) => evs.length > 0,
     );
     expect(stored).toHaveLength(1);
@@ -168,7 +169,7 @@ describe('publishing', () => {
     expect((await publish(event({ topic: 'api.one', event_id: id }))).json().duplicates).toBe(0);
     expect((await publish(event({ topic: 'api.two', event_id: id }))).json().duplicates).toBe(0);
     for (const topic of ['api.one', 'api.two']) {
-      const evs = await eventually(async () => (await app.inject({ url: `/events?topic=${topic}` })).json().events, (e: unknown[]) => e.length > 0);
+      const evs = await eventually(async () => (await app.inject({ url: `/events?topic=${topic}` })).json(), (e: unknown[]) => e.length > 0);
       expect(evs).toHaveLength(1);
     }
   });
@@ -182,30 +183,39 @@ describe('publishing', () => {
   it('publishes nothing of a batch with one bad event and names its index and field', async () => {
     const before = (await app.nats.jsm.streams.info('EVENTS')).state.last_seq;
     const res = await publish([event({ topic: 'api.allornothing' }), event({ topic: 'api.allornothing', timestamp: 'now' }), event({ topic: 'api.allornothing' })]);
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(422);
     expect(res.json().errors).toEqual([{ index: 1, field: 'timestamp', message: expect.stringMatching(/RFC 3339/) }]);
     expect((await app.nats.jsm.streams.info('EVENTS')).state.last_seq).toBe(before);
   });
 
   it('refuses an empty batch and a batch over MAX_BATCH_SIZE', async () => {
-    expect((await publish([])).statusCode).toBe(400);
+    expect((await publish([])).statusCode).toBe(422);
     const res = await publish(Array.from({ length: 51 }, () => event()));
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(422);
     expect(res.json().message).toMatch(/limit is 50/);
   });
 });
 
 describe('reading', () => {
-  it('lists events newest first, filtered by topic, with cursor pagination', async () => {
+  it('lists events newest first as a JSON array, filtered by topic, paged by a Link header', async () => {
     const ids = Array.from({ length: 5 }, () => randomUUID());
     for (const id of ids) expect((await publish(event({ topic: 'api.page', event_id: id }))).statusCode).toBe(202);
-    await eventually(async () => (await app.inject({ url: '/events?topic=api.page&limit=1000' })).json().count, (n: number) => n === 5);
-    const first = (await app.inject({ url: '/events?topic=api.page&limit=2' })).json();
-    expect(first.events.map((e: { event_id: string }) => e.event_id)).toEqual([ids[4], ids[3]]);
-    const second = (await app.inject({ url: `/events?topic=api.page&limit=2&before=${first.next_before}` })).json();
-    expect(second.events.map((e: { event_id: string }) => e.event_id)).toEqual([ids[2], ids[1]]);
+    await eventually(async () => (await app.inject({ url: '/events?topic=api.page&limit=1000' })).json().length, (n: number) => n === 5);
+    const first = await app.inject({ url: '/events?topic=api.page&limit=2' });
+    expect(first.json().map((e: { event_id: string }) => e.event_id)).toEqual([ids[4], ids[3]]);
+    const seqs = first.json().map((e: { stream_seq: number }) => e.stream_seq);
+    expect(first.headers.link).toBe(`</events?topic=api.page&limit=2&before=${seqs[1]}>; rel="next"`);
+    const nextUrl = /^<([^>]+)>; rel="next"$/.exec(String(first.headers.link))![1]!;
+    const second = await app.inject({ url: nextUrl });
+    expect(second.json().map((e: { event_id: string }) => e.event_id)).toEqual([ids[2], ids[1]]);
+    const third = await app.inject({ url: /^<([^>]+)>/.exec(String(second.headers.link))![1]! });
+    expect(third.json().map((e: { event_id: string }) => e.event_id)).toEqual([ids[0]]);
+    expect(third.headers.link).toBeUndefined();
+    const item = third.json()[0];
+    expect(Object.keys(item).sort()).toEqual(['event_id', 'id', 'payload', 'persisted_at', 'received_at', 'source', 'stream_seq', 'timestamp', 'topic']);
+    expect(Number.isInteger(item.id)).toBe(true);
     const all = (await app.inject({ url: '/events?limit=1000' })).json();
-    expect(new Set(all.events.map((e: { topic: string }) => e.topic)).size).toBeGreaterThan(1);
+    expect(new Set(all.map((e: { topic: string }) => e.topic)).size).toBeGreaterThan(1);
   });
 
   it.each([['limit=0'], ['limit=1001'], ['limit=abc'], ['before=-1'], ['topic=a*'], ['bogus=1']])('rejects /events?%s with 400', async (qs) => {
@@ -214,7 +224,7 @@ describe('reading', () => {
     expect(res.json().message).toMatch(/querystring/);
   });
 
-  it('reports /stats with the seed fields and exact counts', async () => {
+  it('reports /stats with the flat fields, the seed groups, and exact counts', async () => {
     const res = await app.inject({ url: '/stats' });
     expect(res.statusCode).toBe(200);
     const s = res.json();
@@ -227,6 +237,14 @@ describe('reading', () => {
     expect(settled.duplicates_by_layer.broker).toBeGreaterThanOrEqual(3);
     expect(settled.topics['api.same']).toEqual({ unique_processed: 1, duplicates_db: 0, duplicates_broker: 1 });
     expect(settled.latency_ms.p99).toBeGreaterThanOrEqual(settled.latency_ms.p50);
+    expect(settled.uptime_stats).toEqual({ received_api: settled.received, unique_processed: settled.unique_processed, duplicate_dropped: settled.duplicate_dropped });
+    expect(settled.performance_metrics).toEqual({
+      throughput_eps: settled.throughput_eps,
+      avg_latency_ms: settled.avg_latency_ms,
+      duplicate_rate_percent: settled.duplicate_rate_percent,
+      uptime_seconds: settled.uptime_seconds,
+    });
+    expect(settled.system_state).toEqual({ database_rows: settled.database_rows, queue_depth: settled.queue_depth });
   });
 });
 

@@ -4,9 +4,10 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendEvents, waitForStats } from '../../load/client.ts';
+import type { StatsReply } from '../../shared/stats-reply.ts';
 import { checkCounts } from '../../load/count-check.ts';
 import { generateWorkload } from '../../load/workload.ts';
-import { startTestStack, type Stats, type TestStack } from './support.ts';
+import { startTestStack, type TestStack } from './support.ts';
 import { sleep } from '../../shared/retry.ts';
 
 let stack: TestStack | undefined;
@@ -19,11 +20,11 @@ afterEach(async () => {
 const FAST_REDELIVERY = { CONSUMER_ACK_WAIT_MS: '2000' };
 
 async function settledStats(url: string, unique: number) {
-  return waitForStats<Stats>(url, (s) => s.unique_processed >= unique && s.queue_depth === 0, 90_000);
+  return waitForStats(url, (s) => s.unique_processed >= unique && s.queue_depth === 0, 90_000);
 }
 
 /** What must hold after any fault: every event stored once, every delivery counted once. */
-function expectExact(s: Stats, w: { unique: number; duplicates: number }) {
+function expectExact(s: StatsReply, w: { unique: number; duplicates: number }) {
   expect(s.database_rows).toBe(w.unique);
   expect(s.unique_processed).toBe(w.unique);
   expect(s.received).toBe(s.unique_processed + s.duplicate_dropped);
@@ -195,7 +196,7 @@ describe('faults', () => {
       await js.publish('events.poison', 'this is not json', { msgID: 'poison:1' });
       const w = generateWorkload({ events: 2_000, duplicateRate: 0.3, seed: 26 });
       expect((await sendEvents(w.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4 })).failed).toBe(0);
-      const s = await waitForStats<Stats>(ingest.url, (x) => x.unique_processed >= w.unique && x.queue_depth === 0 && x.dead_lettered === 1, 30_000);
+      const s = await waitForStats(ingest.url, (x) => x.unique_processed >= w.unique && x.queue_depth === 0 && x.dead_lettered === 1, 30_000);
       expect(s.database_rows).toBe(w.unique);
       const jsm = await jetstreamManager(nc);
       const dead = await jsm.streams.getMessage('EVENTS_DLQ', { last_by_subj: 'dlq.EVENTS.poison' });
@@ -223,7 +224,7 @@ describe('faults', () => {
         js.publish('events.refused', event('bad', { s: 'a\u0000b' }), { msgID: 'refused:bad' }),
         js.publish('events.refused', event('ok-2', { a: 2 }), { msgID: 'refused:ok-2' }),
       ]);
-      const s = await waitForStats<Stats>(ingest.url, (x) => x.dead_lettered === 1 && x.queue_depth === 0, 60_000);
+      const s = await waitForStats(ingest.url, (x) => x.dead_lettered === 1 && x.queue_depth === 0, 60_000);
       expect(s.database_rows).toBe(2);
       expect(s.topics.refused).toMatchObject({ unique_processed: 2 });
       const jsm = await jetstreamManager(nc);

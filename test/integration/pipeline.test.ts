@@ -3,8 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendEvents, waitForStats } from '../../load/client.ts';
+import type { StatsReply } from '../../shared/stats-reply.ts';
 import { generateWorkload } from '../../load/workload.ts';
-import { postJson, startTestStack, type Stats, type TestStack } from './support.ts';
+import { postJson, startTestStack, type TestStack } from './support.ts';
 
 let stack: TestStack | undefined;
 afterEach(async () => {
@@ -12,7 +13,7 @@ afterEach(async () => {
   stack = undefined;
 });
 
-const settled = (unique: number) => (s: Stats) => s.unique_processed >= unique && s.queue_depth === 0;
+const settled = (unique: number) => (s: StatsReply) => s.unique_processed >= unique && s.queue_depth === 0;
 
 describe('pipeline', () => {
   it('stores 20,000 events with 30% duplicates as exactly 14,000 rows, counted exactly', async () => {
@@ -25,7 +26,7 @@ describe('pipeline', () => {
     const sent = await sendEvents(w.events.slice(0, 18_000), { baseUrl: ingest.url, batchSize: 100, concurrency: 8 });
     const sentSingles = await sendEvents(w.events.slice(18_000), { baseUrl: ingest.url, batchSize: 1, concurrency: 16 });
     expect(sent.failed + sentSingles.failed).toBe(0);
-    const s = await waitForStats<Stats>(ingest.url, settled(14_000), 60_000);
+    const s = await waitForStats(ingest.url, settled(14_000), 60_000);
     expect(s.unique_processed).toBe(14_000);
     expect(s.database_rows).toBe(14_000);
     expect(s.duplicate_dropped).toBe(6_000);
@@ -44,7 +45,7 @@ describe('pipeline', () => {
     // through different ingest processes.
     const sent = await sendEvents(w.events, { baseUrl: ingests.map((i) => i.url), batchSize: 20, concurrency: 16 });
     expect(sent.failed).toBe(0);
-    const s = await waitForStats<Stats>(ingests[0]!.url, settled(w.unique), 60_000);
+    const s = await waitForStats(ingests[0]!.url, settled(w.unique), 60_000);
     expect(s.database_rows).toBe(w.unique);
     expect(s.unique_processed).toBe(w.unique);
     expect(s.duplicate_dropped).toBe(w.duplicates);
@@ -63,7 +64,7 @@ describe('pipeline', () => {
     await new Promise((r) => setTimeout(r, 1_500));
     // The window has passed: JetStream takes it as new (a second stream message)...
     expect((await postJson(`${ingest.url}/publish`, e)).body).toMatchObject({ duplicates: 0 });
-    const s = await waitForStats<Stats>(ingest.url, (x) => x.duplicate_dropped === 1 && x.queue_depth === 0, 30_000);
+    const s = await waitForStats(ingest.url, (x) => x.duplicate_dropped === 1 && x.queue_depth === 0, 30_000);
     // ...and PostgreSQL's UNIQUE(topic, event_id) drops it, counted as a database-layer duplicate.
     expect(s.database_rows).toBe(1);
     expect(s.duplicates_by_layer).toEqual({ broker: 0, database: 1 });

@@ -6,18 +6,6 @@ export type TestStack = LocalStack;
 export const startTestStack = (env: Record<string, string> = {}): Promise<TestStack> =>
   startLocalStack({ SHUTDOWN_TIMEOUT_MS: '10000', ...env }, { stopSignal: 'SIGKILL' });
 
-export interface Stats {
-  received: number;
-  unique_processed: number;
-  duplicate_dropped: number;
-  duplicate_rate_percent: number;
-  duplicates_by_layer: { broker: number; database: number };
-  database_rows: number;
-  queue_depth: number;
-  dead_lettered: number;
-  topics: Record<string, { unique_processed: number; duplicates_db: number; duplicates_broker: number }>;
-}
-
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { status: res.status, headers: res.headers, body: (await res.json().catch(() => undefined)) as any };

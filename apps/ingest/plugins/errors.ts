@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import fp from 'fastify-plugin';
 import { PublishUnavailableError } from '../publisher.ts';
+import { UnprocessableBodyError } from '../unprocessable.ts';
 
 const RETRY_AFTER_SECONDS = '2';
 
@@ -39,7 +40,15 @@ export default fp(
           message: 'the event stream is unavailable; nothing is lost by retrying the same request',
         });
       }
-      const e = err as { statusCode?: number; code?: string; message: string };
+      if (err instanceof UnprocessableBodyError) {
+        return reply.code(422).send({ statusCode: 422, code: err.code, error: STATUS_CODES[422], message: err.message, errors: err.errors });
+      }
+      const e = err as { statusCode?: number; code?: string; message: string; validationContext?: string };
+      if (e.code === 'FST_ERR_VALIDATION' && e.validationContext === 'body') {
+        // A body that parsed but is not an event or a list of events (a string, a number, null).
+        const message = 'the body must be a JSON event, an array of events, or {"events": [...]}';
+        return reply.code(422).send({ statusCode: 422, code: e.code, error: STATUS_CODES[422], message, errors: [{ field: '', message }] });
+      }
       const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : undefined;
       if (status) {
         const message = e.code === 'FST_ERR_VALIDATION' ? e.message.replace(/^(body|querystring)\/?/, '$1 ') : e.message;

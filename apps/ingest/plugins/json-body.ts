@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import { UnprocessableBodyError } from '../unprocessable.ts';
 
 /** Deeper than any real event; deep enough nesting overflows the recursive JSON walkers. */
 export const MAX_JSON_DEPTH = 64;
@@ -24,7 +25,8 @@ export function jsonDepth(text: string): number {
 /**
  * Fastify's own JSON parser (prototype-poisoning keys refused), behind a nesting-depth check: a
  * body nested thousands deep would otherwise overflow the stack in a recursive walker and turn a
- * client's mistake into a server error.
+ * client's mistake into a server error. A body that does not parse is a body that cannot be
+ * accepted as events: 422, like the seed.
  */
 export default fp(
   async (app) => {
@@ -32,11 +34,13 @@ export default fp(
     app.removeContentTypeParser('application/json');
     app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
       const text = body as string;
-      if (jsonDepth(text) > MAX_JSON_DEPTH) {
-        const err = Object.assign(new Error(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`), { statusCode: 400, code: 'JSON_TOO_DEEP' });
-        return done(err, undefined);
-      }
-      parse(req, text, done);
+      if (jsonDepth(text) > MAX_JSON_DEPTH) return done(new UnprocessableBodyError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, 'JSON_TOO_DEEP'), undefined);
+      parse(req, text, (err, parsed) => {
+        if (!err) return done(null, parsed);
+        const code = (err as { code?: string }).code ?? 'FST_ERR_CTP_INVALID_JSON_BODY';
+        const message = code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'the body is empty; send a JSON event or array of events' : `the body is not valid JSON: ${err.message}`;
+        done(new UnprocessableBodyError(message, code), undefined);
+      });
     });
   },
   { name: 'json-body' },

@@ -26,7 +26,7 @@ export default fp<{ config: IngestConfig }>(
       timeoutMs: config.STARTUP_TIMEOUT_MS,
     });
     const pipelined = new PipelinedPublisher(nc, config.PUBLISH_TIMEOUT_MS);
-    const publisher = new EventPublisher(pipelined, config.STREAM_NAME, config.MAX_PUBLISH_IN_FLIGHT);
+    const publisher = new EventPublisher(pipelined, config.STREAM_NAME, config.MAX_PUBLISH_IN_FLIGHT, config.PUBLISH_TIMEOUT_MS);
     app.decorate('nats', { nc, jsm, publisher });
     app.addHook('onClose', async () => {
       // drain() flushes publishes still in flight before closing.

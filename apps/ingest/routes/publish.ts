@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { IngestConfig } from '../../../shared/config.ts';
-import { checkEncodedEvent, validateEvent, type FieldError } from '../../../shared/validate-event.ts';
-import type { Event } from '../../../shared/event.ts';
+import { acceptEvent, checkEncodedEvent, type FieldError } from '../../../shared/validate-event.ts';
 import type { EncodedEvent } from '../publisher.ts';
+import { Unprocessable } from '../unprocessable.ts';
 
 const Accepted = Type.Object({
   status: Type.Literal('queued'),
@@ -12,21 +12,10 @@ const Accepted = Type.Object({
   duplicates: Type.Integer({ description: 'of those, how many JetStream already had (dedup window)' }),
 });
 
-const Invalid = Type.Object({
-  statusCode: Type.Literal(400),
-  code: Type.Optional(Type.String()),
-  error: Type.String(),
-  message: Type.String(),
-  /** Every invalid field of every invalid event; absent when the body itself is not JSON. */
-  errors: Type.Optional(
-    Type.Array(Type.Object({ index: Type.Optional(Type.Integer()), field: Type.String(), message: Type.String() })),
-  ),
-});
-
 /**
  * POST /publish takes one event, a JSON array of events, or {"events": [...]}. A batch is all or
- * nothing: one invalid event and nothing is published. 202 only after JetStream acknowledged
- * every event of the request.
+ * nothing: one invalid event and nothing is published (422, as the seed and FastAPI clients
+ * expect). 202 only after JetStream acknowledged every event of the request.
  */
 const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { config }) => {
   app.post(
@@ -36,17 +25,17 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
       schema: {
         // The shape of each event is checked per index below, so a batch's errors name the index.
         body: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Array(Type.Unknown())]),
-        response: { 202: Accepted, 400: Invalid },
+        response: { 202: Accepted, 422: Unprocessable },
       },
     },
     async (req, reply) => {
       const body = req.body as unknown;
       const single = !Array.isArray(body) && !(isObject(body) && 'events' in body && !('topic' in body));
       const items: unknown = single ? [body] : Array.isArray(body) ? body : (body as { events: unknown }).events;
-      if (!Array.isArray(items)) return reply.code(400).send(invalid('"events" must be an array of events', [{ field: 'events', message: 'must be an array' }]));
-      if (items.length === 0) return reply.code(400).send(invalid('the batch is empty', [{ field: 'events', message: 'must hold at least one event' }]));
+      if (!Array.isArray(items)) return reply.code(422).send(unprocessable('"events" must be an array of events', [{ field: 'events', message: 'must be an array' }]));
+      if (items.length === 0) return reply.code(422).send(unprocessable('the batch is empty', [{ field: 'events', message: 'must hold at least one event' }]));
       if (items.length > config.MAX_BATCH_SIZE) {
-        return reply.code(400).send(invalid(`the batch has ${items.length} events; the limit is ${config.MAX_BATCH_SIZE}`, [
+        return reply.code(422).send(unprocessable(`the batch has ${items.length} events; the limit is ${config.MAX_BATCH_SIZE}`, [
           { field: 'events', message: `must hold at most ${config.MAX_BATCH_SIZE} events` },
         ]));
       }
@@ -56,18 +45,17 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
       const encoded: EncodedEvent[] = [];
       items.forEach((item, i) => {
         const index = single ? undefined : i;
-        const found = validateEvent(item, index);
-        if (found.length > 0) return void errors.push(...found);
-        const event = item as Event;
-        const json = JSON.stringify({ ...event, received_at: receivedAt });
+        const accepted = acceptEvent(item, index);
+        if (!accepted.ok) return void errors.push(...accepted.errors);
+        const json = JSON.stringify({ ...accepted.event, received_at: receivedAt });
         const encodedErrors = checkEncodedEvent(json, config.MAX_EVENT_BYTES, index);
         if (encodedErrors.length > 0) return void errors.push(...encodedErrors);
-        encoded.push({ event, json });
+        encoded.push({ event: accepted.event, json });
       });
       if (errors.length > 0) {
         app.metrics.rejected.inc(items.length);
         const what = single ? 'the event is invalid' : `${new Set(errors.map((e) => e.index)).size} of ${items.length} events are invalid; nothing was published`;
-        return reply.code(400).send(invalid(`${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errors.length > 3 ? '; …' : ''}`, errors));
+        return reply.code(422).send(unprocessable(`${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errors.length > 3 ? '; …' : ''}`, errors));
       }
 
       const started = performance.now();
@@ -86,6 +74,6 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const describe = (e: FieldError) => `${e.index === undefined ? '' : `events[${e.index}].`}${e.field || 'event'} ${e.message}`;
-const invalid = (message: string, errors: FieldError[]) => ({ statusCode: 400 as const, error: 'Bad Request', message, errors });
+const unprocessable = (message: string, errors: FieldError[]) => ({ statusCode: 422 as const, error: 'Unprocessable Entity', message, errors });
 
 export default publishRoute;

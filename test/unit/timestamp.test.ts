@@ -1,0 +1,94 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { formatUtc, normaliseTimestamp } from '../../shared/timestamp.ts';
+
+const ok = (text: string) => {
+  const r = normaliseTimestamp(text);
+  if (!r.ok) throw new Error(`${text}: ${r.message}`);
+  return r.value;
+};
+const refused = (text: string) => {
+  const r = normaliseTimestamp(text);
+  return r.ok ? `accepted as ${r.value}` : r.message;
+};
+
+describe('normaliseTimestamp', () => {
+  it("takes Python's naive isoformat() as UTC and keeps its microseconds", () => {
+    expect(ok('2026-11-27T06:00:00.123456')).toBe('2026-11-27T06:00:00.123456Z');
+    expect(ok('2026-11-27T06:00:00')).toBe('2026-11-27T06:00:00Z');
+  });
+
+  it('normalises offsets to UTC, across day, month and year boundaries', () => {
+    expect(ok('2026-11-26T10:00:00+02:00')).toBe('2026-11-26T08:00:00Z');
+    expect(ok('2026-01-01T00:30:00+05:30')).toBe('2025-12-31T19:00:00Z');
+    expect(ok('2026-12-31T23:00:00-23:59')).toBe('2027-01-01T22:59:00Z');
+    expect(ok('2024-02-28T23:59:59.5-01:00')).toBe('2024-02-29T00:59:59.500000Z');
+    expect(ok('2026-11-26t10:00:00z')).toBe('2026-11-26T10:00:00Z');
+  });
+
+  it('truncates fractions of up to 9 digits to microseconds and drops a zero fraction', () => {
+    expect(ok('2026-11-26T10:00:00.123456789Z')).toBe('2026-11-26T10:00:00.123456Z');
+    expect(ok('2026-11-26T10:00:00.1Z')).toBe('2026-11-26T10:00:00.100000Z');
+    expect(ok('2026-11-26T10:00:00.0000009Z')).toBe('2026-11-26T10:00:00Z');
+    expect(refused('2026-11-26T10:00:00.1234567890Z')).toMatch(/RFC 3339/);
+  });
+
+  it('accepts years 0001-9999 after normalising, and nothing outside', () => {
+    expect(ok('0001-01-01T00:00:00Z')).toBe('0001-01-01T00:00:00Z');
+    expect(ok('9999-12-31T23:59:59.999999Z')).toBe('9999-12-31T23:59:59.999999Z');
+    expect(ok('0099-06-01T00:00:00Z')).toBe('0099-06-01T00:00:00Z');
+    expect(refused('0000-06-01T00:00:00Z')).toMatch(/0001-9999/);
+    expect(refused('0001-01-01T00:00:00+00:01')).toMatch(/0001-9999/);
+    expect(refused('9999-12-31T23:59:59-00:01')).toMatch(/0001-9999/);
+  });
+
+  it('rolls a leap second into the next minute, as PostgreSQL does', () => {
+    expect(ok('2016-12-31T23:59:60Z')).toBe('2017-01-01T00:00:00Z');
+  });
+
+  it.each([
+    '2026-11-26',
+    '2026-11-26 10:00:00Z',
+    '2026-11-26T10:00Z',
+    '2026-11-26T10:00:00+0530',
+    '2026-11-26T10:00:00+05',
+    '2026-02-29T00:00:00Z',
+    '2026-04-31T00:00:00Z',
+    '2026-13-01T00:00:00Z',
+    '2026-11-26T24:00:00Z',
+    '2026-11-26T10:60:00Z',
+    '2026-11-26T10:00:61Z',
+    '2026-11-26T10:00:00+24:00',
+    '2026-11-26T10:00:00+05:60',
+    '+12026-11-26T10:00:00Z',
+    ' 2026-11-26T10:00:00Z',
+    '2026-11-26T10:00:00Z\n',
+    'yesterday',
+  ])('refuses %j', (text) => {
+    expect(normaliseTimestamp(text).ok).toBe(false);
+  });
+
+  it('agrees with Date for every instant Date can represent to the millisecond (property)', () => {
+    const min = Date.UTC(1, 0, 1) + 86_400_000;
+    const max = Date.UTC(9999, 11, 31) - 86_400_000;
+    fc.assert(
+      fc.property(fc.integer({ min, max }), fc.integer({ min: -(23 * 60 + 59), max: 23 * 60 + 59 }), (ms, offset) => {
+        const local = new Date(ms + offset * 60_000).toISOString().slice(0, 23);
+        const sign = offset < 0 ? '-' : '+';
+        const abs = Math.abs(offset);
+        const text = `${local}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+        const expected = new Date(ms).toISOString();
+        const millis = expected.slice(20, 23);
+        expect(ok(text)).toBe(millis === '000' ? expected.replace('.000Z', 'Z') : expected.replace(/\.(\d{3})Z$/, '.$1000Z'));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});
+
+describe('formatUtc', () => {
+  it('pads years below 1000 to four digits', () => {
+    expect(formatUtc(Date.UTC(2000, 0, 1) / 1000, 0)).toBe('2000-01-01T00:00:00Z');
+    expect(formatUtc(-62_135_596_800, 7)).toBe('0001-01-01T00:00:00.000007Z');
+  });
+});
