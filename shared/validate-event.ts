@@ -32,6 +32,12 @@ function toFieldError(e: ErrorObject, index: number | undefined): FieldError {
   return index === undefined ? { field, message } : { index, field, message };
 }
 
+/**
+ * A nullable field (source) fails as a union: Ajv reports the failed branch (e.g. maxLength), the
+ * "must be null" of the other branch, and the union itself. Only the first says what is wrong.
+ */
+const isRootCause = (e: ErrorObject) => e.keyword !== 'anyOf' && !(e.keyword === 'type' && e.params.type === 'null');
+
 /** What in this text PostgreSQL could not store (in jsonb or text), or undefined. */
 function unstorableText(s: string): string | undefined {
   if (s.includes('\u0000')) return 'the NUL character (U+0000)';
@@ -83,7 +89,7 @@ export function acceptEvent(value: unknown, index?: number): Accepted {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       return { ok: false, errors: [{ ...at, field: '', message: 'must be a JSON object' }] };
     }
-    return { ok: false, errors: (validateEventSchema.errors ?? []).map((e) => toFieldError(e, index)) };
+    return { ok: false, errors: (validateEventSchema.errors ?? []).filter(isRootCause).map((e) => toFieldError(e, index)) };
   }
   const errors: FieldError[] = [];
   const timestamp = normaliseTimestamp(value.timestamp);

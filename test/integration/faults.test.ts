@@ -215,14 +215,15 @@ describe('faults', () => {
     const nc = await connect({ servers: stack.nats.url });
     try {
       const js = jetstream(nc);
-      const event = (id: string, payload: unknown) =>
-        JSON.stringify({ topic: 'refused', event_id: id, timestamp: '2026-11-26T10:00:00Z', payload, received_at: new Date().toISOString() });
-      // Valid JSON and a valid event, but jsonb cannot hold U+0000: only PostgreSQL can refuse it.
-      // (Ingest refuses such events with 400; this one bypasses ingest.) Its neighbours are fine.
+      const event = (id: string, timestamp: string) =>
+        JSON.stringify({ topic: 'refused', event_id: id, timestamp, payload: { id }, received_at: new Date().toISOString() });
+      // A valid event, but with an offset PostgreSQL cannot hold (beyond ±15:59): ingest would have
+      // normalised it to UTC; this one bypasses ingest, so only PostgreSQL can refuse it. Its
+      // neighbours are fine.
       await Promise.all([
-        js.publish('events.refused', event('ok-1', { a: 1 }), { msgID: 'refused:ok-1' }),
-        js.publish('events.refused', event('bad', { s: 'a\u0000b' }), { msgID: 'refused:bad' }),
-        js.publish('events.refused', event('ok-2', { a: 2 }), { msgID: 'refused:ok-2' }),
+        js.publish('events.refused', event('ok-1', '2026-11-26T10:00:00Z'), { msgID: 'refused:ok-1' }),
+        js.publish('events.refused', event('bad', '2026-11-26T10:00:00+23:59'), { msgID: 'refused:bad' }),
+        js.publish('events.refused', event('ok-2', '2026-11-26T10:00:00Z'), { msgID: 'refused:ok-2' }),
       ]);
       const s = await waitForStats(ingest.url, (x) => x.dead_lettered === 1 && x.queue_depth === 0, 60_000);
       expect(s.database_rows).toBe(2);

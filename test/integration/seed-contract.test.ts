@@ -77,6 +77,13 @@ describe("the seed's publisher", () => {
     expect(stored).toMatchObject({ topic: 'seed.naive', event_id: e.event_id, timestamp: '2026-11-27T06:00:00.123456Z', source: 'python-requests', payload: { n: 1 } });
   });
 
+  it('takes "source": null as no source', async () => {
+    const e = event({ topic: 'seed.null-source', source: null });
+    expect((await publish(e)).statusCode).toBe(202);
+    const [stored] = await eventuallyStored('seed.null-source', 1);
+    expect(stored).toMatchObject({ event_id: e.event_id, source: null });
+  });
+
   it('stores an offset timestamp normalised to UTC, fractions beyond microseconds truncated', async () => {
     const e = event({ topic: 'seed.offset', timestamp: '2026-01-01T00:30:00.987654321+05:30' });
     expect((await publish(e)).statusCode).toBe(202);

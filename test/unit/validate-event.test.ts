@@ -47,6 +47,12 @@ describe('validateEvent', () => {
     expect(validateEvent({ ...ok, [field]: value })).toEqual([{ field, message: expect.stringMatching(/control characters.*surrogate/) }]);
   });
 
+  it('accepts a null source like an absent one, and names only the real fault of a bad one', () => {
+    expect(validateEvent({ ...ok, source: null })).toEqual([]);
+    expect(validateEvent({ ...ok, source: true })).toEqual([{ field: 'source', message: 'must be string' }]);
+    expect(validateEvent({ ...ok, source: 'x'.repeat(256) })).toEqual([{ field: 'source', message: 'must NOT have more than 255 characters' }]);
+  });
+
   it('accepts any other Unicode in event_id and source, paired surrogates (emoji) included', () => {
     expect(validateEvent({ ...ok, event_id: 'order-42 ', source: 'é😀\u2028 ' })).toEqual([]);
   });
