@@ -7,11 +7,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { sendEvents } from '../load/client.ts';
 import { checkCounts } from '../load/count-check.ts';
 import { generateWorkload } from '../load/workload.ts';
 import { machineSpeedMs } from './lib/machine-speed.ts';
+import { seedTopics } from './lib/seed-topics.ts';
 import { cpuSeconds, findBinary, startLocalStack } from './lib/services.ts';
 
 const { values: args } = parseArgs({
@@ -25,6 +27,8 @@ const { values: args } = parseArgs({
     profile: { type: 'string' },
     // Extra Node/V8 flags for ingest and consumer (space-separated), to A/B a runtime setting.
     'node-flags': { type: 'string', default: '' },
+    // GET /stats latency is measured once with this many topics (0 skips it).
+    'stats-topics': { type: 'string', default: '10000' },
   },
 });
 
@@ -147,6 +151,36 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
   }
 }
 
+/**
+ * GET /stats latency (ms, sequential calls over HTTP) with `topics` topics: its cost must not grow
+ * with the number of topics a publisher invents (target: under 50 ms at 10,000).
+ */
+async function statsLatency(topics: number, calls = 50): Promise<{ p50: number; p95: number; bytes: number }> {
+  const stack = await startLocalStack({}, { exitOnSignal: true });
+  const client = new pg.Client({ connectionString: stack.pg.url });
+  const nc = await connect({ servers: stack.nats.url });
+  try {
+    const ingest = await stack.start('ingest');
+    await client.connect();
+    await seedTopics(client, nc, 'EVENTS', 'bench.t', 0, topics);
+    await client.query('ANALYZE topic_counters');
+    const times: number[] = [];
+    let bytes = 0;
+    for (let i = 0; i < calls + 5; i++) {
+      const t0 = performance.now();
+      const body = await (await fetch(`${ingest.url}/stats`)).text();
+      if (i >= 5) times.push(performance.now() - t0);
+      bytes = body.length;
+    }
+    times.sort((a, b) => a - b);
+    return { p50: +pct(times, 50).toFixed(1), p95: +pct(times, 95).toFixed(1), bytes };
+  } finally {
+    await nc.close();
+    await client.end().catch(() => {});
+    await stack.stop();
+  }
+}
+
 
 const summaries: Array<{ mode: Mode; runs: RunResult[] }> = args.modes.split(',').map((name) => {
   const mode = MODES[name];
@@ -163,6 +197,10 @@ for (let i = 0; i < Number(args.runs); i++) {
     runs.push(r);
   }
 }
+
+const statsTopics = Number(args['stats-topics']);
+const statsCost = statsTopics > 0 ? await statsLatency(statsTopics) : undefined;
+if (statsCost) console.error(`[bench] GET /stats with ${statsTopics} topics: ${JSON.stringify(statsCost)}`);
 
 const stat = (runs: RunResult[], f: (r: RunResult) => number) => {
   const xs = runs.map(f);
@@ -213,6 +251,8 @@ const lines = [
   ...summaries.map(({ mode, runs }) => `- ${mode.name}: ${runs.map((r) => `${r.e2e_seconds.toFixed(2)} s @ ${r.machine_ms}`).join(', ')}`),
   '',
   '*machine ms*: a fixed single-threaded CPU task (100,000 JSON round trips of one event) timed just before each run; lower is faster. It shows how fast this shared VM was at the time: on the same day it ranged over ±25% within a minute, idle.',
+  '',
+  statsCost ? `GET /stats with ${statsTopics} topics (50 sequential calls over HTTP): p50 ${statsCost.p50} ms, p95 ${statsCost.p95} ms, ${statsCost.bytes} bytes.` : '',
   '',
   baselineEps ? `Speedup of batched over the one-transaction-per-event baseline, same run: **${(stat(summaries.find((s) => s.mode.name === 'batched')?.runs ?? [], (r) => r.e2e_events_per_s).median / baselineEps).toFixed(2)}x**.` : '',
   '',

@@ -49,6 +49,9 @@ const ingest = {
   AUTH_READ_TOKENS_FILE: Type.Optional(Type.String()),
   RATE_LIMIT_MAX: Int(0, 0, 10_000_000, 'requests per client per window; 0 = no limit'),
   RATE_LIMIT_WINDOW_MS: Int(1_000, 100, 3_600_000, 'rate-limit window'),
+  STATS_TOP_TOPICS: Int(100, 1, 1_000, 'topics listed in /stats, the busiest first (GET /stats/topics lists all)'),
+  EVENTS_MAX_BYTES: Int(4 * 1024 * 1024, 65_536, 256 * 1024 * 1024, 'bytes of events in one GET /events page; a page ends early past it'),
+  EVENTS_MAX_CONCURRENT: Int(4, 1, 1_000, 'GET /events reads served at once per replica; beyond it 503 + Retry-After'),
 };
 
 const consumer = {

@@ -6,7 +6,7 @@ import { Type, type Static } from 'typebox';
 
 const Count = Type.Integer({ minimum: 0 });
 
-const TopicStats = Type.Object({
+export const TopicStats = Type.Object({
   unique_processed: Count,
   duplicates_db: Count,
   duplicates_broker: Count,
@@ -31,7 +31,8 @@ export const StatsReplySchema = Type.Object({
   queue_depth: Count,
   queue: Type.Object({ pending: Count, ack_pending: Count, stream_messages: Count }),
   dead_lettered: Count,
-  topics: Type.Record(Type.String(), TopicStats),
+  topic_count: Type.Integer({ minimum: 0, description: 'topics with stored events; `topics` holds the busiest of them' }),
+  topics: Type.Record(Type.String(), TopicStats, { description: 'the STATS_TOP_TOPICS busiest topics; GET /stats/topics pages through all' }),
   uptime_seconds: Type.Number(),
   // The seed's groups, each field equal to the flat field of the same meaning.
   uptime_stats: Type.Object({ received_api: Count, unique_processed: Count, duplicate_dropped: Count }),

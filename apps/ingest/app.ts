@@ -56,7 +56,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   await app.register(natsPlugin, { config });
   await app.register(healthRoutes, { config });
   await app.register(publishRoute, { config });
-  await app.register(eventsRoute);
+  await app.register(eventsRoute, { config });
   await app.register(statsRoute, { config });
   return app as unknown as FastifyInstance;
 }

@@ -111,7 +111,8 @@ function asServiceUser(cmd: string, args: string[]): [string, string[]] {
   return ['runuser', ['-u', 'nobody', '--', cmd, ...args]];
 }
 
-export async function startPostgres(opts: { dir?: string } = {}): Promise<Postgres> {
+/** `settings`: extra server settings (`-c name=value`), e.g. shared_preload_libraries for a test. */
+export async function startPostgres(opts: { dir?: string; settings?: Record<string, string> } = {}): Promise<Postgres> {
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'pubsub-pg-'));
   const data = path.join(dir, 'data');
   const port = await freePort();
@@ -134,7 +135,8 @@ export async function startPostgres(opts: { dir?: string } = {}): Promise<Postgr
     async start() {
       // Durability settings stay at PostgreSQL's defaults: the tests and benchmarks measure the
       // same commit cost a real deployment pays.
-      run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`, 'start']);
+      const extra = Object.entries(opts.settings ?? {}).map(([k, v]) => ` -c ${k}=${v}`).join('');
+      run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${extra}`, 'start']);
       await waitFor('postgres', () => portOpen(port));
     },
     async stop() {
@@ -288,10 +290,12 @@ export async function startLocalStack(
      * from the moment both servers run; tests leave it off (vitest owns their signals).
      */
     exitOnSignal?: boolean;
+    /** Extra PostgreSQL server settings (see startPostgres). */
+    postgresSettings?: Record<string, string>;
   } = {},
 ): Promise<LocalStack> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pubsub-stack-'));
-  const [nats, pg] = await Promise.all([startNats({ dir }), startPostgres()]);
+  const [nats, pg] = await Promise.all([startNats({ dir }), startPostgres({ settings: opts.postgresSettings })]);
   const apps: AppProcess[] = [];
   const teardown = async () => {
     await Promise.all(apps.map((a) => a.stop(opts.stopSignal ?? 'SIGTERM')));

@@ -1,32 +1,67 @@
 import { headers } from '@nats-io/nats-core';
 import type { JetStreamManager } from '@nats-io/jetstream';
+import type { Log } from '../logger.ts';
 import type { PipelinedPublisher } from './pipelined-publisher.ts';
-import { brokerDuplicateSubject, counterStreamName } from './topology.ts';
+import { brokerDuplicateSubject, brokerDuplicateTotalSubject, counterStreamName } from './topology.ts';
 
-/** Adds this request's broker-caught duplicates to the durable per-topic counters. */
+// Broker-caught duplicates are seen only by ingest (the PubAck says `duplicate`), so they are kept
+// in NATS distributed counters (ADR-49): one per topic, and one total, so /stats reads the total in
+// one request however many topics there are.
+
+/** nats-server refuses a multi-subject direct get with more results than this ("too many results"). */
+export const MAX_SUBJECTS_PER_READ = 1000;
+
+const incr = (n: number) => {
+  const h = headers();
+  h.set('Nats-Incr', `+${n}`);
+  return h;
+};
+
+/** Adds this request's broker-caught duplicates to the per-topic counters and the total. */
 export async function addBrokerDuplicates(publisher: PipelinedPublisher, stream: string, byTopic: Map<string, number>): Promise<void> {
-  await Promise.all(
-    [...byTopic].map(([topic, n]) => {
-      const h = headers();
-      h.set('Nats-Incr', `+${n}`);
-      return publisher.publish(brokerDuplicateSubject(stream, topic), undefined, h);
-    }),
-  );
+  let total = 0;
+  const increments = [...byTopic].map(([topic, n]) => {
+    total += n;
+    return publisher.publish(brokerDuplicateSubject(stream, topic), undefined, incr(n));
+  });
+  await Promise.all([...increments, publisher.publish(brokerDuplicateTotalSubject(stream), undefined, incr(total))]);
 }
 
-/** Current per-topic broker-duplicate counts. */
-export async function readBrokerDuplicates(jsm: JetStreamManager, stream: string): Promise<Map<string, number>> {
-  const name = counterStreamName(stream);
-  const prefix = `counters.${stream}.broker_duplicates.`;
-  const info = await jsm.streams.info(name, { subjects_filter: `${prefix}>` });
-  const subjects = Object.keys(info.state.subjects ?? {});
+const valueOf = (msg: { json<T>(): T } | null | undefined) => Number(msg?.json<{ val?: string }>().val ?? 0);
+
+/** All broker duplicates of the stream: one request. */
+export async function readBrokerDuplicateTotal(jsm: JetStreamManager, stream: string): Promise<number> {
+  return valueOf(await jsm.direct.getMessage(counterStreamName(stream), { last_by_subj: brokerDuplicateTotalSubject(stream) }));
+}
+
+/** Broker duplicates of the given topics (at most MAX_SUBJECTS_PER_READ): one request. */
+export async function readBrokerDuplicates(jsm: JetStreamManager, stream: string, topics: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  await Promise.all(
-    subjects.map(async (subject) => {
-      const msg = await jsm.streams.getMessage(name, { last_by_subj: subject });
-      const val = Number((msg?.json<{ val?: string }>() ?? {}).val ?? 0);
-      out.set(subject.slice(prefix.length), val);
-    }),
-  );
+  if (topics.length === 0) return out;
+  if (topics.length > MAX_SUBJECTS_PER_READ) throw new RangeError(`at most ${MAX_SUBJECTS_PER_READ} topics per read`);
+  const prefix = brokerDuplicateSubject(stream, '');
+  const messages = await jsm.direct.getLastMessagesFor(counterStreamName(stream), { multi_last: topics.map((t) => prefix + t) });
+  for await (const m of messages) out.set(m.subject.slice(prefix.length), valueOf(m));
   return out;
+}
+
+/**
+ * Creates the total counter when it is missing, as the sum of the per-topic counters: releases
+ * before the total kept only those. Two replicas starting together publish under the same
+ * Nats-Msg-Id, so only one sum is added. A replica of an older release that counts a duplicate
+ * after the sum was taken adds to its topic only: upgrade while no duplicates arrive, or accept
+ * that the total may be short by those (docs/kubernetes.md).
+ */
+export async function ensureBrokerDuplicateTotal(jsm: JetStreamManager, stream: string, log: Log): Promise<void> {
+  const name = counterStreamName(stream);
+  if (await jsm.direct.getMessage(name, { last_by_subj: brokerDuplicateTotalSubject(stream) })) return;
+  const prefix = brokerDuplicateSubject(stream, '');
+  const info = await jsm.streams.info(name, { subjects_filter: `${prefix}>` });
+  const topics = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+  let sum = 0;
+  for (let i = 0; i < topics.length; i += MAX_SUBJECTS_PER_READ) {
+    for (const n of (await readBrokerDuplicates(jsm, stream, topics.slice(i, i + MAX_SUBJECTS_PER_READ))).values()) sum += n;
+  }
+  await jsm.jetstream().publish(brokerDuplicateTotalSubject(stream), undefined, { headers: incr(sum), msgID: `broker-duplicate-total:${stream}` });
+  if (topics.length > 0) log.info({ stream, topics: topics.length, total: sum }, 'created the broker-duplicate total from the per-topic counters');
 }

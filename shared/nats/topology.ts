@@ -17,6 +17,7 @@ import { SUBJECT_PREFIX } from '../event.ts';
 export const counterStreamName = (stream: string) => `${stream}_COUNTERS`;
 export const deadLetterStreamName = (stream: string) => `${stream}_DLQ`;
 export const brokerDuplicateSubject = (stream: string, topic: string) => `counters.${stream}.broker_duplicates.${topic}`;
+export const brokerDuplicateTotalSubject = (stream: string) => `counters.${stream}.broker_duplicates_total`;
 export const deadLetterSubject = (stream: string, topic: string) => `dlq.${stream}.${topic}`;
 
 const isNotFound = (err: unknown) => /not found/i.test(String((err as Error)?.message));

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Prisma } from '../../../generated/prisma/client.ts';
+import type { IngestConfig } from '../../../shared/config.ts';
 import { TOPIC_PATTERN } from '../../../shared/event.ts';
 
 const StoredEvent = Type.Object({
@@ -16,6 +17,8 @@ const StoredEvent = Type.Object({
   persisted_at: Type.String(),
 });
 
+const Busy = Type.Object({ statusCode: Type.Literal(503), error: Type.String(), message: Type.String() });
+
 interface Row {
   id: bigint;
   topic: string;
@@ -26,14 +29,26 @@ interface Row {
   stream_seq: bigint;
   received_at: Date;
   persisted_at: Date;
+  /** Rows PostgreSQL looked at for this page (at most limit + 1), whether or not they fit the budget. */
+  fetched: bigint;
 }
+
+/** An estimate of a row's size in the reply beyond its payload, event_id and source: names, numbers, dates. */
+const ROW_OVERHEAD_BYTES = 256;
 
 /**
  * GET /events: stored events, newest first, as a JSON array (the seed's shape). The next page is
  * announced the way GitHub's REST API does it, in an RFC 8288 `Link: <...>; rel="next"` header with
  * a root-relative URL (it stays right behind port-forwards and proxies), absent on the last page.
+ *
+ * Memory per reply is bounded twice: PostgreSQL sends only the rows that fit EVENTS_MAX_BYTES (a
+ * page ends early, with a Link to the rest), so ingest never holds more than that per request; and
+ * at most EVENTS_MAX_CONCURRENT reads run at once per replica (more get 503 + Retry-After). Without
+ * them, limit=1000 over 64 KiB events was a 64 MB reply and six concurrent ones took ingest to
+ * 1.64 GB.
  */
-const eventsRoute: FastifyPluginAsync = async (app) => {
+const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { config }) => {
+  let reading = 0;
   app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/events',
     {
@@ -47,43 +62,73 @@ const eventsRoute: FastifyPluginAsync = async (app) => {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Array(StoredEvent) },
+        response: { 200: Type.Array(StoredEvent), 503: Busy },
       },
     },
     async (req, reply) => {
-      const { topic, limit, before } = req.query;
-      const where = [
-        ...(topic ? [Prisma.sql`topic = ${topic}`] : []),
-        ...(before ? [Prisma.sql`stream_seq < ${BigInt(before)}`] : []),
-      ];
-      // Prisma's DateTime keeps milliseconds; the event timestamp has microseconds, so PostgreSQL
-      // formats it. One row past the page tells whether there is a next one.
-      const rows = await app.db.$queryRaw<Row[]>`
-        SELECT id, topic, event_id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts,
-               source, payload, stream_seq, received_at, persisted_at
-        FROM processed_events
-        ${where.length > 0 ? Prisma.sql`WHERE ${Prisma.join(where, ' AND ')}` : Prisma.empty}
-        ORDER BY stream_seq DESC
-        LIMIT ${limit + 1}`;
-      const page = rows.slice(0, limit).map((r) => ({
-        id: Number(r.id),
-        topic: r.topic,
-        event_id: r.event_id,
-        timestamp: `${r.ts.replace(/\.000000$/, '')}Z`,
-        source: r.source,
-        payload: r.payload ?? null,
-        stream_seq: Number(r.stream_seq),
-        received_at: r.received_at.toISOString(),
-        persisted_at: r.persisted_at.toISOString(),
-      }));
-      const last = page.at(-1);
-      if (rows.length > limit && last) {
-        const next = new URLSearchParams({ ...(topic ? { topic } : {}), limit: String(limit), before: String(last.stream_seq) });
-        reply.header('link', `</events?${next}>; rel="next"`);
+      if (reading >= config.EVENTS_MAX_CONCURRENT) {
+        return reply.code(503).header('retry-after', '1').send({
+          statusCode: 503,
+          error: 'Service Unavailable',
+          message: `${reading} reads of /events are running on this replica (EVENTS_MAX_CONCURRENT); retry shortly`,
+        });
       }
-      return page;
+      reading++;
+      try {
+        return await readPage(req.query, reply);
+      } finally {
+        reading--;
+      }
     },
   );
+
+  async function readPage(
+    { topic, limit, before }: { topic?: string; limit: number; before?: number },
+    reply: { header(name: string, value: string): unknown },
+  ) {
+    const where = [
+      ...(topic ? [Prisma.sql`topic = ${topic}`] : []),
+      ...(before ? [Prisma.sql`stream_seq < ${BigInt(before)}`] : []),
+    ];
+    // Prisma's DateTime keeps milliseconds; the event timestamp has microseconds, so PostgreSQL
+    // formats it. One row past the page tells whether there is a next one. The running size is
+    // summed newest first; rows past the byte budget stay in PostgreSQL (the first row is always
+    // sent: a single event is at most MAX_EVENT_BYTES).
+    const rows = await app.db.$queryRaw<Row[]>`
+      WITH candidates AS (
+        SELECT id, topic, event_id, "timestamp", source, payload, stream_seq, received_at, persisted_at,
+               row_number() OVER newest AS n,
+               sum(coalesce(octet_length(payload::text), 4) + octet_length(event_id) + coalesce(octet_length(source), 4) + ${ROW_OVERHEAD_BYTES})
+                 OVER (newest ROWS UNBOUNDED PRECEDING) AS running
+        FROM processed_events
+        ${where.length > 0 ? Prisma.sql`WHERE ${Prisma.join(where, ' AND ')}` : Prisma.empty}
+        WINDOW newest AS (ORDER BY stream_seq DESC)
+        ORDER BY stream_seq DESC
+        LIMIT ${limit + 1}
+      )
+      SELECT id, topic, event_id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts,
+             source, payload, stream_seq, received_at, persisted_at, (SELECT count(*) FROM candidates) AS fetched
+      FROM candidates
+      WHERE n = 1 OR running <= ${config.EVENTS_MAX_BYTES}
+      ORDER BY stream_seq DESC`;
+    const page = rows.slice(0, limit).map((r) => ({
+      id: Number(r.id),
+      topic: r.topic,
+      event_id: r.event_id,
+      timestamp: `${r.ts.replace(/\.000000$/, '')}Z`,
+      source: r.source,
+      payload: r.payload ?? null,
+      stream_seq: Number(r.stream_seq),
+      received_at: r.received_at.toISOString(),
+      persisted_at: r.persisted_at.toISOString(),
+    }));
+    const last = page.at(-1);
+    if (last && Number(rows[0]?.fetched ?? 0) > page.length) {
+      const next = new URLSearchParams({ ...(topic ? { topic } : {}), limit: String(limit), before: String(last.stream_seq) });
+      reply.header('link', `</events?${next}>; rel="next"`);
+    }
+    return page;
+  }
 };
 
 export default eventsRoute;

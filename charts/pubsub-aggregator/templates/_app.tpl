@@ -170,6 +170,12 @@ spec:
   value: {{ .Values.ingest.publishTimeoutMs | int64 | quote }}
 - name: MAX_PUBLISH_IN_FLIGHT
   value: {{ .Values.ingest.maxPublishInFlight | int64 | quote }}
+- name: STATS_TOP_TOPICS
+  value: {{ .Values.ingest.statsTopTopics | int64 | quote }}
+- name: EVENTS_MAX_BYTES
+  value: {{ .Values.ingest.eventsMaxBytes | int64 | quote }}
+- name: EVENTS_MAX_CONCURRENT
+  value: {{ .Values.ingest.eventsMaxConcurrent | int64 | quote }}
 {{- include "pubsub-aggregator.authEnv" . }}
 {{- if .Values.rateLimit.enabled }}
 - name: RATE_LIMIT_MAX
