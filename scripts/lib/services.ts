@@ -207,6 +207,9 @@ export async function startApp(
 ): Promise<AppProcess> {
   const cwd = opts.cwd ?? process.cwd();
   const port = env.PORT && env.PORT !== '0' ? Number(env.PORT) : await freePort();
+  // Otherwise whatever already listens there would answer the readiness probe below, and this app
+  // would be reported running while it exits with EADDRINUSE.
+  if (await portOpen(port)) throw new Error(`cannot start ${app}: port ${port} is already in use on 127.0.0.1 (choose another with --port or PORT)`);
   const args = [
     ...NODE_FLAGS,
     ...(opts.extraNodeFlags ?? []),
