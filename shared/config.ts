@@ -60,6 +60,11 @@ const consumer = {
   BATCH_SIZE: Int(500, 1, 5_000, 'messages persisted per transaction'),
   CONSUMER_CONCURRENCY: Int(2, 1, 32, 'batches persisted in parallel by this process'),
   BATCH_LINGER_MS: Int(20, 0, 1_000, 'wait this long for a partial batch to fill (adds at most this to latency)'),
+  // A message PostgreSQL refuses is redelivered after this delay, doubled per delivery up to the
+  // cap: with the defaults the 10 permitted deliveries span ~56 s, so a lock or statement timeout
+  // lasting seconds is outlived instead of dead-lettered within a second.
+  CONSUMER_RETRY_DELAY_MS: Int(500, 0, 600_000, 'redelivery delay after the first refusal by PostgreSQL'),
+  CONSUMER_RETRY_DELAY_MAX_MS: Int(10_000, 0, 3_600_000, 'cap of the doubling redelivery delay'),
   PERSIST_MODE: Type.Union([Type.Literal('batch'), Type.Literal('per-event')], {
     default: 'batch',
     description: 'per-event writes one event per transaction (the benchmark baseline)',
@@ -79,6 +84,11 @@ function load<T extends TSchema>(schema: T, data: Record<string, unknown>): Stat
 /** Validated ingest config from `env` (process.env by default); throws naming the bad variable. */
 export const loadIngestConfig = (env: Record<string, unknown> = process.env): IngestConfig =>
   load(IngestConfigSchema, env);
-export const loadConsumerConfig = (env: Record<string, unknown> = process.env): ConsumerConfig =>
-  load(ConsumerConfigSchema, env);
 
+export function loadConsumerConfig(env: Record<string, unknown> = process.env): ConsumerConfig {
+  const config = load(ConsumerConfigSchema, env);
+  if (config.CONSUMER_RETRY_DELAY_MAX_MS < config.CONSUMER_RETRY_DELAY_MS) {
+    throw new Error('env/CONSUMER_RETRY_DELAY_MAX_MS must be >= CONSUMER_RETRY_DELAY_MS');
+  }
+  return config;
+}

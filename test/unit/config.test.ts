@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { retryDelayMs } from '../../apps/consumer/worker.ts';
 import { loadConsumerConfig, loadIngestConfig } from '../../shared/config.ts';
 
 const base = { DATABASE_URL: 'postgresql://u@h/db' };
@@ -28,5 +29,23 @@ describe('config from env', () => {
 
   it('refuses an unknown persist mode', () => {
     expect(() => loadConsumerConfig({ ...base, PERSIST_MODE: 'fast' })).toThrow(/PERSIST_MODE/);
+  });
+});
+
+describe('retry schedule of a message PostgreSQL refused', () => {
+  it('doubles from CONSUMER_RETRY_DELAY_MS up to its cap; the default 10 deliveries span tens of seconds', () => {
+    const c = loadConsumerConfig(base);
+    const delays = Array.from({ length: c.CONSUMER_MAX_DELIVER - 1 }, (_, i) => retryDelayMs(i + 1, c));
+    expect(delays).toEqual([500, 1_000, 2_000, 4_000, 8_000, 10_000, 10_000, 10_000, 10_000]);
+    expect(delays.reduce((a, b) => a + b)).toBe(55_500);
+    expect(retryDelayMs(1_000, c)).toBe(10_000);
+    expect(retryDelayMs(3, loadConsumerConfig({ ...base, CONSUMER_RETRY_DELAY_MS: '0' }))).toBe(0);
+  });
+
+  it('refuses a cap below the first delay', () => {
+    expect(() => loadConsumerConfig({ ...base, CONSUMER_RETRY_DELAY_MS: '2000', CONSUMER_RETRY_DELAY_MAX_MS: '1000' })).toThrow(
+      /CONSUMER_RETRY_DELAY_MAX_MS/,
+    );
+    expect(() => loadConsumerConfig({ ...base, CONSUMER_RETRY_DELAY_MS: '-1' })).toThrow(/CONSUMER_RETRY_DELAY_MS/);
   });
 });
