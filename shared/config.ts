@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import envSchema from 'env-schema';
 import { Type, type Static, type TSchema } from 'typebox';
 
@@ -52,6 +53,9 @@ const ingest = {
   STATS_TOP_TOPICS: Int(100, 1, 1_000, 'topics listed in /stats, the busiest first (GET /stats/topics lists all)'),
   EVENTS_MAX_BYTES: Int(4 * 1024 * 1024, 65_536, 256 * 1024 * 1024, 'bytes of events in one GET /events page; a page ends early past it'),
   EVENTS_MAX_CONCURRENT: Int(4, 1, 1_000, 'GET /events reads served at once per replica; beyond it 503 + Retry-After'),
+  // Whose address a request comes from (rate-limit key, logs). Off by default: X-Forwarded-For is
+  // whatever the client wrote unless a proxy we trust set it. See parseTrustProxy.
+  TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, or the proxies\' addresses/CIDRs' }),
 };
 
 const consumer = {
@@ -60,6 +64,11 @@ const consumer = {
   BATCH_SIZE: Int(500, 1, 5_000, 'messages persisted per transaction'),
   CONSUMER_CONCURRENCY: Int(2, 1, 32, 'batches persisted in parallel by this process'),
   BATCH_LINGER_MS: Int(20, 0, 1_000, 'wait this long for a partial batch to fill (adds at most this to latency)'),
+  // A message PostgreSQL refuses is redelivered after this delay, doubled per delivery up to the
+  // cap: with the defaults the 10 permitted deliveries span ~56 s, so a lock or statement timeout
+  // lasting seconds is outlived instead of dead-lettered within a second.
+  CONSUMER_RETRY_DELAY_MS: Int(500, 0, 600_000, 'redelivery delay after the first refusal by PostgreSQL'),
+  CONSUMER_RETRY_DELAY_MAX_MS: Int(10_000, 0, 3_600_000, 'cap of the doubling redelivery delay'),
   PERSIST_MODE: Type.Union([Type.Literal('batch'), Type.Literal('per-event')], {
     default: 'batch',
     description: 'per-event writes one event per transaction (the benchmark baseline)',
@@ -77,8 +86,43 @@ function load<T extends TSchema>(schema: T, data: Record<string, unknown>): Stat
 }
 
 /** Validated ingest config from `env` (process.env by default); throws naming the bad variable. */
-export const loadIngestConfig = (env: Record<string, unknown> = process.env): IngestConfig =>
-  load(IngestConfigSchema, env);
-export const loadConsumerConfig = (env: Record<string, unknown> = process.env): ConsumerConfig =>
-  load(ConsumerConfigSchema, env);
+export function loadIngestConfig(env: Record<string, unknown> = process.env): IngestConfig {
+  const config = load(IngestConfigSchema, env);
+  parseTrustProxy(config.TRUST_PROXY);
+  return config;
+}
+
+export function loadConsumerConfig(env: Record<string, unknown> = process.env): ConsumerConfig {
+  const config = load(ConsumerConfigSchema, env);
+  if (config.CONSUMER_RETRY_DELAY_MAX_MS < config.CONSUMER_RETRY_DELAY_MS) {
+    throw new Error('env/CONSUMER_RETRY_DELAY_MAX_MS must be >= CONSUMER_RETRY_DELAY_MS');
+  }
+  return config;
+}
+
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY as Fastify's `trustProxy`: `false` (default) ignores X-Forwarded-For; a
+ * comma-separated list of addresses, CIDRs or `loopback`/`linklocal`/`uniquelocal` names the
+ * proxies in front of us, and the client is the nearest address in the header that is not one of
+ * them (a client cannot forge what our proxy appended); `true` trusts every hop, so the leftmost
+ * address, which a client can forge unless the proxy in front overwrites the header. No hop
+ * count: Fastify 5.12 ignores X-Forwarded-For for a number (it cannot check the peer is a proxy).
+ */
+export function parseTrustProxy(value: string): boolean | string[] {
+  const v = value.trim();
+  if (v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  const list = v.split(',').map((s) => s.trim());
+  for (const item of list) {
+    const [addr = '', prefix, extra] = item.split('/');
+    const family = isIP(addr);
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (!(PROXY_RANGES.has(item) || (family !== 0 && prefixOk && extra === undefined))) {
+      throw new Error(`env/TRUST_PROXY: "${item}" is not true, false, an IP address, a CIDR, loopback, linklocal or uniquelocal`);
+    }
+  }
+  return list;
+}
 

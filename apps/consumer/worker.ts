@@ -9,6 +9,16 @@ import { sleep } from '../../shared/retry.ts';
 import { decodeMessage, type Delivery } from './decode.ts';
 import { persistBatch } from './persist.ts';
 
+/**
+ * When to redeliver a message PostgreSQL refused on its `deliveries`-th delivery: a schedule of its
+ * own (CONSUMER_RETRY_DELAY_MS, doubling, capped at CONSUMER_RETRY_DELAY_MAX_MS), not the ack
+ * wait. An immediate nak would spend every permitted delivery within a second and dead-letter a
+ * message whose refusal (a lock or statement timeout) lasts a few seconds.
+ */
+export function retryDelayMs(deliveries: number, config: Pick<ConsumerConfig, 'CONSUMER_RETRY_DELAY_MS' | 'CONSUMER_RETRY_DELAY_MAX_MS'>): number {
+  return Math.min(config.CONSUMER_RETRY_DELAY_MAX_MS, config.CONSUMER_RETRY_DELAY_MS * 2 ** Math.min(deliveries - 1, 30));
+}
+
 interface Pending {
   msg: JsMsg;
   delivery: Delivery;
@@ -139,9 +149,10 @@ export class EventWriter {
           await this.persistWithRetry([p]);
         } catch (oneErr) {
           const reason = `database refused it: ${(oneErr as Error).message}`;
-          // A refusal can be transient (lock timeout, serialization failure): redeliver later (the
-          // consumer's backoff schedule sets when), and give up only on the last permitted delivery.
-          if (p.msg.info.deliveryCount < this.config.CONSUMER_MAX_DELIVER) p.msg.nak();
+          // A refusal can be transient (lock timeout, serialization failure): redeliver later, and
+          // give up only on the last permitted delivery.
+          const deliveries = p.msg.info.deliveryCount;
+          if (deliveries < this.config.CONSUMER_MAX_DELIVER) p.msg.nak(retryDelayMs(deliveries, this.config));
           else await this.deadLetter(p.msg, reason);
         }
       }

@@ -47,21 +47,19 @@ async function ensureStream(
 
 /** The durable pull consumer every consumer process shares. */
 export function writerConsumerConfig(config: CommonConfig): Partial<ConsumerConfig> & { durable_name: string } {
-  const ackWait = config.CONSUMER_ACK_WAIT_MS;
-  // Redeliveries after a crash back off (ack_wait, 2x, 4x... capped at 10 min). The list must be
-  // shorter than max_deliver; its first entry replaces ack_wait.
-  const backoff = Array.from({ length: Math.min(config.CONSUMER_MAX_DELIVER - 1, 5) }, (_, i) =>
-    nanos(Math.min(ackWait * 2 ** i, 600_000)),
-  );
   return {
     durable_name: config.CONSUMER_NAME,
     // Explicit per-message acks: AckAll on a shared pull consumer would ack other processes' messages.
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(ackWait),
+    ack_wait: nanos(config.CONSUMER_ACK_WAIT_MS),
     max_deliver: config.CONSUMER_MAX_DELIVER,
     max_ack_pending: config.CONSUMER_MAX_ACK_PENDING,
-    backoff,
+    // No ack-wait backoff (empty, which also removes one from an existing durable): with one,
+    // nats-server (2.12.15, measured) adds backoff[n] - ack_wait to every nak delay, and the
+    // worker's retry schedule for refused messages (0.5 s, 1 s, 2 s...) would become 0.5 s, 31 s,
+    // 92 s... with the defaults. Messages held by a crashed consumer come back after ack_wait.
+    backoff: [],
     filter_subject: `${SUBJECT_PREFIX}.>`,
   };
 }

@@ -411,6 +411,18 @@ describe('ingest configuration', () => {
     expect(envOf(find(objs, 'Pod', `${F}-test-publish`).spec.containers[0]).AUTH_READ_TOKENS).toBeDefined();
   });
 
+  it('passes TRUST_PROXY to ingest and the retry schedule of refused messages to the consumer', () => {
+    const defaults = render([]);
+    const ingestEnv = (objs: typeof defaults) => envOf(podOf(find(objs, 'Deployment', `${F}-ingest`)).spec.containers[0]);
+    const consumerEnv = (objs: typeof defaults) => envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]);
+    expect(ingestEnv(defaults).TRUST_PROXY).toBe('false');
+    expect(consumerEnv(defaults)).toMatchObject({ CONSUMER_RETRY_DELAY_MS: '500', CONSUMER_RETRY_DELAY_MAX_MS: '10000' });
+    expect(consumerEnv(defaults).TRUST_PROXY).toBeUndefined();
+    const objs = render(set({ 'ingest.trustProxy': '10.0.0.0/8', 'consumer.retryDelayMs': 250, 'consumer.retryDelayMaxMs': 4000 }));
+    expect(ingestEnv(objs).TRUST_PROXY).toBe('10.0.0.0/8');
+    expect(consumerEnv(objs)).toMatchObject({ CONSUMER_RETRY_DELAY_MS: '250', CONSUMER_RETRY_DELAY_MAX_MS: '4000' });
+  });
+
   it('NodePort for kind', () => {
     const objs = render(['-f', path.join(CHART, '../../k8s/values-kind.yaml')]);
     const svc = find(objs, 'Service', `${F}-ingest`);

@@ -35,6 +35,12 @@ describe('values.schema.json', () => {
     expect(reject(args)).toMatch(message);
   });
 
+  it('refuses a hop count or a stray character for ingest.trustProxy, a negative retry delay', () => {
+    expect(reject(['--set', 'ingest.trustProxy=1'])).toMatch(/\/ingest\/trustProxy'?: got number, want string/);
+    expect(reject(['--set-string', 'ingest.trustProxy=10.0.0.0/8;x'])).toMatch(/\/ingest\/trustProxy/);
+    expect(reject(['--set', 'consumer.retryDelayMs=-1'])).toMatch(/\/consumer\/retryDelayMs/);
+  });
+
   it('cross-field rules fail with the value names', () => {
     expect(reject(['--set', 'config.stream.replicas=3'])).toContain('config.stream.replicas (3) must not exceed nats.replicas (1)');
     expect(reject(['--set', 'nats.enabled=false'])).toContain('externalNats.url is required when nats.enabled=false');

@@ -2,12 +2,13 @@
 // ends with the counts checked: nothing that got a 202 is lost, nothing is stored twice.
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendEvents, waitForStats } from '../../load/client.ts';
 import type { StatsReply } from '../../shared/stats-reply.ts';
 import { checkCounts } from '../../load/count-check.ts';
 import { generateWorkload } from '../../load/workload.ts';
-import { startTestStack, type TestStack } from './support.ts';
+import { postJson, startTestStack, type TestStack } from './support.ts';
 import { sleep } from '../../shared/retry.ts';
 
 let stack: TestStack | undefined;
@@ -208,8 +209,7 @@ describe('faults', () => {
   });
 
   it('a message PostgreSQL refuses is retried up to max_deliver, then dead-lettered; its batch-mates are stored', async () => {
-    // Short ack wait: redeliveries of a refused message follow the consumer's backoff (ack wait, 2x).
-    stack = await startTestStack({ CONSUMER_MAX_DELIVER: '3', CONSUMER_ACK_WAIT_MS: '1000' });
+    stack = await startTestStack({ CONSUMER_MAX_DELIVER: '3' });
     await stack.start('consumer', { BATCH_LINGER_MS: '200' });
     const ingest = await stack.start('ingest');
     const nc = await connect({ servers: stack.nats.url });
@@ -235,6 +235,63 @@ describe('faults', () => {
       expect(dead!.header.get('Dlq-Deliveries')).toBe('3');
     } finally {
       await nc.close();
+    }
+  });
+
+  it('a refusal by PostgreSQL lasting 3 s is outlived: redelivered after growing delays and stored, not dead-lettered', async () => {
+    // The defaults (10 deliveries, 30 s ack wait): the retry schedule must not depend on the ack wait.
+    stack = await startTestStack();
+    const db = new pg.Client({ connectionString: stack.pg.url });
+    await db.connect();
+    try {
+      // A real refusal, as a lock timeout would give: PostgreSQL raises while a flag row names the
+      // topic. The sequence counts refusals (nextval survives the rollback of the refused insert).
+      await db.query(`
+        CREATE TABLE refuse_topics (topic text PRIMARY KEY);
+        CREATE SEQUENCE refusals;
+        CREATE FUNCTION refuse_flagged() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF EXISTS (SELECT 1 FROM refuse_topics WHERE topic = NEW.topic) THEN
+            PERFORM nextval('refusals');
+            RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'lock_not_available';
+          END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_flagged BEFORE INSERT ON processed_events FOR EACH ROW EXECUTE FUNCTION refuse_flagged();
+        INSERT INTO refuse_topics VALUES ('flaky');
+      `);
+      const refusals = async () =>
+        Number((await db.query('SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM refusals')).rows[0].n);
+      await stack.start('consumer');
+      const ingest = await stack.start('ingest');
+      const event = (topic: string, id: string) => ({ topic, event_id: id, timestamp: '2026-11-26T10:00:00Z' });
+      const body = [event('flaky', 'f-1'), ...Array.from({ length: 20 }, (_, i) => event('steady', `s-${i}`))];
+      expect((await postJson(`${ingest.url}/publish`, body)).status).toBe(202);
+
+      const deadline = Date.now() + 20_000;
+      while ((await refusals()) === 0) {
+        if (Date.now() > deadline) throw new Error('PostgreSQL never refused the event');
+        await sleep(20);
+      }
+      const firstRefusal = Date.now();
+      await sleep(3_000);
+      await db.query('DELETE FROM refuse_topics');
+      // Each delivery is refused twice (its batch, then the message alone). Without a delay all 10
+      // deliveries were spent (and the message dead-lettered) within about a second.
+      const refusedDuring3s = await refusals();
+      const s = await waitForStats(ingest.url, (x) => x.dead_lettered > 0 || (x.unique_processed === body.length && x.queue_depth === 0), 30_000);
+      const storedAfterMs = Date.now() - firstRefusal;
+      expect(s.dead_lettered).toBe(0);
+      expect(s.database_rows).toBe(body.length);
+      expect(s.topics.flaky).toMatchObject({ unique_processed: 1 });
+      expect(refusedDuring3s).toBeGreaterThanOrEqual(4);
+      expect(refusedDuring3s).toBeLessThanOrEqual(10);
+      // Delays 0.5, 1, 2, 4 s: the delivery at 3.5 s (or 7.5 s, if that one came just before the
+      // flag went) stores it. The consumer's ack-wait backoff, if it leaked into the delays, would
+      // put the third delivery past 30 s.
+      expect(storedAfterMs).toBeLessThan(12_000);
+    } finally {
+      await db.end();
     }
   });
 });

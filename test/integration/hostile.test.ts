@@ -187,21 +187,86 @@ describe('access control', () => {
 });
 
 describe('rate limit', () => {
-  it('answers 429 with Retry-After past the per-client limit', async () => {
-    const limited = await buildApp(loadIngestConfig({ ...stack.env, RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' }), {
-      loggerInstance: pino({ level: 'silent' }),
-    });
+  const tok = (n: number) => `rate-token-${n}-0123456789`;
+  const limitedApp = async (env: Record<string, string> = {}) =>
+    buildApp(
+      loadIngestConfig({
+        ...stack.env,
+        // Tokens of their own per test: a token's bucket follows it from address to address.
+        AUTH_PUBLISH_TOKENS: [1, 2, 3, 4, 5].map(tok).join(','),
+        AUTH_READ_TOKENS: [1, 2, 3, 4, 5].map(tok).join(','),
+        RATE_LIMIT_MAX: '3',
+        RATE_LIMIT_WINDOW_MS: '60000',
+        ...env,
+      }),
+      { loggerInstance: pino({ level: 'silent' }) },
+    );
+  let limited: FastifyInstance;
+  beforeAll(async () => {
+    limited = await limitedApp();
+  });
+  afterAll(async () => {
+    await limited?.close();
+  });
+  // Each test sends from addresses and tokens of its own, so their buckets never meet.
+  const get = (remoteAddress: string, headers: Record<string, string> = {}, url = '/events?limit=1') =>
+    limited.inject({ url, remoteAddress, headers }).then((r) => r.statusCode);
+  const series = async (n: number, send: (i: number) => Promise<number>) => {
+    const codes: number[] = [];
+    for (let i = 0; i < n; i++) codes.push(await send(i));
+    return codes;
+  };
+
+  it('answers 429 with Retry-After past the per-client limit; probes are never limited', async () => {
+    expect(await series(5, () => get('10.1.0.1', auth(tok(1)), '/stats'))).toEqual([200, 200, 200, 429, 429]);
+    const res = await limited.inject({ url: '/stats', remoteAddress: '10.1.0.1', headers: auth(tok(1)) });
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(res.json().message).toMatch(/rate limit/i);
+    for (const url of ['/healthz', '/readyz', '/metrics', '/metrics?x=1']) {
+      expect(await series(5, () => get('10.1.0.1', auth(tok(1)), url))).toEqual([200, 200, 200, 200, 200]);
+    }
+  });
+
+  it('spelling the header differently earns no fresh bucket: one token is one client, junk counts against the address', async () => {
+    // One valid token written five ways, from five addresses: one bucket, the token's.
+    const spellings = [1, 2, 3, 4].map((n) => `Bearer${' '.repeat(n)}${tok(2)}`).concat(`bearer ${tok(2)}  `);
+    expect(await series(5, (i) => get(`10.2.0.${i}`, { authorization: spellings[i]! }))).toEqual([200, 200, 200, 429, 429]);
+    // Junk of every kind from one address: that address's bucket.
+    const junk = ['Basic Zm9vOmJhcg==', 'Bearer', 'x'.repeat(200), `Bearer  ${tok(2)}x`, `Bearer ${tok(2)} ${tok(2)}`];
+    expect(await series(5, (i) => get('10.2.1.1', { authorization: junk[i]! }))).toEqual([401, 401, 401, 429, 429]);
+  });
+
+  it('failed logins count: 8 wrong tokens in a row from one address end in 429s', async () => {
+    expect(await series(8, (i) => get('10.3.0.1', auth(`guess-${i}`)))).toEqual([401, 401, 401, 429, 429, 429, 429, 429]);
+    // Requests from that address without a token are limited too, on open routes as well ...
+    expect(await get('10.3.0.1', {}, '/')).toBe(429);
+    // ... while a valid token sent from it is a client of its own.
+    expect(await get('10.3.0.1', auth(tok(3)))).toBe(200);
+  });
+
+  it('two valid tokens get separate buckets, whichever address they come from', async () => {
+    expect(await series(4, (i) => get(`10.4.0.${i}`, auth(tok(4)), '/'))).toEqual([200, 200, 200, 429]);
+    expect(await series(4, () => get('10.4.0.1', auth(tok(5)), '/'))).toEqual([200, 200, 200, 429]);
+  });
+
+  it("X-Forwarded-For is ignored unless TRUST_PROXY names the proxy, and then only the proxy's own entry counts", async () => {
+    const xff = (v: string) => ({ 'x-forwarded-for': v });
+    // Not trusted: every request from 10.5.0.1 is 10.5.0.1's, whatever the header says.
+    expect(await series(4, (i) => get('10.5.0.1', xff(`203.0.113.${i}`)))).toEqual([401, 401, 401, 429]);
+
+    const proxied = await limitedApp({ TRUST_PROXY: '10.5.1.0/24' });
     try {
-      const codes: number[] = [];
-      for (let i = 0; i < 5; i++) codes.push((await limited.inject({ url: '/stats' })).statusCode);
-      expect(codes).toEqual([200, 200, 200, 429, 429]);
-      const res = await limited.inject({ url: '/stats' });
-      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
-      expect(res.json().message).toMatch(/rate limit/i);
-      // Probes are never limited.
-      expect((await limited.inject({ url: '/healthz' })).statusCode).toBe(200);
+      const via = (peer: string, header: string) =>
+        proxied.inject({ url: '/events?limit=1', remoteAddress: peer, headers: xff(header) }).then((r) => r.statusCode);
+      // Through the trusted proxy: one bucket per client address it reports.
+      expect(await series(4, (i) => via('10.5.1.1', `203.0.113.${i}`))).toEqual([401, 401, 401, 401]);
+      expect(await series(4, () => via('10.5.1.2', '198.51.100.7'))).toEqual([401, 401, 401, 429]);
+      // A client writing the header itself: the proxy appended the address it saw, and that is the key.
+      expect(await series(4, (i) => via('10.5.1.1', `198.51.100.${100 + i}, 198.51.100.9`))).toEqual([401, 401, 401, 429]);
+      // Straight from a peer that is not the proxy, the header is ignored.
+      expect(await series(4, (i) => via('192.0.2.1', `203.0.113.${50 + i}`))).toEqual([401, 401, 401, 429]);
     } finally {
-      await limited.close();
+      await proxied.close();
     }
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConsumerConfig, loadIngestConfig } from '../../shared/config.ts';
+import { retryDelayMs } from '../../apps/consumer/worker.ts';
+import { loadConsumerConfig, loadIngestConfig, parseTrustProxy } from '../../shared/config.ts';
 
 const base = { DATABASE_URL: 'postgresql://u@h/db' };
 
@@ -28,5 +29,39 @@ describe('config from env', () => {
 
   it('refuses an unknown persist mode', () => {
     expect(() => loadConsumerConfig({ ...base, PERSIST_MODE: 'fast' })).toThrow(/PERSIST_MODE/);
+  });
+});
+
+describe('TRUST_PROXY', () => {
+  it('is off by default and takes true or the proxies\' addresses, CIDRs and named ranges', () => {
+    expect(parseTrustProxy(loadIngestConfig(base).TRUST_PROXY)).toBe(false);
+    expect(parseTrustProxy('true')).toBe(true);
+    expect(parseTrustProxy(' 10.0.0.0/8, fd00::/8 ,192.168.1.7,loopback ')).toEqual(['10.0.0.0/8', 'fd00::/8', '192.168.1.7', 'loopback']);
+  });
+
+  // A hop count is refused rather than accepted and ignored (Fastify 5.12 trusts no header for one).
+  it.each(['1', 'yes', '10.0.0.0/33', 'fd00::/129', '10.0.0.0/8/1', '10.0.0.256', '10.0.0.0/', 'localhost', '10.0.0.1,,10.0.0.2'])(
+    'refuses %j naming the variable',
+    (value) => {
+      expect(() => loadIngestConfig({ ...base, TRUST_PROXY: value })).toThrow(/TRUST_PROXY/);
+    },
+  );
+});
+
+describe('retry schedule of a message PostgreSQL refused', () => {
+  it('doubles from CONSUMER_RETRY_DELAY_MS up to its cap; the default 10 deliveries span tens of seconds', () => {
+    const c = loadConsumerConfig(base);
+    const delays = Array.from({ length: c.CONSUMER_MAX_DELIVER - 1 }, (_, i) => retryDelayMs(i + 1, c));
+    expect(delays).toEqual([500, 1_000, 2_000, 4_000, 8_000, 10_000, 10_000, 10_000, 10_000]);
+    expect(delays.reduce((a, b) => a + b)).toBe(55_500);
+    expect(retryDelayMs(1_000, c)).toBe(10_000);
+    expect(retryDelayMs(3, loadConsumerConfig({ ...base, CONSUMER_RETRY_DELAY_MS: '0' }))).toBe(0);
+  });
+
+  it('refuses a cap below the first delay', () => {
+    expect(() => loadConsumerConfig({ ...base, CONSUMER_RETRY_DELAY_MS: '2000', CONSUMER_RETRY_DELAY_MAX_MS: '1000' })).toThrow(
+      /CONSUMER_RETRY_DELAY_MAX_MS/,
+    );
+    expect(() => loadConsumerConfig({ ...base, CONSUMER_RETRY_DELAY_MS: '-1' })).toThrow(/CONSUMER_RETRY_DELAY_MS/);
   });
 });

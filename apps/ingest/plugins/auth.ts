@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import fp from 'fastify-plugin';
 import type { IngestConfig } from '../../../shared/config.ts';
 
@@ -9,6 +10,10 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The bearer-token scope a route needs; routes without one (health, metrics) stay open. */
     scope?: Scope;
+  }
+  interface FastifyRequest {
+    /** Whose rate-limit bucket this request counts against (see the hook below). */
+    rateLimitKey: string;
   }
 }
 
@@ -29,42 +34,111 @@ function tokens(inline: string | undefined, file: string | undefined, name: stri
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+interface Token {
+  digest: Buffer;
+  /** Rate-limit identity: stable across restarts and replicas, and not the token itself. */
+  id: string;
+  scopes: Set<Scope>;
+}
+
+/** One entry per distinct token: a token in both lists is one client with both scopes. */
+function configuredTokens(lists: Record<Scope, string[] | undefined>): Token[] {
+  const byDigest = new Map<string, Token>();
+  for (const scope of ['publish', 'read'] as const) {
+    for (const t of lists[scope] ?? []) {
+      const d = digest(t);
+      const hex = d.toString('hex');
+      const entry = byDigest.get(hex) ?? { digest: d, id: `token:${hex.slice(0, 16)}`, scopes: new Set<Scope>() };
+      entry.scopes.add(scope);
+      byDigest.set(hex, entry);
+    }
+  }
+  return [...byDigest.values()];
+}
+
 /** Compares against every configured token, in constant time per token, without early exit. */
-function matches(candidate: Buffer, allowed: Buffer[]): boolean {
-  let found = false;
-  for (const a of allowed) found = timingSafeEqual(candidate, a) || found;
+function find(candidate: Buffer, all: Token[]): Token | undefined {
+  let found: Token | undefined;
+  for (const t of all) {
+    const same = timingSafeEqual(candidate, t.digest);
+    found = same ? t : found;
+  }
   return found;
 }
 
+// Kubelet probes and Prometheus must get through whatever clients do. Matched on the route, not
+// the raw URL, so `/metrics?x` is exempt too and nothing else can pose as a probe.
+const UNLIMITED_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
 /**
- * Optional bearer-token access control with two scopes: publish and read. Without a token: 401;
- * with a token that is valid only for the other scope: 403. Tokens are compared as SHA-256 digests
- * (equal length, constant time) and never logged (pino redacts the header).
+ * Rate limiting, then optional bearer-token access control, in one hook and in that order, so
+ * failed logins are limited like any other request. A request counts against the token's
+ * identity once its token matches a configured one, else against its address (behind a proxy,
+ * X-Forwarded-For only as far as TRUST_PROXY allows): spelling the header differently or
+ * guessing tokens never earns a fresh bucket. Per client, per replica: N replicas admit up to
+ * N × RATE_LIMIT_MAX.
+ *
+ * Two scopes: publish and read. Without a token: 401; with a token valid only for the other scope:
+ * 403. Tokens are compared as SHA-256 digests (equal length, constant time), hashed once per
+ * request for both uses, and never logged (pino redacts the header).
  */
 export default fp<{ config: IngestConfig }>(
   async (app, { config }) => {
-    const allowed: Record<Scope, Buffer[] | undefined> = {
-      publish: tokens(config.AUTH_PUBLISH_TOKENS, config.AUTH_PUBLISH_TOKENS_FILE, 'AUTH_PUBLISH_TOKENS')?.map(digest),
-      read: tokens(config.AUTH_READ_TOKENS, config.AUTH_READ_TOKENS_FILE, 'AUTH_READ_TOKENS')?.map(digest),
+    const lists: Record<Scope, string[] | undefined> = {
+      publish: tokens(config.AUTH_PUBLISH_TOKENS, config.AUTH_PUBLISH_TOKENS_FILE, 'AUTH_PUBLISH_TOKENS'),
+      read: tokens(config.AUTH_READ_TOKENS, config.AUTH_READ_TOKENS_FILE, 'AUTH_READ_TOKENS'),
     };
-    if (!allowed.publish && !allowed.read) return;
-    app.log.info({ publish: Boolean(allowed.publish), read: Boolean(allowed.read) }, 'bearer-token auth enabled');
+    const guarded: Record<Scope, boolean> = { publish: Boolean(lists.publish), read: Boolean(lists.read) };
+    const known = configuredTokens(lists);
+    if (known.length > 0) app.log.info(guarded, 'bearer-token auth enabled');
+
+    let limit: ReturnType<typeof app.createRateLimit> | undefined;
+    if (config.RATE_LIMIT_MAX > 0) {
+      // `global: false`: no per-route hook of its own; the hook below calls it where it belongs.
+      await app.register(rateLimit, {
+        global: false,
+        max: config.RATE_LIMIT_MAX,
+        timeWindow: config.RATE_LIMIT_WINDOW_MS,
+        keyGenerator: (req) => req.rateLimitKey,
+      });
+      app.decorateRequest('rateLimitKey', '');
+      limit = app.createRateLimit();
+    }
+    if (known.length === 0 && !limit) return;
 
     app.addHook('onRequest', async (req, reply) => {
       const scope = req.routeOptions.config.scope;
-      const need = scope && allowed[scope];
-      if (!need) return;
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-      if (!m) {
+      const needsToken = scope !== undefined && guarded[scope];
+      const limited = limit !== undefined && !UNLIMITED_ROUTES.has(req.routeOptions.url ?? '');
+      if (!needsToken && !limited) return;
+      const bearer = known.length > 0 ? BEARER.exec(req.headers.authorization ?? '') : null;
+      const token = bearer ? find(digest(bearer[1]!), known) : undefined;
+
+      if (limited) {
+        // normalizeIP folds an IPv6 client's /64 into one key, as the plugin's own default does.
+        req.rateLimitKey = token ? token.id : normalizeIP(req.ip);
+        const r = await limit!(req);
+        if (!r.isAllowed) {
+          reply.header('x-ratelimit-limit', r.max).header('x-ratelimit-remaining', r.remaining).header('x-ratelimit-reset', r.ttlInSeconds);
+          if (r.isExceeded) {
+            return reply
+              .code(429)
+              .header('retry-after', r.ttlInSeconds)
+              .send({ statusCode: 429, error: 'Too Many Requests', message: `rate limit exceeded, retry in ${r.ttlInSeconds} s` });
+          }
+        }
+      }
+
+      if (!needsToken) return;
+      if (!bearer) {
         return reply
           .code(401)
           .header('www-authenticate', `Bearer realm="pubsub-aggregator", scope="${scope}"`)
           .send({ statusCode: 401, error: 'Unauthorized', message: `a bearer token with the "${scope}" scope is required` });
       }
-      const candidate = digest(m[1]!);
-      if (matches(candidate, need)) return;
-      const other: Scope = scope === 'publish' ? 'read' : 'publish';
-      if (allowed[other] && matches(candidate, allowed[other])) {
+      if (token?.scopes.has(scope)) return;
+      if (token) {
         return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this token lacks the "${scope}" scope` });
       }
       return reply

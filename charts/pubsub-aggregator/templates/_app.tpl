@@ -176,6 +176,8 @@ spec:
   value: {{ .Values.ingest.eventsMaxBytes | int64 | quote }}
 - name: EVENTS_MAX_CONCURRENT
   value: {{ .Values.ingest.eventsMaxConcurrent | int64 | quote }}
+- name: TRUST_PROXY
+  value: {{ .Values.ingest.trustProxy | quote }}
 {{- include "pubsub-aggregator.authEnv" . }}
 {{- if .Values.rateLimit.enabled }}
 - name: RATE_LIMIT_MAX
@@ -193,4 +195,8 @@ spec:
   value: {{ .Values.consumer.concurrency | int64 | quote }}
 - name: PERSIST_MODE
   value: {{ .Values.consumer.persistMode | quote }}
+- name: CONSUMER_RETRY_DELAY_MS
+  value: {{ .Values.consumer.retryDelayMs | int64 | quote }}
+- name: CONSUMER_RETRY_DELAY_MAX_MS
+  value: {{ .Values.consumer.retryDelayMaxMs | int64 | quote }}
 {{- end }}
