@@ -27,7 +27,7 @@ const common = {
   CONSUMER_MAX_DELIVER: Int(10, 2, 1000, 'deliveries before a message is dead-lettered'),
   CONSUMER_ACK_WAIT_MS: Int(30_000, 1_000, 600_000, 'must exceed the slowest batch commit'),
   CONSUMER_MAX_ACK_PENDING: Int(20_000, 1, 1_000_000, 'unacked messages across all consumer processes'),
-  STARTUP_TIMEOUT_MS: Int(120_000, 1_000, 3_600_000, 'give up connecting to NATS/PostgreSQL after this'),
+  STARTUP_TIMEOUT_MS: Int(120_000, 1_000, 3_600_000, 'give up connecting to NATS (and, for the consumer, PostgreSQL) after this'),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 600_000, 'drain time on SIGTERM; keep below terminationGracePeriodSeconds'),
   HOST: Type.String({ default: '0.0.0.0' }),
 };
@@ -35,6 +35,9 @@ const common = {
 const ingest = {
   ...common,
   PORT: Int(8080, 0, 65_535, 'HTTP port'),
+  // A port of its own lets a NetworkPolicy admit Prometheus without admitting it to the API
+  // (and clients narrowed to the API port cannot be told apart from scrapers otherwise).
+  METRICS_PORT: Int(0, 0, 65_535, 'also serve GET /metrics on this port; 0 = only on PORT'),
   MAX_BATCH_SIZE: Int(1000, 1, 10_000, 'events per POST /publish'),
   MAX_EVENT_BYTES: Int(65_536, 256, 16 * 1024 * 1024, 'serialized size of one event'),
   BODY_LIMIT_BYTES: Int(8 * 1024 * 1024, 1024, 256 * 1024 * 1024, 'request body size'),
