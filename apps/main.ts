@@ -4,6 +4,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadMigrateConfig } from '../shared/config.ts';
+import { ensureAppRole } from '../shared/db/app-role.ts';
 
 /** The directory holding prisma.config.ts: the repo root, or /app in the image. */
 function projectRoot(): string {
@@ -16,7 +18,17 @@ function projectRoot(): string {
   return dir;
 }
 
-function migrate(): number {
+/** The schema migration, then the apps' own role (shared/db/app-role.ts) when APP_DB_USER is set. */
+async function migrate(): Promise<number> {
+  const config = loadMigrateConfig();
+  const status = migrateSchema();
+  if (status !== 0 || !config.APP_DB_USER) return status;
+  await ensureAppRole(config.DATABASE_URL, config.APP_DB_USER, config.APP_DB_PASSWORD!);
+  console.log(`role ${config.APP_DB_USER}: login, SELECT/INSERT/UPDATE on the schema's tables, nothing else`);
+  return 0;
+}
+
+function migrateSchema(): number {
   // `prisma migrate deploy` on the WebAssembly schema engine (see prisma.config.ts): the native
   // engine cannot be downloaded in locked-down networks and is not shipped in the image.
   const cli = createRequire(import.meta.url).resolve('prisma/build/index.js');
@@ -42,7 +54,7 @@ switch (command) {
     await (await import('./consumer/main.ts')).runConsumer();
     break;
   case 'migrate':
-    process.exit(migrate());
+    process.exit(await migrate());
     break;
   default:
     console.error(`usage: main.js ingest|consumer|migrate (got ${command ?? 'nothing'})`);

@@ -66,8 +66,20 @@ const consumer = {
   }),
 };
 
+// `migrate`: the schema migration, then (optionally) the application's own PostgreSQL role.
+const migrate = {
+  DATABASE_URL: common.DATABASE_URL,
+  // The role ingest and consumer log in as: a non-superuser with row access only. Created (or
+  // its password and grants refreshed) after every migration, so it also reaches databases whose
+  // initdb scripts ran long ago. Unset = the apps use DATABASE_URL's user.
+  APP_DB_USER: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', description: 'PostgreSQL role for the apps' })),
+  APP_DB_PASSWORD: Type.Optional(Type.String({ minLength: 8, description: 'its password' })),
+};
+
 export const IngestConfigSchema = Type.Object(ingest);
 export const ConsumerConfigSchema = Type.Object(consumer);
+export const MigrateConfigSchema = Type.Object(migrate);
+export type MigrateConfig = Static<typeof MigrateConfigSchema>;
 export type IngestConfig = Static<typeof IngestConfigSchema>;
 export type ConsumerConfig = Static<typeof ConsumerConfigSchema>;
 export type CommonConfig = Static<ReturnType<typeof Type.Object<typeof common>>>;
@@ -81,4 +93,11 @@ export const loadIngestConfig = (env: Record<string, unknown> = process.env): In
   load(IngestConfigSchema, env);
 export const loadConsumerConfig = (env: Record<string, unknown> = process.env): ConsumerConfig =>
   load(ConsumerConfigSchema, env);
+export function loadMigrateConfig(env: Record<string, unknown> = process.env): MigrateConfig {
+  const config = load(MigrateConfigSchema, env);
+  if (Boolean(config.APP_DB_USER) !== Boolean(config.APP_DB_PASSWORD)) {
+    throw new Error('env/APP_DB_USER and env/APP_DB_PASSWORD must be set together');
+  }
+  return config;
+}
 
