@@ -107,7 +107,13 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
     pid: () => proc?.pid,
     async start() {
       proc = spawn(bin, args, { stdio: 'ignore' });
-      await waitFor(`nats-server ${name} (log: ${logFile})`, () => portOpen(port), 30_000, proc);
+      try {
+        await waitFor(`nats-server ${name}`, () => portOpen(port), 30_000, proc);
+      } catch (err) {
+        // The temp dir (and the log in it) may be gone by the time anyone reads the error.
+        const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
+        throw new Error(`${(err as Error).message}; its log ends:\n${log}`);
+      }
     },
     async stop() {
       const p = proc;
@@ -138,7 +144,11 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
 export async function startNatsCluster(opts: { nodes?: number; dir?: string; config?: string } = {}): Promise<NatsServer> {
   const nodes = opts.nodes ?? 3;
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'pubsub-nats-cluster-'));
-  const ports = await Promise.all(Array.from({ length: nodes }, async () => ({ client: await freePort(), route: await freePort(), monitor: await freePort() })));
+  // Distinct: two free-port probes can be handed the same port back.
+  const free = new Set<number>();
+  while (free.size < nodes * 3) free.add(await freePort());
+  const list = [...free];
+  const ports = Array.from({ length: nodes }, (_, i) => ({ client: list[3 * i]!, route: list[3 * i + 1]!, monitor: list[3 * i + 2]! }));
   const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(',');
   const healthy = async () => {
     for (const p of ports) {
