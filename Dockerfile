@@ -5,8 +5,18 @@
 
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
+# ---- base: node + openssl, shared by the build and the runtime -------------------------------------
+FROM ${NODE_IMAGE} AS base
+# openssl: Prisma's CLI probes the libssl version whenever it starts (`prisma generate` in the build,
+# `migrate deploy` at run time) and warns without it. Not version-pinned on purpose: the Debian
+# security updates of the pinned base image should apply.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openssl ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
 # ---- build: all dependencies, Prisma client generation, TypeScript -> dist/ -------------------------
-FROM ${NODE_IMAGE} AS build
+FROM base AS build
 WORKDIR /app
 # Prisma uses its WebAssembly schema engine through the pg driver adapter (see prisma.config.ts);
 # pointing the native engine variables at dummy paths stops the CLI from downloading binaries.
@@ -31,13 +41,7 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- runtime -------------------------------------------------------------------------------------------
-FROM ${NODE_IMAGE} AS runtime
-# openssl: Prisma's CLI probes the libssl version at start and warns without it. Not version-pinned
-# on purpose: the Debian security updates of the pinned base image should apply.
-# hadolint ignore=DL3008
-RUN apt-get update \
- && apt-get install -y --no-install-recommends openssl ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+FROM base AS runtime
 WORKDIR /app
 ENV NODE_ENV=production \
     PRISMA_SCHEMA_ENGINE_BINARY=/nonexistent/use-wasm-engine \

@@ -129,6 +129,8 @@ expect_reject "/nats/replicas" --set nats.replicas=2
 expect_reject "must not exceed nats.replicas" --set config.stream.replicas=3
 expect_reject "externalNats.url is required" --set nats.enabled=false
 expect_reject "externalDatabase.url or externalDatabase.existingSecret is required" --set postgresql.enabled=false
+expect_reject "fileStore.maxSize \\(8Gi\\) exceeds" --set nats.jetstream.fileStore.pvc.size=4Gi
+expect_reject "auth.enabled=true needs auth.publishTokens" --set auth.enabled=true
 
 # Other plain Kubernetes manifests.
 kubeconform_all k8s/namespace.yaml k8s/namespace.yaml
@@ -142,7 +144,9 @@ for replicas in 1 3; do
     import { readFileSync, writeFileSync } from "node:fs";
     const cm = parseAllDocuments(readFileSync(process.argv[1], "utf8")).map((d) => d.toJS()).find((o) => o?.kind === "ConfigMap");
     writeFileSync(process.argv[2], cm.data["nats.conf"]);' "$out/nats.yaml" "$out/nats.conf"
-  if SERVER_NAME=pubsub-aggregator-nats-0 nats-server -c "$out/nats.conf" -t >"$out/nats.log" 2>&1; then
+  # The pod's environment: its name and the users' passwords (from the Secret).
+  if SERVER_NAME=pubsub-aggregator-nats-0 NATS_INGEST_PASSWORD=x NATS_CONSUMER_PASSWORD=y NATS_ADMIN_PASSWORD=z \
+      nats-server -c "$out/nats.conf" -t >"$out/nats.log" 2>&1; then
     log "ok   nats-server -t accepts the rendered nats.conf ($replicas server(s))"
   else
     cat "$out/nats.log" >&2; fail "nats-server -t ($replicas servers)"
@@ -389,6 +393,24 @@ check_tiltfile() {
     for s in ${sets//,/ }; do args+=(--set "$s"); done
     if ! helm template pubsub-aggregator "$chartpath" "${args[@]}" >"$rendered" 2>"$out/tilt.log"; then
       cat "$out/tilt.log" >&2; fail "helm template as the Tiltfile does ($ctx)"; continue
+    fi
+    # Tilt renders with `helm template` on every `tilt up` and chart edit: no Secret it gets may
+    # change between two renders (generated passwords would lock the apps out of PostgreSQL's data).
+    if ! helm template pubsub-aggregator "$chartpath" "${args[@]}" >"$out/tilt-$ctx-again.yaml" 2>"$out/tilt.log"; then
+      cat "$out/tilt.log" >&2; fail "second helm template as the Tiltfile does ($ctx)"; continue
+    fi
+    if node --input-type=module -e '
+      import { parseAllDocuments } from "yaml";
+      import { readFileSync } from "node:fs";
+      const secrets = (f) => parseAllDocuments(readFileSync(f, "utf8")).map((d) => d.toJS()).filter((o) => o?.kind === "Secret")
+        .map((o) => JSON.stringify([o.metadata.name, o.data]));
+      const [a, b] = [secrets(process.argv[1]), secrets(process.argv[2])];
+      const changed = a.filter((x, i) => x !== b[i]);
+      if (changed.length || a.length !== b.length) { console.error("Secrets differ between two renders: " + changed.map((c) => JSON.parse(c)[0]).join(", ")); process.exit(1); }
+      console.error(`${a.length} Secret(s) identical across renders`);' "$rendered" "$out/tilt-$ctx-again.yaml" 2>"$out/tilt-secrets.log"; then
+      log "ok   Tiltfile ($ctx): $(cat "$out/tilt-secrets.log")"
+    else
+      cat "$out/tilt-secrets.log" >&2; fail "Tiltfile ($ctx): a Secret changes on every render (pass fixed values for everything the chart generates)"
     fi
     workloads="$(node --input-type=module -e '
       import { parseAllDocuments } from "yaml";

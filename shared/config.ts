@@ -28,7 +28,7 @@ const common = {
   CONSUMER_MAX_DELIVER: Int(10, 2, 1000, 'deliveries before a message is dead-lettered'),
   CONSUMER_ACK_WAIT_MS: Int(30_000, 1_000, 600_000, 'must exceed the slowest batch commit'),
   CONSUMER_MAX_ACK_PENDING: Int(20_000, 1, 1_000_000, 'unacked messages across all consumer processes'),
-  STARTUP_TIMEOUT_MS: Int(120_000, 1_000, 3_600_000, 'give up connecting to NATS/PostgreSQL after this'),
+  STARTUP_TIMEOUT_MS: Int(120_000, 1_000, 3_600_000, 'give up connecting to NATS (and, for the consumer, PostgreSQL) after this'),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 600_000, 'drain time on SIGTERM; keep below terminationGracePeriodSeconds'),
   HOST: Type.String({ default: '0.0.0.0' }),
 };
@@ -36,6 +36,9 @@ const common = {
 const ingest = {
   ...common,
   PORT: Int(8080, 0, 65_535, 'HTTP port'),
+  // A port of its own lets a NetworkPolicy admit Prometheus without admitting it to the API
+  // (and clients narrowed to the API port cannot be told apart from scrapers otherwise).
+  METRICS_PORT: Int(0, 0, 65_535, 'also serve GET /metrics on this port; 0 = only on PORT'),
   MAX_BATCH_SIZE: Int(1000, 1, 10_000, 'events per POST /publish'),
   MAX_EVENT_BYTES: Int(65_536, 256, 16 * 1024 * 1024, 'serialized size of one event'),
   BODY_LIMIT_BYTES: Int(8 * 1024 * 1024, 1024, 256 * 1024 * 1024, 'request body size'),
@@ -75,8 +78,20 @@ const consumer = {
   }),
 };
 
+// `migrate`: the schema migration, then (optionally) the application's own PostgreSQL role.
+const migrate = {
+  DATABASE_URL: common.DATABASE_URL,
+  // The role ingest and consumer log in as: a non-superuser with row access only. Created (or
+  // its password and grants refreshed) after every migration, so it also reaches databases whose
+  // initdb scripts ran long ago. Unset = the apps use DATABASE_URL's user.
+  APP_DB_USER: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', description: 'PostgreSQL role for the apps' })),
+  APP_DB_PASSWORD: Type.Optional(Type.String({ minLength: 8, description: 'its password' })),
+};
+
 export const IngestConfigSchema = Type.Object(ingest);
 export const ConsumerConfigSchema = Type.Object(consumer);
+export const MigrateConfigSchema = Type.Object(migrate);
+export type MigrateConfig = Static<typeof MigrateConfigSchema>;
 export type IngestConfig = Static<typeof IngestConfigSchema>;
 export type ConsumerConfig = Static<typeof ConsumerConfigSchema>;
 export type CommonConfig = Static<ReturnType<typeof Type.Object<typeof common>>>;
@@ -124,5 +139,14 @@ export function parseTrustProxy(value: string): boolean | string[] {
     }
   }
   return list;
+}
+
+/** Validated config of `main.js migrate`; throws naming the bad variable. */
+export function loadMigrateConfig(env: Record<string, unknown> = process.env): MigrateConfig {
+  const config = load(MigrateConfigSchema, env);
+  if (Boolean(config.APP_DB_USER) !== Boolean(config.APP_DB_PASSWORD)) {
+    throw new Error('env/APP_DB_USER and env/APP_DB_PASSWORD must be set together');
+  }
+  return config;
 }
 

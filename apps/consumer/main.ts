@@ -5,7 +5,8 @@ import { createPrisma, waitForDatabase } from '../../shared/db/prisma.ts';
 import { loggerOptions } from '../../shared/logger.ts';
 import { createConsumerMetrics } from '../../shared/metrics.ts';
 import { connectNats } from '../../shared/nats/connect.ts';
-import { ensureTopology } from '../../shared/nats/topology.ts';
+import { ensureBrokerDuplicateTotal } from '../../shared/nats/counters.ts';
+import { CONSUMER_INBOX_PREFIX, ensureTopology } from '../../shared/nats/topology.ts';
 import { nextStreamSequence } from '../../shared/db/stream-sequence.ts';
 import { withBackoff } from '../../shared/retry.ts';
 import { buildConsumerHttp } from './http.ts';
@@ -30,10 +31,15 @@ export async function runConsumer(env: NodeJS.ProcessEnv = process.env): Promise
   await http.listen({ port: config.PORT, host: config.HOST });
 
   await waitForDatabase(db, log, config.STARTUP_TIMEOUT_MS);
-  const nc = await connectNats(config, `consumer-${process.pid}`, log);
+  const nc = await connectNats(config, `consumer-${process.pid}`, log, { inboxPrefix: CONSUMER_INBOX_PREFIX });
   void nc.closed().then(() => (natsClosed = true));
   const jsm = await jetstreamManager(nc);
-  await withBackoff(() => ensureTopology(jsm, config, () => nextStreamSequence(db), log), {
+  // The consumer owns the topology: it holds the database the event stream's first sequence
+  // comes from, and its restart is what recreates a lost stream (see EventWriter.start).
+  await withBackoff(async () => {
+    await ensureTopology(jsm, config, () => nextStreamSequence(db), log);
+    await ensureBrokerDuplicateTotal(jsm, config.STREAM_NAME, log);
+  }, {
     what: 'create stream and consumer',
     log,
     timeoutMs: config.STARTUP_TIMEOUT_MS,

@@ -63,7 +63,7 @@ export class EventWriter {
       max_messages: Math.min(inFlight * 2, 10_000),
       expires: 5_000,
       // If the stream or the durable disappears (NATS lost its volume), the client would wait for
-      // someone to recreate it, and nobody would: every app creates the topology only at start.
+      // someone to recreate it, and nobody would: the consumer creates the topology only at start.
       // Ending the subscription makes this process exit (onFatal), and its restart recreates the
       // stream after the sequences the database holds (shared/db/stream-sequence.ts).
       abort_on_missing_resource: true,

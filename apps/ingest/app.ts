@@ -12,9 +12,12 @@ import healthRoutes from './routes/health.ts';
 import publishRoute from './routes/publish.ts';
 import statsRoute from './routes/stats.ts';
 
+/** nats.js gives up on one connect attempt after 20 s; withBackoff may start one just before its deadline. */
+export const PLUGIN_TIMEOUT_MARGIN_MS = 30_000;
+
 /**
- * The ingest service as a Fastify instance, not yet listening. Connects to NATS and PostgreSQL
- * when it becomes ready (`await app.ready()`), and closes them on `app.close()`.
+ * The ingest service as a Fastify instance, not yet listening. Connects to NATS when it becomes
+ * ready (`await app.ready()`; PostgreSQL is connected lazily), and closes both on `app.close()`.
  */
 export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOptions, 'loggerInstance'> = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -36,12 +39,16 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
     // req.ip, the rate limit's key for clients without a valid token: X-Forwarded-For counts only
     // as far as TRUST_PROXY says, or anyone could pick their own bucket by writing the header.
     trustProxy: parseTrustProxy(config.TRUST_PROXY),
+    // Fastify's default (10 s) would abort the NATS plugin while it still retries for
+    // STARTUP_TIMEOUT_MS (a 3-node NATS forming takes longer): the pod crash-looped. The margin
+    // covers the last connect attempt's own timeout. The chart's startupProbe is sized to match.
+    pluginTimeout: config.STARTUP_TIMEOUT_MS + PLUGIN_TIMEOUT_MARGIN_MS,
   });
   // JSON only: Fastify's default text/plain parser would let a plain-text body through to
   // validation instead of answering 415.
   app.removeContentTypeParser('text/plain');
   await app.register(jsonBodyPlugin);
-  await app.register(metricsPlugin);
+  await app.register(metricsPlugin, { config });
   await app.register(errorsPlugin);
   await app.register(securityHeaders);
   // Rate limit and bearer-token auth, in that order.

@@ -2,7 +2,7 @@
 // real servers from binaries (scripts/install-prereqs.sh installs them), on free loopback ports,
 // in temp dirs, so they never collide with anything already running.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,29 +53,67 @@ const portOpen = (port: number) =>
   });
 
 export interface NatsServer {
+  /** A client URL (of the first server, for a cluster: clients learn the others from it). */
   url: string;
+  /** Every server's client URL, comma-separated: what NATS_URL gets. */
+  urls: string;
   port: number;
-  /** The server's process id while it runs. */
+  /** The server's process id while it runs (the first server's, for a cluster). */
   pid(): number | undefined;
+  /** Stops it (every server of a cluster). */
   stop(): Promise<void>;
-  /** Starts it again on the same port and store dir (JetStream state survives). */
+  /** Starts it again on the same ports and store dirs (JetStream state survives). */
   start(): Promise<void>;
   /** Stops it for good and deletes the temp dir it created (a dir passed in is the caller's). */
   remove(): Promise<void>;
+  /** Its servers: one for a single server, N for a cluster (stop one to fail a node). */
+  servers: NatsServer[];
+  /** Where its log(s) go, to show when a test fails. */
+  logFiles: string[];
 }
 
-export async function startNats(opts: { dir?: string; port?: number } = {}): Promise<NatsServer> {
+export interface NatsOptions {
+  dir?: string;
+  port?: number;
+  /** Extra nats-server configuration (e.g. an authorization block), written to a file it loads. */
+  config?: string;
+  /** Extra command-line arguments (cluster flags). */
+  args?: string[];
+  /** Server name; JetStream in a cluster needs stable, distinct names. */
+  name?: string;
+  /** Monitoring port (/healthz), 0 = none. */
+  monitorPort?: number;
+}
+
+export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'pubsub-nats-'));
   const port = opts.port ?? (await freePort());
   const bin = findBinary('nats-server');
+  const name = opts.name ?? 'nats';
+  const logFile = path.join(dir, `${name}.log`);
+  const args = ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', path.join(dir, `jetstream-${name}`), '-n', name, '-l', logFile];
+  if (opts.monitorPort) args.push('-m', String(opts.monitorPort));
+  if (opts.config !== undefined) {
+    const file = path.join(dir, `${name}.conf`);
+    writeFileSync(file, opts.config);
+    args.push('-c', file);
+  }
+  args.push(...(opts.args ?? []));
   let proc: ChildProcess | undefined;
   const server: NatsServer = {
     url: `nats://127.0.0.1:${port}`,
+    urls: `nats://127.0.0.1:${port}`,
     port,
     pid: () => proc?.pid,
     async start() {
-      proc = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', path.join(dir, 'jetstream')], { stdio: 'ignore' });
-      await waitFor('nats-server', () => portOpen(port), 30_000, proc);
+      proc = spawn(bin, args, { stdio: 'ignore' });
+      try {
+        await waitFor(`nats-server ${name}`, () => portOpen(port), 30_000, proc);
+      } catch (err) {
+        // The temp dir (and the log in it) may be gone by the time anyone reads the error.
+        const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
+        throw new Error(`${(err as Error).message}; its log ends:\n${log}`);
+      }
     },
     async stop() {
       const p = proc;
@@ -89,9 +127,76 @@ export async function startNats(opts: { dir?: string; port?: number } = {}): Pro
       await server.stop();
       if (!opts.dir) removeDir(dir);
     },
+    servers: [],
+    logFiles: [logFile],
   };
+  server.servers.push(server);
   await server.start();
   return server;
+}
+
+/**
+ * A JetStream cluster of `nodes` nats-servers on loopback (routes between all of them), ready
+ * once every server reports JetStream healthy, i.e. a meta leader is elected. Streams on it can
+ * have up to `nodes` replicas; its PubAcks then mean "stored on a quorum", as on a 3-node
+ * Kubernetes install.
+ */
+export async function startNatsCluster(opts: { nodes?: number; dir?: string; config?: string } = {}): Promise<NatsServer> {
+  const nodes = opts.nodes ?? 3;
+  const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'pubsub-nats-cluster-'));
+  // Distinct: two free-port probes can be handed the same port back.
+  const free = new Set<number>();
+  while (free.size < nodes * 3) free.add(await freePort());
+  const list = [...free];
+  const ports = Array.from({ length: nodes }, (_, i) => ({ client: list[3 * i]!, route: list[3 * i + 1]!, monitor: list[3 * i + 2]! }));
+  const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(',');
+  const healthy = async () => {
+    for (const p of ports) {
+      const res = await fetch(`http://127.0.0.1:${p.monitor}/healthz`).catch(() => undefined);
+      if (!res?.ok) return false;
+    }
+    return true;
+  };
+  // Started together, as a StatefulSet with podManagementPolicy Parallel does: a lone server
+  // cannot elect a meta leader.
+  const servers = await Promise.all(
+    ports.map((p, i) =>
+      startNats({
+        dir,
+        port: p.client,
+        name: `n${i + 1}`,
+        monitorPort: p.monitor,
+        config: opts.config,
+        args: ['--cluster_name', 'pubsub-test', '--cluster', `nats://127.0.0.1:${p.route}`, '--routes', routes],
+      }),
+    ),
+  );
+  const cluster: NatsServer = {
+    url: servers[0]!.url,
+    urls: servers.map((s) => s.url).join(','),
+    port: servers[0]!.port,
+    pid: () => servers[0]!.pid(),
+    async start() {
+      await Promise.all(servers.map((s) => s.start()));
+      await waitFor(`JetStream cluster (logs: ${dir})`, healthy, 60_000);
+    },
+    async stop() {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+    async remove() {
+      await cluster.stop();
+      if (!opts.dir) removeDir(dir);
+    },
+    servers,
+    logFiles: servers.flatMap((s) => s.logFiles),
+  };
+  try {
+    await waitFor(`JetStream cluster (logs: ${dir})`, healthy, 60_000);
+  } catch (err) {
+    await cluster.remove();
+    throw err;
+  }
+  return cluster;
 }
 
 export interface Postgres {
@@ -203,7 +308,14 @@ export interface AppProcess {
 export async function startApp(
   app: 'ingest' | 'consumer',
   env: Record<string, string>,
-  opts: { runner?: 'dist' | 'tsx'; cwd?: string; log?: 'inherit' | 'ignore'; waitReady?: boolean; extraNodeFlags?: string[] } = {},
+  opts: {
+    runner?: 'dist' | 'tsx';
+    cwd?: string;
+    /** Where stdout and stderr go: inherited, dropped, or appended to this file (to show on failure). */
+    log?: 'inherit' | 'ignore' | { file: string };
+    waitReady?: boolean;
+    extraNodeFlags?: string[];
+  } = {},
 ): Promise<AppProcess> {
   const cwd = opts.cwd ?? process.cwd();
   const port = env.PORT && env.PORT !== '0' ? Number(env.PORT) : await freePort();
@@ -217,11 +329,14 @@ export async function startApp(
       ? ['--enable-source-maps', path.join(cwd, 'dist/apps/main.js'), app]
       : ['--import', 'tsx', path.join(cwd, 'apps/main.ts'), app]),
   ];
+  const logFd = typeof opts.log === 'object' ? openSync(opts.log.file, 'a') : undefined;
+  const out = logFd ?? (opts.log as 'inherit' | 'ignore' | undefined) ?? 'inherit';
   const proc = spawn(process.execPath, args, {
     cwd,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', opts.log ?? 'inherit', 'inherit'],
+    stdio: ['ignore', out, logFd ?? 'inherit'],
   });
+  if (logFd !== undefined) closeSync(logFd);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   const path_ = opts.waitReady === false ? '/healthz' : '/readyz';
@@ -293,12 +408,18 @@ export async function startLocalStack(
      * from the moment both servers run; tests leave it off (vitest owns their signals).
      */
     exitOnSignal?: boolean;
+    /** nats-servers: 1, or a JetStream cluster of N (STREAM_REPLICAS then defaults to N). */
+    natsNodes?: number;
     /** Extra PostgreSQL server settings (see startPostgres). */
     postgresSettings?: Record<string, string>;
   } = {},
 ): Promise<LocalStack> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pubsub-stack-'));
-  const [nats, pg] = await Promise.all([startNats({ dir }), startPostgres({ settings: opts.postgresSettings })]);
+  const natsNodes = opts.natsNodes ?? 1;
+  const [nats, pg] = await Promise.all([
+    natsNodes > 1 ? startNatsCluster({ nodes: natsNodes, dir }) : startNats({ dir }),
+    startPostgres({ settings: opts.postgresSettings }),
+  ]);
   const apps: AppProcess[] = [];
   const teardown = async () => {
     await Promise.all(apps.map((a) => a.stop(opts.stopSignal ?? 'SIGTERM')));
@@ -333,7 +454,7 @@ export async function startLocalStack(
   const stack: LocalStack = {
     nats,
     pg,
-    env: { NATS_URL: nats.url, DATABASE_URL: pg.url, LOG_LEVEL: 'warn', ...env },
+    env: { NATS_URL: nats.urls, DATABASE_URL: pg.url, LOG_LEVEL: 'warn', STREAM_REPLICAS: String(natsNodes), ...env },
     apps,
     async start(app, extraEnv = {}) {
       const p = await startApp(app, { ...stack.env, PORT: '0', ...extraEnv }, { runner: 'dist', extraNodeFlags: opts.extraNodeFlags });

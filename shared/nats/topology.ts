@@ -19,6 +19,8 @@ export const deadLetterStreamName = (stream: string) => `${stream}_DLQ`;
 export const brokerDuplicateSubject = (stream: string, topic: string) => `counters.${stream}.broker_duplicates.${topic}`;
 export const brokerDuplicateTotalSubject = (stream: string) => `counters.${stream}.broker_duplicates_total`;
 export const deadLetterSubject = (stream: string, topic: string) => `dlq.${stream}.${topic}`;
+/** The consumer's reply subjects (its pulled messages arrive there); ingest uses the default _INBOX. */
+export const CONSUMER_INBOX_PREFIX = '_INBOX_consumer';
 
 const isNotFound = (err: unknown) => /not found/i.test(String((err as Error)?.message));
 
@@ -66,7 +68,10 @@ export function writerConsumerConfig(config: CommonConfig): Partial<ConsumerConf
 
 /**
  * Creates or updates the event stream, the broker-duplicate counter stream, the dead-letter
- * stream and the shared durable consumer. Idempotent: every replica runs it at start.
+ * stream and the shared durable consumer. Idempotent: every consumer process runs it at start.
+ * Only the consumer does (ingest needs the streams but not the rights to create them, nor the
+ * database their first sequence comes from); its NATS user is the only app identity allowed to
+ * create or update them, and nothing in the apps may delete or purge them.
  * `firstSequence` is asked only when the event stream has to be created: a stream recreated
  * under a database that already holds events must continue after the sequences stored there
  * (shared/db/stream-sequence.ts).

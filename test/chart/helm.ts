@@ -1,7 +1,9 @@
 // Helpers for the chart tests: render charts/pubsub-aggregator with the pinned helm, parse the
 // objects, and evaluate NetworkPolicies the way Kubernetes does (for pods of one namespace).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -155,4 +157,52 @@ export function allowed(objs: K8sObject[], src: Endpoint, dst: Endpoint, port: n
     });
   };
   return direction(src, 'Egress', dst) && direction(dst, 'Ingress', src);
+}
+
+// ---- A fake Kubernetes API server for `lookup` -------------------------------------------------------
+
+/**
+ * Runs `fn` with a KUBECONFIG pointing at an in-process API server that holds `objects` (Secrets,
+ * StatefulSets): helm's `--dry-run=server` rendering then runs the chart's `lookup` against them,
+ * as an upgrade of a release holding those objects does. Enough discovery for helm, nothing more.
+ */
+export async function withFakeCluster<T>(objects: () => K8sObject[], fn: (env: { KUBECONFIG: string }) => Promise<T>): Promise<T> {
+  const resources: Record<string, { group: string; plural: string; kind: string }> = {
+    Secret: { group: 'v1', plural: 'secrets', kind: 'Secret' },
+    StatefulSet: { group: 'apps/v1', plural: 'statefulsets', kind: 'StatefulSet' },
+  };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const send = (code: number, body: unknown) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
+    const list = (groupVersion: string) => ({
+      kind: 'APIResourceList', groupVersion,
+      resources: Object.values(resources).filter((r) => r.group === groupVersion).map((r) => ({ name: r.plural, singularName: r.kind.toLowerCase(), namespaced: true, kind: r.kind, verbs: ['get'] })),
+    });
+    if (url.pathname === '/version') return send(200, { major: '1', minor: '30', gitVersion: 'v1.30.0' });
+    if (url.pathname === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'] });
+    if (url.pathname === '/apis') return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [{ name: 'apps', versions: [{ groupVersion: 'apps/v1', version: 'v1' }], preferredVersion: { groupVersion: 'apps/v1', version: 'v1' } }] });
+    if (url.pathname === '/api/v1') return send(200, list('v1'));
+    if (url.pathname === '/apis/apps/v1') return send(200, list('apps/v1'));
+    for (const o of objects()) {
+      const r = resources[o.kind]!;
+      const base = r.group === 'v1' ? '/api/v1' : `/apis/${r.group}`;
+      if (url.pathname === `${base}/namespaces/${NAMESPACE}/${r.plural}/${o.metadata.name}`) return send(200, { ...o, metadata: { namespace: NAMESPACE, ...o.metadata } });
+    }
+    send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-fake-cluster-'));
+  try {
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
+      clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } }],
+      users: [{ name: 'fake', user: {} }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake', namespace: NAMESPACE } }],
+    }));
+    return await fn({ KUBECONFIG: kubeconfig });
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -33,9 +33,10 @@ describe('NetworkPolicies (defaults)', () => {
     expect(Object.keys(p).sort()).toEqual(['consumer', 'ingest', 'migration', 'nats', 'postgresql', 'test']);
   });
 
-  it('ingest HTTP port is reachable from anywhere by default; nothing else of ingest is', () => {
+  it('ingest HTTP and metrics ports are reachable from anywhere by default; nothing else of ingest is', () => {
     expect(allowed(objs, stranger, p.ingest!, 8080)).toBe(true);
     expect(allowed(objs, outsider, p.ingest!, 8080)).toBe(true);
+    expect(allowed(objs, outsider, p.ingest!, 9091)).toBe(true);
     expect(allowed(objs, stranger, p.ingest!, 9999)).toBe(false);
   });
 
@@ -99,6 +100,15 @@ describe('NetworkPolicies (NATS cluster, narrowed sources)', () => {
     expect(allowed(objs, p.test!, p.ingest!, 8080)).toBe(true);
   });
 
+  it('narrowing the API clients does not cut Prometheus off from ingest metrics (its own port)', () => {
+    expect(allowed(objs, prometheus, p.ingest!, 9091)).toBe(true);
+    expect(allowed(objs, prometheus, p.ingest!, 8080)).toBe(false);
+    expect(allowed(objs, edge, p.ingest!, 9091)).toBe(false);
+    // The scrape annotations point at that port.
+    const ann = find(objs, 'Deployment', `${F}-ingest`).spec.template.metadata.annotations;
+    expect(ann['prometheus.io/port']).toBe('9091');
+  });
+
   it('metrics only from the configured scrapers', () => {
     expect(allowed(objs, prometheus, p.consumer!, 9090)).toBe(true);
     expect(allowed(objs, outsider, p.consumer!, 9090)).toBe(false);
@@ -127,6 +137,21 @@ describe('NetworkPolicies (external NATS and PostgreSQL)', () => {
     expect(allowed(objs, p.consumer!, { labels: {}, ip: '10.99.0.1' }, 5432)).toBe(false);
     expect(allowed(objs, p.migration!, natsPod, 4222)).toBe(false);
   });
+});
+
+describe('NetworkPolicies (kind and minikube values: DNS only to CoreDNS)', () => {
+  for (const file of ['values-kind.yaml', 'values-minikube.yaml']) {
+    it(file, () => {
+      const objs = render(['-f', path.join(CHART, '../../k8s', file)]);
+      const p = pods(objs);
+      const otherDns: Endpoint = { labels: { app: 'dnsmasq' }, namespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' } };
+      for (const [c, ep] of Object.entries(p)) {
+        expect(allowed(objs, ep, kubeDns, 53, 'UDP'), c).toBe(true);
+        expect(allowed(objs, ep, otherDns, 53, 'UDP'), c).toBe(false);
+        expect(allowed(objs, ep, outsider, 53, 'UDP'), c).toBe(false);
+      }
+    });
+  }
 });
 
 describe('NetworkPolicies off', () => {

@@ -1,13 +1,11 @@
 // What charts/pubsub-aggregator renders, for the value sets that matter.
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { parse } from 'yaml';
 import { spawnSync } from 'node:child_process';
-import { CHART, NAMESPACE, byKind, envOf, find, podOf, render, set, tool, tryRenderAsync, workloads, type K8sObject } from './helm.ts';
+import { CHART, NAMESPACE, byKind, envOf, find, podOf, render, set, tool, tryRender, tryRenderAsync, withFakeCluster, workloads, type K8sObject } from './helm.ts';
 
 const chartYaml = parse(readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
 const ciValues = (name: string) => ['-f', path.join(CHART, 'ci', name)];
@@ -104,7 +102,7 @@ describe('probes and shutdown', () => {
 
 describe('storage', () => {
   it('NATS and PostgreSQL keep their data on PVCs (volumeClaimTemplates) mounted where they write', () => {
-    const objs = render(set({ 'nats.jetstream.fileStore.pvc.size': '3Gi', 'postgresql.persistence.size': '4Gi', 'postgresql.persistence.storageClassName': 'fast' }));
+    const objs = render(set({ 'nats.jetstream.fileStore.pvc.size': '3Gi', 'nats.jetstream.fileStore.maxSize': '2Gi', 'postgresql.persistence.size': '4Gi', 'postgresql.persistence.storageClassName': 'fast' }));
     for (const [name, mount, size] of [['nats', '/data', '3Gi'], ['postgresql', '/var/lib/postgresql/data', '4Gi']] as const) {
       const sts = find(objs, 'StatefulSet', `${F}-${name}`);
       const [vct] = sts.spec.volumeClaimTemplates;
@@ -213,73 +211,84 @@ describe('PostgreSQL credentials', () => {
   const secretOf = (objs: K8sObject[]) => find(objs, 'Secret', `${F}-postgresql`);
   const password = (objs: K8sObject[]) => Buffer.from(secretOf(objs).data!.password!, 'base64').toString();
 
-  it('generates a strong password, kept on uninstall, referenced by PostgreSQL and every app container', () => {
-    const pw = password(defaults);
-    expect(pw).toMatch(/^[A-Za-z0-9]{32}$/);
+  it('generates strong passwords (superuser, apps), kept on uninstall; only the migration logs in as the superuser', () => {
+    expect(password(defaults)).toMatch(/^[A-Za-z0-9]{32}$/);
+    const appPw = Buffer.from(secretOf(defaults).data!['app-password']!, 'base64').toString();
+    expect(appPw).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(appPw).not.toBe(password(defaults));
     expect(secretOf(defaults).metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
     const pg = podOf(find(defaults, 'StatefulSet', `${F}-postgresql`)).spec.containers[0];
     expect(envOf(pg).POSTGRES_PASSWORD).toEqual({ secretKeyRef: { name: `${F}-postgresql`, key: 'password' } });
-    for (const { c } of allContainers(defaults).filter(({ c }) => envOf(c).DATABASE_URL)) {
-      expect(envOf(c).POSTGRES_PASSWORD, c.name).toEqual({ secretKeyRef: { name: `${F}-postgresql`, key: 'password' } });
-      expect(envOf(c).DATABASE_URL).toBe(`postgresql://events:$(POSTGRES_PASSWORD)@${F}-postgresql.${NAMESPACE}.svc:5432/events`);
+    const admin = `postgresql://events:$(POSTGRES_PASSWORD)@${F}-postgresql.${NAMESPACE}.svc:5432/events`;
+    const app = `postgresql://events_app:$(APP_DB_PASSWORD)@${F}-postgresql.${NAMESPACE}.svc:5432/events`;
+    const urls: Record<string, string> = {};
+    for (const { w, c } of allContainers(defaults).filter(({ c }) => envOf(c).DATABASE_URL)) {
+      const env = envOf(c);
+      urls[`${podOf(w).labels['app.kubernetes.io/component']}/${c.name}`] = env.DATABASE_URL;
+      const passwordVar = env.DATABASE_URL === admin ? 'POSTGRES_PASSWORD' : 'APP_DB_PASSWORD';
+      expect(env[passwordVar], c.name).toEqual({ secretKeyRef: { name: `${F}-postgresql`, key: passwordVar === 'POSTGRES_PASSWORD' ? 'password' : 'app-password' } });
       // $(VAR) expansion only works for variables defined earlier in the list.
       const names = c.env.map((e: any) => e.name);
-      expect(names.indexOf('POSTGRES_PASSWORD')).toBeLessThan(names.indexOf('DATABASE_URL'));
+      expect(names.indexOf(passwordVar)).toBeLessThan(names.indexOf('DATABASE_URL'));
     }
+    expect(urls).toEqual({
+      'migration/wait-for-postgres': admin,
+      'migration/migrate': admin,
+      'ingest/wait-for-migrations': app,
+      'ingest/ingest': app,
+      'consumer/wait-for-migrations': app,
+      'consumer/consumer': app,
+    });
+    // The migration creates that role (shared/db/app-role.ts).
+    const migrate = envOf(podOf(find(defaults, 'Job', `${F}-migrate-1`)).spec.containers[0]);
+    expect(migrate.APP_DB_USER).toBe('events_app');
+    expect(migrate.APP_DB_PASSWORD).toEqual({ secretKeyRef: { name: `${F}-postgresql`, key: 'app-password' } });
   });
 
   it('an explicit password renders the same Secret every time', () => {
-    const a = render(set({ 'postgresql.auth.password': 's3cret-Pass' }));
-    const b = render(set({ 'postgresql.auth.password': 's3cret-Pass' }));
+    const a = render(set({ 'postgresql.auth.password': 's3cret-Pass', 'postgresql.auth.appPassword': 'app-Pass' }));
+    const b = render(set({ 'postgresql.auth.password': 's3cret-Pass', 'postgresql.auth.appPassword': 'app-Pass' }));
     expect(password(a)).toBe('s3cret-Pass');
     expect(secretOf(a)).toEqual(secretOf(b));
   });
 
-  it('on upgrade the generated password is read back from the live Secret (lookup), never regenerated', async () => {
-    // A fake Kubernetes API server holding the Secret of a previous install; helm's
-    // `--dry-run=server` rendering runs the chart's lookup against it, as an upgrade does.
-    const live = { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${F}-postgresql`, namespace: NAMESPACE }, data: { password: Buffer.from('password-from-install').toString('base64') } };
-    let hasSecret = true;
-    const server = http.createServer((req, res) => {
-      const url = new URL(req.url!, 'http://x');
-      const send = (code: number, body: unknown) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
-      if (url.pathname === '/version') return send(200, { major: '1', minor: '30', gitVersion: 'v1.30.0' });
-      if (url.pathname === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'] });
-      if (url.pathname === '/apis') return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
-      if (url.pathname === '/api/v1') return send(200, { kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs: ['get'] }] });
-      if (hasSecret && url.pathname === `/api/v1/namespaces/${NAMESPACE}/secrets/${F}-postgresql`) return send(200, live);
-      send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-lookup-'));
-    try {
-      const kubeconfig = path.join(dir, 'kubeconfig');
-      writeFileSync(kubeconfig, JSON.stringify({
-        apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
-        clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } }],
-        users: [{ name: 'fake', user: {} }],
-        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake', namespace: NAMESPACE } }],
-      }));
-      const renderLive = () => tryRenderAsync(['--dry-run=server', '--show-only', 'templates/secrets.yaml'], { KUBECONFIG: kubeconfig });
+  it('on upgrade the generated passwords are read back from the live Secrets (lookup), never regenerated', async () => {
+    const b64 = (v: string) => Buffer.from(v).toString('base64');
+    let live: K8sObject[] = [
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${F}-postgresql` }, data: { password: b64('password-from-install'), 'app-password': b64('app-password-from-install') } },
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${F}-nats-users` }, data: { 'ingest-password': b64('ingest-from-install'), 'consumer-password': b64('consumer-from-install'), 'admin-password': b64('admin-from-install') } },
+    ];
+    await withFakeCluster(() => live, async (env) => {
+      const renderLive = () => tryRenderAsync(['--dry-run=server', '--show-only', 'templates/secrets.yaml'], env);
       const upgrade = await renderLive();
       expect(upgrade.ok, upgrade.stderr).toBe(true);
       expect(password(upgrade.objects)).toBe('password-from-install');
-      hasSecret = false; // a fresh install: a new random password
+      expect(Buffer.from(secretOf(upgrade.objects).data!['app-password']!, 'base64').toString()).toBe('app-password-from-install');
+      expect(Buffer.from(find(upgrade.objects, 'Secret', `${F}-nats-users`).data!['consumer-password']!, 'base64').toString()).toBe('consumer-from-install');
+      // A Secret from before the app role existed: its password is kept, the missing key generated.
+      live = [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${F}-postgresql` }, data: { password: b64('password-from-install') } }];
+      const older = await renderLive();
+      expect(password(older.objects)).toBe('password-from-install');
+      expect(Buffer.from(secretOf(older.objects).data!['app-password']!, 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
+      live = []; // a fresh install: new random passwords
       const install = await renderLive();
       expect(install.ok, install.stderr).toBe(true);
       expect(password(install.objects)).toMatch(/^[A-Za-z0-9]{32}$/);
-    } finally {
-      server.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('existingSecret: no Secret rendered, everything points at it', () => {
-    const objs = render(set({ 'postgresql.auth.existingSecret': 'my-pg', 'postgresql.auth.passwordKey': 'pw' }));
+    const objs = render(set({ 'postgresql.auth.existingSecret': 'my-pg', 'postgresql.auth.passwordKey': 'pw', 'postgresql.auth.appPasswordKey': 'app-pw', 'nats.auth.existingSecret': 'my-nats' }));
     expect(byKind(objs, 'Secret')).toHaveLength(0);
     const pg = podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0];
     expect(envOf(pg).POSTGRES_PASSWORD).toEqual({ secretKeyRef: { name: 'my-pg', key: 'pw' } });
-    expect(envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]).POSTGRES_PASSWORD).toEqual({ secretKeyRef: { name: 'my-pg', key: 'pw' } });
+    expect(envOf(podOf(find(objs, 'Job', `${F}-migrate-1`)).spec.containers[0]).POSTGRES_PASSWORD).toEqual({ secretKeyRef: { name: 'my-pg', key: 'pw' } });
+    expect(envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]).APP_DB_PASSWORD).toEqual({ secretKeyRef: { name: 'my-pg', key: 'app-pw' } });
+    expect(envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]).NATS_PASSWORD).toEqual({ secretKeyRef: { name: 'my-nats', key: 'consumer-password' } });
+  });
+
+  it('the apps may not use the superuser', () => {
+    expect(tryRender(set({ 'postgresql.auth.appUsername': 'events' })).stderr).toContain('postgresql.auth.appUsername must differ from postgresql.auth.username');
   });
 });
 
@@ -320,7 +329,9 @@ describe('NATS', () => {
         const conf = find(render(set({ 'nats.replicas': replicas })), 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
         const file = path.join(dir, `nats-${replicas}.conf`);
         writeFileSync(file, conf);
-        const r = spawnSync(tool('nats-server')!, ['-c', file, '-t'], { encoding: 'utf8', env: { ...process.env, SERVER_NAME: `${F}-nats-0` } });
+        // The pod's environment: its name, and the users' passwords from the Secret.
+        const env = { ...process.env, SERVER_NAME: `${F}-nats-0`, NATS_INGEST_PASSWORD: 'a', NATS_CONSUMER_PASSWORD: 'b', NATS_ADMIN_PASSWORD: 'c' };
+        const r = spawnSync(tool('nats-server')!, ['-c', file, '-t'], { encoding: 'utf8', env });
         expect(r.status, r.stderr + r.stdout).toBe(0);
       }
       // And it does reject a broken one (the check is real).
@@ -354,8 +365,8 @@ describe('external NATS and PostgreSQL', () => {
     for (const name of ['ingest', 'consumer']) {
       const env = envOf(podOf(find(objs, 'Deployment', `${F}-${name}`)).spec.containers[0]);
       expect(env.NATS_URL).toMatch(/^nats:\/\/nats-0\.nats-headless\.nats\.svc:4222,/);
-      expect(env.NATS_USER).toEqual({ secretKeyRef: { name: 'nats-credentials', key: 'user' } });
-      expect(env.NATS_PASSWORD).toEqual({ secretKeyRef: { name: 'nats-credentials', key: 'password' } });
+      expect(env.NATS_USER).toEqual({ secretKeyRef: { name: 'nats-credentials', key: `${name}-user` } });
+      expect(env.NATS_PASSWORD).toEqual({ secretKeyRef: { name: 'nats-credentials', key: `${name}-password` } });
       expect(env.DATABASE_URL).toEqual({ secretKeyRef: { name: 'pubsub-database', key: 'url' } });
       expect(env.STREAM_REPLICAS).toBe('3');
       expect(env.POSTGRES_PASSWORD).toBeUndefined();
@@ -406,7 +417,7 @@ describe('ingest configuration', () => {
     expect(env.AUTH_READ_TOKENS).toEqual({ secretKeyRef: { name: `${F}-auth`, key: 'read-tokens', optional: true } });
     expect(env).toMatchObject({ RATE_LIMIT_MAX: '1000', RATE_LIMIT_WINDOW_MS: '1000' });
     const secret = find(objs, 'Secret', `${F}-auth`);
-    expect(Buffer.from(secret.data!['publish-tokens']!, 'base64').toString()).toBe('publish-token-1');
+    expect(Buffer.from(secret.data!['publish-tokens']!, 'base64').toString()).toBe('publish-token-1,load-token-1');
     // The helm test sends a token too.
     expect(envOf(find(objs, 'Pod', `${F}-test-publish`).spec.containers[0]).AUTH_READ_TOKENS).toBeDefined();
   });
@@ -423,6 +434,29 @@ describe('ingest configuration', () => {
     expect(consumerEnv(objs)).toMatchObject({ CONSUMER_RETRY_DELAY_MS: '250', CONSUMER_RETRY_DELAY_MAX_MS: '4000' });
   });
 
+  it('a read-only or publish-only token setup leaves the other scope without a key (unset, so open), never empty', () => {
+    const decoded = (objs: K8sObject[]) =>
+      Object.fromEntries(Object.entries(find(objs, 'Secret', `${F}-auth`).data!).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+    expect(decoded(render(ciValues('auth-read-only-values.yaml')))).toEqual({ 'read-tokens': 'read-token-1', 'load-test-token': 'read-token-1' });
+    expect(decoded(render(['--set', 'auth.enabled=true', '--set', 'auth.publishTokens={p1,p2}']))).toEqual({ 'publish-tokens': 'p1,p2', 'load-test-token': 'p1' });
+    // Both variables stay optional references: a missing key means the variable is not set at all.
+    const env = envOf(podOf(find(render(ciValues('auth-read-only-values.yaml')), 'Deployment', `${F}-ingest`)).spec.containers[0]);
+    expect(env.AUTH_PUBLISH_TOKENS.secretKeyRef.optional).toBe(true);
+    expect(tryRender(['--set', 'auth.enabled=true']).stderr).toContain('auth.enabled=true needs auth.publishTokens and/or auth.readTokens');
+  });
+
+  it('ingest pods roll when the tokens change (revoked tokens stop working at the upgrade), not otherwise', () => {
+    const checksum = (tokens: string) =>
+      find(render(['--set', 'auth.enabled=true', '--set', `auth.readTokens={${tokens}}`]), 'Deployment', `${F}-ingest`).spec.template.metadata.annotations['checksum/auth'];
+    expect(checksum('r1')).toBe(checksum('r1'));
+    expect(checksum('r1')).not.toBe(checksum('r2'));
+    expect(find(defaults, 'Deployment', `${F}-ingest`).spec.template.metadata.annotations['checksum/auth']).toBeUndefined();
+    // The consumer does not read tokens: it does not roll for them.
+    const consumer = (tokens: string) =>
+      find(render(['--set', 'auth.enabled=true', '--set', `auth.readTokens={${tokens}}`]), 'Deployment', `${F}-consumer`).spec.template.metadata.annotations;
+    expect(consumer('r1')).toEqual(consumer('r2'));
+  });
+
   it('NodePort for kind', () => {
     const objs = render(['-f', path.join(CHART, '../../k8s/values-kind.yaml')]);
     const svc = find(objs, 'Service', `${F}-ingest`);
@@ -433,7 +467,8 @@ describe('ingest configuration', () => {
 
 describe('observability', () => {
   it('scrape annotations on the app pods', () => {
-    for (const [name, port] of [['ingest', '8080'], ['consumer', '9090']]) {
+    // ingest: its metrics-only port.
+    for (const [name, port] of [['ingest', '9091'], ['consumer', '9090']]) {
       const ann = find(defaults, 'Deployment', `${F}-${name}`).spec.template.metadata.annotations;
       expect(ann).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': port, 'prometheus.io/path': '/metrics' });
     }
@@ -441,17 +476,26 @@ describe('observability', () => {
     expect(find(off, 'Deployment', `${F}-ingest`).spec.template.metadata.annotations['prometheus.io/scrape']).toBeUndefined();
   });
 
-  it('optional ServiceMonitors select the ingest and consumer Services', () => {
+  it('optional ServiceMonitors select the ingest metrics and consumer Services, only where the CRD is served', () => {
     expect(byKind(defaults, 'ServiceMonitor')).toHaveLength(0);
-    const objs = render(ciValues('hpa-values.yaml'));
-    for (const name of ['ingest', 'consumer']) {
+    // Enabled, but the cluster has no Prometheus Operator: nothing that would fail the install.
+    expect(byKind(render(ciValues('hpa-values.yaml')), 'ServiceMonitor')).toHaveLength(0);
+    const objs = render([...ciValues('hpa-values.yaml'), '--api-versions', 'monitoring.coreos.com/v1/ServiceMonitor']);
+    for (const [name, service, port] of [['ingest', `${F}-ingest-metrics`, 'metrics'], ['consumer', `${F}-consumer`, 'http']] as const) {
       const sm = find(objs, 'ServiceMonitor', `${F}-${name}`);
-      const svc = find(objs, 'Service', `${F}-${name}`);
+      const svc = find(objs, 'Service', service);
       expect(sm.metadata.labels?.release).toBe('kube-prometheus-stack');
       expect(Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => svc.metadata.labels?.[k] === v)).toBe(true);
-      expect(sm.spec.endpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });
-      expect(svc.spec.ports[0].name).toBe('http');
+      expect(sm.spec.endpoints[0]).toMatchObject({ port, path: '/metrics' });
+      expect(svc.spec.ports.map((p: any) => p.name)).toContain(port);
     }
+    // The metrics port is on a ClusterIP Service of its own, never on the (NodePort) API Service.
+    const kind = render(['-f', path.join(CHART, '../../k8s/values-kind.yaml')]);
+    expect(find(kind, 'Service', `${F}-ingest`).spec.ports.map((p: any) => p.name)).toEqual(['http']);
+    expect(find(kind, 'Service', `${F}-ingest-metrics`).spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'metrics', port: 9091, targetPort: 'metrics' }] });
+    const ingest = podOf(find(kind, 'Deployment', `${F}-ingest`)).spec.containers[0];
+    expect(ingest.ports).toContainEqual({ name: 'metrics', containerPort: 9091, protocol: 'TCP' });
+    expect(envOf(ingest).METRICS_PORT).toBe('9091');
   });
 
   it('Grafana dashboard ConfigMap (off by default) for the sidecar, with every required panel', () => {
@@ -490,6 +534,23 @@ describe('helm test and k6', () => {
     expect(c.args).toEqual(['run', '/scripts/publish.ts']);
     expect(envOf(c).BASE_URL).toBe(`http://${F}-ingest.${NAMESPACE}.svc:8080`);
     expect(envOf(c).EVENTS).toBe('2000');
+    // A re-run must not replay the last run's ids: the seed is the Job's render time unless pinned.
+    expect(Number(envOf(c).SEED)).toBeGreaterThan(Date.UTC(2026, 0, 1) / 1000);
+    expect(envOf(podOf(find(render([...ciValues('hpa-values.yaml'), '--set', 'k6.env.SEED=42']), 'Job', `${F}-k6-1`)).spec.containers[0]).SEED).toBe('42');
+    // Its teardown waits up to 120 s for the counts; k6 would stop it after 60 s.
+    expect(envOf(c).K6_TEARDOWN_TIMEOUT).toBe('180s');
+    // Exact counts, but no latency threshold: a slow node must not fail an exact run.
+    expect(envOf(c).PROFILE).toBe('cluster');
+    // With auth on it sends a token that has both scopes.
+    expect(envOf(c).TOKEN).toEqual({ secretKeyRef: { name: `${F}-auth`, key: 'load-test-token' } });
+    expect(Buffer.from(find(objs, 'Secret', `${F}-auth`).data!['load-test-token']!, 'base64').toString()).toBe('load-token-1');
+    expect(tryRender(['--set', 'k6.enabled=true', '--set', 'auth.enabled=true', '--set', 'auth.publishTokens={p}', '--set', 'auth.readTokens={r}']).stderr).toContain(
+      'needs one token that is in auth.publishTokens and in auth.readTokens',
+    );
+    // It starts only once ingest is ready (k6's own setup gives up after 60 s).
+    const [wait] = job.spec.template.spec.initContainers;
+    expect(wait.command).toEqual(['node', '/wait/wait-for.cjs']);
+    expect(envOf(wait)).toMatchObject({ WAIT_FOR: 'url', WAIT_URL: `http://${F}-ingest.${NAMESPACE}.svc:8080/readyz` });
     // The repo's own script and everything it imports, byte for byte. The pod only has /scripts,
     // so an import from outside load/ (../shared) would break the Job: check the whole closure
     // (type-only imports are erased when k6 strips the types).
@@ -524,8 +585,11 @@ describe('NOTES.txt', () => {
       const r = await tryRenderAsync(['--show-only', 'templates/notes-under-test.yaml', '-f', path.join(CHART, '../../k8s/values-kind.yaml')], {}, chart);
       expect(r.ok, r.stderr).toBe(true);
       const notes = r.objects[0]!.data!.notes!;
-      expect(notes).toContain(`kubectl -n ${NAMESPACE} port-forward svc/${F}-ingest 8080:8080`);
-      expect(notes).toContain('curl -s localhost:8080/stats');
+      // kind maps the NodePort to localhost:8080: a port-forward there would collide with it.
+      expect(notes).not.toMatch(/port-forward \S+ 8080:/);
+      expect(notes).toContain(`kubectl -n ${NAMESPACE} port-forward svc/${F}-ingest 18080:8080`);
+      expect(notes).toContain('curl -s localhost:18080/stats');
+      expect(notes).toContain('http://localhost:8080 already');
       expect(notes).toContain(`helm test pubsub-aggregator -n ${NAMESPACE} --logs`);
       expect(notes).toContain('NodePort 30080');
       expect(notes).toContain(`${F}-migrate-1`);
@@ -550,5 +614,173 @@ describe('labels', () => {
       expect(targets.length, `Service ${svc.metadata.name} selects a workload`).toBeGreaterThan(0);
       expect(targets.every((w) => w.kind !== 'Job' && w.kind !== 'Pod'), svc.metadata.name).toBe(true);
     }
+  });
+});
+
+describe('ingest start-up', () => {
+  it('a startupProbe covers STARTUP_TIMEOUT_MS (+60 s) before liveness may kill a pod still connecting to NATS', () => {
+    const probe = (args: string[] = []) => podOf(find(render(args), 'Deployment', `${F}-ingest`)).spec.containers[0].startupProbe;
+    const p = probe();
+    expect(p.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    // (120 s + 60 s) / 5 s
+    expect(p.periodSeconds * p.failureThreshold).toBe(180);
+    const longer = probe(set({ 'config.startupTimeoutMs': 300_500 }));
+    expect(longer.periodSeconds * longer.failureThreshold).toBeGreaterThanOrEqual(361);
+    expect(probe(set({ 'ingest.startupProbe.failureThreshold': 7 })).failureThreshold).toBe(7);
+    // The consumer listens before it connects anywhere: liveness alone is right for it.
+    expect(podOf(find(defaults, 'Deployment', `${F}-consumer`)).spec.containers[0].startupProbe).toBeUndefined();
+  });
+});
+
+describe('NATS users', () => {
+  it('each app connects as its own user; passwords come from a kept Secret into the NATS pods as env, never into the ConfigMap', () => {
+    const secret = find(defaults, 'Secret', `${F}-nats-users`);
+    expect(Object.keys(secret.data!).sort()).toEqual(['admin-password', 'consumer-password', 'ingest-password']);
+    expect(secret.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    for (const role of ['ingest', 'consumer']) {
+      const env = envOf(podOf(find(defaults, 'Deployment', `${F}-${role}`)).spec.containers[0]);
+      expect(env.NATS_USER).toBe(role);
+      expect(env.NATS_PASSWORD).toEqual({ secretKeyRef: { name: `${F}-nats-users`, key: `${role}-password` } });
+    }
+    // The migration Job does not talk to NATS.
+    expect(envOf(podOf(find(defaults, 'Job', `${F}-migrate-1`)).spec.containers[0]).NATS_PASSWORD).toBeUndefined();
+    const nats = podOf(find(defaults, 'StatefulSet', `${F}-nats`)).spec.containers[0];
+    for (const role of ['INGEST', 'CONSUMER', 'ADMIN']) {
+      expect(envOf(nats)[`NATS_${role}_PASSWORD`]).toEqual({ secretKeyRef: { name: `${F}-nats-users`, key: `${role.toLowerCase()}-password` } });
+    }
+    const conf = find(defaults, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
+    expect(conf).toMatch(/user: ingest\s+password: \$NATS_INGEST_PASSWORD/);
+    for (const v of Object.values(secret.data!)) expect(conf).not.toContain(Buffer.from(v, 'base64').toString());
+  });
+
+  it('permissions follow the stream and consumer names', () => {
+    const conf = find(render(set({ 'config.stream.name': 'LOGS', 'config.consumer.name': 'w2' })), 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
+    expect(conf).toContain('"$JS.API.STREAM.CREATE.LOGS_DLQ"');
+    expect(conf).toContain('"$JS.API.CONSUMER.MSG.NEXT.LOGS.w2"');
+    expect(conf).toContain('"counters.LOGS.>"');
+    expect(conf).not.toContain('EVENTS');
+  });
+
+  it('nats.auth.enabled=false renders no users, no Secret, no credentials', () => {
+    const objs = render(set({ 'nats.auth.enabled': false }));
+    expect(find(objs, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']).not.toContain('authorization');
+    expect(objs.find((o) => o.metadata.name === `${F}-nats-users`)).toBeUndefined();
+    expect(envOf(podOf(find(objs, 'Deployment', `${F}-ingest`)).spec.containers[0]).NATS_USER).toBeUndefined();
+  });
+
+  it('NATS pods roll when the passwords in the values change', () => {
+    const ann = (pw: string) => find(render(set({ 'nats.auth.passwords.ingest': pw })), 'StatefulSet', `${F}-nats`).spec.template.metadata.annotations['checksum/users'];
+    expect(ann('aaaaaaaa')).toBe(ann('aaaaaaaa'));
+    expect(ann('aaaaaaaa')).not.toBe(ann('bbbbbbbb'));
+  });
+
+  it('k8s/nats-values.yaml (official chart) grants the same permissions as the built-in NATS', () => {
+    const official = parse(readFileSync(path.join(CHART, '../../k8s/nats-values.yaml'), 'utf8'));
+    const users = official.config.merge.authorization.users as Array<{ user: string; permissions?: { publish: { allow: string[] }; subscribe: { allow: string[] } } }>;
+    const conf = find(defaults, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
+    for (const role of ['ingest', 'consumer']) {
+      const block = conf.slice(conf.indexOf(`user: ${role}`));
+      const publish = [...block.slice(block.indexOf('publish'), block.indexOf('subscribe')).matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+      const subscribe = [...block.slice(block.indexOf('subscribe'), block.indexOf('}', block.indexOf('subscribe'))).matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+      const u = users.find((x) => x.user === role)!;
+      expect(u.permissions!.publish.allow, role).toEqual(publish);
+      expect(u.permissions!.subscribe.allow, role).toEqual(subscribe);
+    }
+  });
+
+  it('external NATS: each app gets its own credentials from externalNats.existingSecret', () => {
+    const objs = render(ciValues('external-values.yaml'));
+    for (const role of ['ingest', 'consumer']) {
+      const env = envOf(podOf(find(objs, 'Deployment', `${F}-${role}`)).spec.containers[0]);
+      expect(env.NATS_USER).toEqual({ secretKeyRef: { name: 'nats-credentials', key: `${role}-user` } });
+      expect(env.NATS_PASSWORD).toEqual({ secretKeyRef: { name: 'nats-credentials', key: `${role}-password` } });
+    }
+  });
+});
+
+describe('external database', () => {
+  it('the migration uses the owner URL, the apps their own URL when given', () => {
+    const objs = render(set({ 'postgresql.enabled': false, 'externalDatabase.url': 'postgresql://owner:p@db:5432/e', 'externalDatabase.appUrl': 'postgresql://app:q@db:5432/e' }));
+    const s = find(objs, 'Secret', `${F}-database`);
+    expect(Buffer.from(s.data!['app-database-url']!, 'base64').toString()).toBe('postgresql://app:q@db:5432/e');
+    expect(envOf(podOf(find(objs, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({ secretKeyRef: { name: `${F}-database`, key: 'database-url' } });
+    for (const name of ['ingest', 'consumer']) {
+      const { spec } = podOf(find(objs, 'Deployment', `${F}-${name}`));
+      for (const c of [spec.initContainers[0], spec.containers[0]]) expect(envOf(c).DATABASE_URL).toEqual({ secretKeyRef: { name: `${F}-database`, key: 'app-database-url' } });
+    }
+    const own = render(set({ 'postgresql.enabled': false, 'externalDatabase.existingSecret': 'db', 'externalDatabase.appSecretKey': 'app-url' }));
+    expect(envOf(podOf(find(own, 'Deployment', `${F}-ingest`)).spec.containers[0]).DATABASE_URL).toEqual({ secretKeyRef: { name: 'db', key: 'app-url' } });
+    expect(envOf(podOf(find(own, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({ secretKeyRef: { name: 'db', key: 'database-url' } });
+  });
+});
+
+describe('images pinned by digest', () => {
+  it('nats.image.digest and postgresql.image.digest pin the third-party images', () => {
+    const d = 'sha256:' + 'b'.repeat(64);
+    const objs = render(set({ 'nats.image.digest': d, 'postgresql.image.digest': d }));
+    expect(podOf(find(objs, 'StatefulSet', `${F}-nats`)).spec.containers[0].image).toBe(`nats:2.12.15-alpine@${d}`);
+    expect(podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0].image).toMatch(new RegExp(`^postgres:15\\.\\d+-bookworm@${d}$`));
+    expect(tryRender(set({ 'postgresql.image.digest': 'latest' })).stderr).toMatch(/\/postgresql\/image\/digest/);
+  });
+
+  it('PostgreSQL defaults to a 15.x patch release newer than 15.10', () => {
+    const image = podOf(find(defaults, 'StatefulSet', `${F}-postgresql`)).spec.containers[0].image as string;
+    const patch = Number(/^postgres:15\.(\d+)-/.exec(image)![1]);
+    expect(patch).toBeGreaterThan(10);
+  });
+});
+
+describe('NATS memory and storage', () => {
+  it('GOMEMLIMIT is a share of the memory limit, absent without one', () => {
+    const env = (args: string[]) => envOf(podOf(find(render(args), 'StatefulSet', `${F}-nats`)).spec.containers[0]);
+    expect(env([]).GOMEMLIMIT).toBe(String(Math.floor(1024 ** 3 * 0.9)));
+    expect(env(set({ 'nats.resources.limits.memory': '512Mi', 'nats.goMemLimitPercent': 80 })).GOMEMLIMIT).toBe(String(Math.floor(512 * 1024 ** 2 * 0.8)));
+    expect(env(set({ 'nats.resources.limits.memory': '2G' })).GOMEMLIMIT).toBe(String(Math.floor(2e9 * 0.9)));
+    expect(env(['--set', 'nats.resources.limits=null']).GOMEMLIMIT).toBeUndefined();
+  });
+
+  it('the JetStream file store may not exceed its PVC (NATS and Kubernetes units)', () => {
+    expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '9Gi', 'nats.jetstream.fileStore.pvc.size': '10Gi' })).ok).toBe(true);
+    expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '10G', 'nats.jetstream.fileStore.pvc.size': '10Gi' })).ok).toBe(true);
+    expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '10GB', 'nats.jetstream.fileStore.pvc.size': '10G' })).stderr).toContain('exceeds nats.jetstream.fileStore.pvc.size');
+    expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '3Gi', 'nats.jetstream.fileStore.pvc.size': '2Gi' })).stderr).toContain('nats.jetstream.fileStore.maxSize (3Gi) exceeds');
+  });
+});
+
+describe('nats.replicas on a live release', () => {
+  const sts = (replicas: number): K8sObject => ({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: `${F}-nats` }, spec: { replicas } });
+
+  it('an upgrade that changes it is refused with what to do; keeping it, or a fresh install, passes', async () => {
+    let live = [sts(1)];
+    await withFakeCluster(() => live, async (env) => {
+      const upgrade = (replicas: number) => tryRenderAsync(['--dry-run=server', '--set', `nats.replicas=${replicas}`, '--show-only', 'templates/nats.yaml'], env);
+      const refused = await upgrade(3);
+      expect(refused.ok).toBe(false);
+      expect(refused.stderr).toContain('nats.replicas cannot change on an existing release (it runs 1, this upgrade asks for 3)');
+      expect(refused.stderr).toContain('Changing nats.replicas');
+      expect((await upgrade(1)).ok).toBe(true);
+      live = [sts(3)];
+      expect((await upgrade(1)).stderr).toContain('it runs 3, this upgrade asks for 1');
+      live = [];
+      expect((await upgrade(3)).ok).toBe(true);
+    });
+  });
+});
+
+describe('labels on pods', () => {
+  it('commonLabels reach every pod template but never a selector', () => {
+    const objs = render(['--set', 'commonLabels.team=data', ...ciValues('hpa-values.yaml')]);
+    for (const w of workloads(objs)) expect(podOf(w).labels.team, `${w.kind}/${w.metadata.name}`).toBe('data');
+    for (const o of [...byKind(objs, 'Deployment'), ...byKind(objs, 'StatefulSet')]) expect(o.spec.selector.matchLabels.team).toBeUndefined();
+    for (const svc of byKind(objs, 'Service')) expect(svc.spec.selector.team).toBeUndefined();
+  });
+});
+
+describe('PostgreSQL StatefulSet', () => {
+  it('is governed by a headless Service; clients use the ClusterIP one', () => {
+    const sts = find(defaults, 'StatefulSet', `${F}-postgresql`);
+    const headless = find(defaults, 'Service', sts.spec.serviceName);
+    expect(headless.spec.clusterIP).toBe('None');
+    expect(find(defaults, 'Service', `${F}-postgresql`).spec.clusterIP).toBeUndefined();
   });
 });

@@ -31,6 +31,13 @@ describe('values.schema.json', () => {
     [['--set', 'postgresql.auth.password=has@sign'], /\/postgresql\/auth\/password/],
     [['--set', 'podSecurityContext.runAsNonRoot=false'], /\/podSecurityContext\/runAsNonRoot/],
     [['--set', 'ingest.replicaCont=3'], /additional properties 'replicaCont' not allowed/],
+    [['--set', 'ingest.metricsPort=80'], /\/ingest\/metricsPort/],
+    [['--set', 'ingest.startupProbe.periodSeconds=0'], /\/ingest\/startupProbe\/periodSeconds/],
+    [['--set', 'nats.auth.passwords.ingest=has@sign'], /\/nats\/auth\/passwords\/ingest/],
+    [['--set', 'nats.goMemLimitPercent=150'], /\/nats\/goMemLimitPercent/],
+    [['--set', 'postgresql.auth.appUsername=Bad-Name'], /\/postgresql\/auth\/appUsername/],
+    [['--set', 'k6.teardownTimeout=soon'], /\/k6\/teardownTimeout/],
+    [['--set', 'auth.readTokens={has space}'], /\/auth\/readTokens\/0/],
   ])('rejects %j', (args, message) => {
     expect(reject(args)).toMatch(message);
   });
@@ -48,6 +55,7 @@ describe('values.schema.json', () => {
     expect(reject(['--set', 'ingest.autoscaling.enabled=true', '--set', 'ingest.autoscaling.minReplicas=5', '--set', 'ingest.autoscaling.maxReplicas=3'])).toContain(
       'ingest.autoscaling.minReplicas must not exceed ingest.autoscaling.maxReplicas',
     );
+    expect(reject(['--set', 'ingest.metricsPort=8080'])).toContain('ingest.metricsPort must differ from ingest.port');
   });
 
   it('accepts every CI value set and the cluster value files', () => {

@@ -118,8 +118,9 @@ describe('helm-test.cjs', () => {
       migrate(pg.url, ROOT);
       const env = { NATS_URL: nats.url, DATABASE_URL: pg.url, LOG_LEVEL: 'warn', PORT: '0' };
       // The sources, not dist/: this must not depend on a fresh build.
-      apps.push(await startApp('ingest', env, { runner: 'tsx', cwd: ROOT, log: 'ignore' }));
+      // The consumer first: it creates the streams ingest's readiness waits for.
       apps.push(await startApp('consumer', env, { runner: 'tsx', cwd: ROOT, log: 'ignore' }));
+      apps.unshift(await startApp('ingest', env, { runner: 'tsx', cwd: ROOT, log: 'ignore' }));
     });
     afterAll(async () => {
       await Promise.all(apps.map((a) => a.stop('SIGKILL')));

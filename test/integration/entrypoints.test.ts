@@ -4,9 +4,13 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, startNats, startPostgres, type NatsServer, type Postgres } from '../../scripts/lib/services.ts';
+import { waitForStats } from '../../load/client.ts';
+import { freePort, startApp, startNats, startPostgres, type NatsServer, type Postgres } from '../../scripts/lib/services.ts';
 
 const MAIN = path.resolve('dist/apps/main.js');
+const APP_ROLE = { APP_DB_USER: 'events_app', APP_DB_PASSWORD: 'app-password-1' };
+/** The database URL with the app role as user (the test server trusts loopback logins). */
+const appUrl = () => db.url.replace('postgres@', `${APP_ROLE.APP_DB_USER}@`);
 let db: Postgres;
 let nats: NatsServer;
 beforeAll(async () => {
@@ -19,8 +23,12 @@ afterAll(async () => {
 describe('image entry points', () => {
   it('migrate applies the committed migrations with no native Prisma engine, and is idempotent', async () => {
     for (let i = 0; i < 2; i++) {
-      const r = spawnSync(process.execPath, [MAIN, 'migrate'], { env: { ...process.env, DATABASE_URL: db.url }, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [MAIN, 'migrate'], { env: { ...process.env, DATABASE_URL: db.url, ...APP_ROLE }, encoding: 'utf8' });
       expect(r.status, r.stderr + r.stdout).toBe(0);
+      expect(r.stdout).toContain(`role ${APP_ROLE.APP_DB_USER}: login`);
+      // Prisma's "url is unused with a driver adapter" warning is dropped, the rest of its report kept.
+      expect(r.stdout).toMatch(i === 0 ? /have been applied/ : /No pending migrations to apply/);
+      expect(r.stdout).not.toContain('WARNING');
     }
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
@@ -34,16 +42,61 @@ describe('image entry points', () => {
     }
   });
 
-  it('ingest and consumer start and answer their probes', async () => {
-    const env = { DATABASE_URL: db.url, NATS_URL: nats.url };
+  it('migrate gives the apps their own role: rows only, no superuser, no DDL, no DELETE; a new password replaces the old', async () => {
+    const admin = new pg.Client({ connectionString: db.url });
+    const app = new pg.Client({ connectionString: appUrl() });
+    await Promise.all([admin.connect(), app.connect()]);
+    try {
+      const role = (await admin.query('SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolpassword FROM pg_authid WHERE rolname = $1', [APP_ROLE.APP_DB_USER])).rows[0];
+      expect(role).toMatchObject({ rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolcanlogin: true });
+      // What the apps do: insert, upsert, read.
+      await app.query("INSERT INTO topic_counters (topic, unique_processed) VALUES ('t', 1) ON CONFLICT (topic) DO UPDATE SET unique_processed = topic_counters.unique_processed + 1");
+      expect((await app.query("SELECT unique_processed FROM topic_counters WHERE topic = 't'")).rows[0].unique_processed).toBe('1');
+      expect((await app.query('SELECT count(*) FROM _prisma_migrations')).rows[0].count).not.toBe('0');
+      // What they must not do.
+      for (const sql of ["DELETE FROM topic_counters", 'TRUNCATE processed_events', 'DROP TABLE duplicate_events', 'CREATE TABLE x (i int)', 'ALTER TABLE topic_counters ADD COLUMN x int']) {
+        await expect(app.query(sql), sql).rejects.toThrow(/permission denied|must be owner/);
+      }
+      // Re-running with another password changes it (trust auth here, so compare the stored hash).
+      const r = spawnSync(process.execPath, [MAIN, 'migrate'], { env: { ...process.env, DATABASE_URL: db.url, ...APP_ROLE, APP_DB_PASSWORD: 'another-password' }, encoding: 'utf8' });
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      const after = (await admin.query('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [APP_ROLE.APP_DB_USER])).rows[0];
+      expect(after.rolpassword).not.toBe(role.rolpassword);
+    } finally {
+      await Promise.all([admin.end(), app.end()]);
+    }
+    // The migration's own user cannot be handed to the apps (that would strip its superuser).
+    const self = spawnSync(process.execPath, [MAIN, 'migrate'], { env: { ...process.env, DATABASE_URL: db.url, APP_DB_USER: 'postgres', APP_DB_PASSWORD: 'whatever-pw' }, encoding: 'utf8' });
+    expect(self.status).not.toBe(0);
+    expect(self.stderr).toMatch(/APP_DB_USER \(postgres\) is the user migrations run as/);
+    const half = spawnSync(process.execPath, [MAIN, 'migrate'], { env: { ...process.env, DATABASE_URL: db.url, APP_DB_USER: 'x_app' }, encoding: 'utf8' });
+    expect(half.stderr).toMatch(/APP_DB_USER and env\/APP_DB_PASSWORD must be set together/);
+  });
+
+  it('ingest and consumer start as the app role and answer their probes; ingest serves /metrics on METRICS_PORT too', async () => {
+    const env = { DATABASE_URL: appUrl(), NATS_URL: nats.url };
+    const metricsPort = await freePort();
     const consumer = await startApp('consumer', env, { runner: 'dist' });
-    const ingest = await startApp('ingest', env, { runner: 'dist' });
+    const ingest = await startApp('ingest', { ...env, METRICS_PORT: String(metricsPort) }, { runner: 'dist' });
     try {
       for (const app of [ingest, consumer]) {
         expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
         expect((await fetch(`${app.url}/readyz`)).status).toBe(200);
         expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/process_cpu_seconds_total/);
       }
+      const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toMatch(/ingest_events_accepted_total/);
+      // Only the metrics: the API is not reachable through the metrics port.
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/stats`)).status).toBe(404);
+      const published = await fetch(`${ingest.url}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ topic: 'entry.points', event_id: 'e-1', timestamp: '2026-11-26T10:00:00Z' }),
+      });
+      expect(published.status).toBe(202);
+      // Stored by the consumer as the app role.
+      await waitForStats(ingest.url, (s) => s.unique_processed >= 1, 30_000);
       expect(await ingest.stop('SIGTERM')).toBe(0);
       expect(await consumer.stop('SIGTERM')).toBe(0);
     } finally {

@@ -68,7 +68,7 @@ describe('faults', () => {
     expect(checkCounts({ unique: s.unique_processed, duplicates: s.duplicate_dropped }, w, sent.retriedEvents)).toMatchObject({ exact: true });
   });
 
-  it('PostgreSQL stopped for seconds: consumer stays up, reports not ready, catches up, loses nothing', async () => {
+  it('PostgreSQL stopped for seconds: ingest stays ready and accepting, reads answer 503; consumer stays up, reports not ready, catches up, loses nothing', async () => {
     stack = await startTestStack();
     const consumer = await stack.start('consumer');
     const ingest = await stack.start('ingest');
@@ -78,6 +78,13 @@ describe('faults', () => {
     // Ingest keeps accepting while PostgreSQL is down: JetStream holds the events.
     const during = await sendEvents(w.events.slice(2_000, 4_000), { baseUrl: ingest.url, batchSize: 50, concurrency: 4 });
     await waitForReadyz(consumer.url, 503);
+    // ...and stays in its Service: readiness is "can publish", not "PostgreSQL is up".
+    expect((await fetch(`${ingest.url}/readyz`)).status).toBe(200);
+    for (const path of ['/stats', '/events?limit=1']) {
+      const res = await fetch(ingest.url + path);
+      expect(res.status, path).toBe(503);
+      expect(res.headers.get('retry-after'), path).toBeTruthy();
+    }
     await sleep(3_000);
     expect(consumer.proc.exitCode).toBeNull();
     await stack.pg.start();
@@ -87,6 +94,19 @@ describe('faults', () => {
     const s = await settledStats(ingest.url, w.unique);
     expectExact(s, w);
     expect(s.duplicate_dropped).toBe(w.duplicates);
+  });
+
+  it('ingest starts and is ready while PostgreSQL is down; reads work once it is back', async () => {
+    stack = await startTestStack();
+    await stack.start('consumer');
+    await stack.pg.stop();
+    // startApp waits for /readyz: it must not need PostgreSQL.
+    const ingest = await stack.start('ingest');
+    const w = generateWorkload({ events: 1_000, duplicateRate: 0.3, seed: 31 });
+    expect((await sendEvents(w.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4 })).failed).toBe(0);
+    expect((await fetch(`${ingest.url}/stats`)).status).toBe(503);
+    await stack.pg.start();
+    expectExact(await settledStats(ingest.url, w.unique), w);
   });
 
   it('nats-server restarted: ingest answers 503 meanwhile, clients retry, every 202 is stored', async () => {
@@ -112,7 +132,7 @@ describe('faults', () => {
     expectExact(s, w);
   });
 
-  it('NATS lost its stream, PostgreSQL kept the events: restarted apps recreate it after the stored sequences and stay exact', async () => {
+  it('NATS lost its stream, PostgreSQL kept the events: the restarted consumer recreates it after the stored sequences, exact', async () => {
     stack = await startTestStack();
     const before = [await stack.start('consumer'), await stack.start('ingest')];
     const w1 = generateWorkload({ events: 2_000, duplicateRate: 0.3, seed: 27 });
@@ -126,8 +146,9 @@ describe('faults', () => {
     const lastSeq = (await jsm.streams.info('EVENTS')).state.last_seq;
     await jsm.streams.delete('EVENTS');
 
-    const ingest = await stack.start('ingest');
+    // The consumer recreates the topology (ingest only waits for it: its /readyz stays 503 until then).
     await stack.start('consumer');
+    const ingest = await stack.start('ingest');
     // A stream counting from 1 again would collide with the stored rows: every new event refused,
     // then dead-lettered.
     expect((await jsm.streams.info('EVENTS')).config.first_seq).toBe(lastSeq + 1);

@@ -23,6 +23,8 @@ const post = (payload: string | object, headers: Record<string, string> = {}) =>
 
 beforeAll(async () => {
   stack = await startTestStack();
+  // Creates the streams (ingest does not).
+  await stack.start('consumer');
   app = await buildApp(
     loadIngestConfig({
       ...stack.env,

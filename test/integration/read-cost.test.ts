@@ -21,6 +21,9 @@ let db: pg.Client;
 
 beforeAll(async () => {
   stack = await startTestStack({}, { shared_preload_libraries: 'pg_stat_statements' });
+  // The consumer creates the streams (ingest only uses them), then stops: its own polling would
+  // show up in the counts below.
+  await (await stack.start('consumer')).stop();
   db = new pg.Client({ connectionString: stack.pg.url });
   await db.connect();
   await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');

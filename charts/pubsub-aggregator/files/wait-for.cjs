@@ -3,10 +3,10 @@
 // WAIT_FOR=postgres   -> exit 0 once PostgreSQL at DATABASE_URL accepts a query.
 // WAIT_FOR=migrations -> exit 0 once every migration shipped in prisma/migrations/ is recorded as
 //                        finished (and not rolled back) in _prisma_migrations.
+// WAIT_FOR=url        -> exit 0 once WAIT_URL answers 200 (e.g. ingest's /readyz, for the k6 Job).
 // Exits 1 after WAIT_TIMEOUT_SECONDS so the pod restarts and the failure is visible.
 const fs = require('node:fs');
 const appRequire = require('node:module').createRequire(`${process.cwd()}/`);
-const { Client } = appRequire('pg');
 const mode = process.env.WAIT_FOR || 'migrations';
 const deadline = Date.now() + Number(process.env.WAIT_TIMEOUT_SECONDS || 900) * 1000;
 const wanted = mode === 'migrations'
@@ -14,6 +14,12 @@ const wanted = mode === 'migrations'
   : [];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function check() {
+  if (mode === 'url') {
+    const res = await fetch(process.env.WAIT_URL, { signal: AbortSignal.timeout(5000) });
+    if (res.status !== 200) throw new Error(`${process.env.WAIT_URL} answered ${res.status}`);
+    return [];
+  }
+  const { Client } = appRequire('pg');
   const client = new Client({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {

@@ -1,6 +1,7 @@
 {{/*
 Deployment of one application process (ingest or consumer), with its PodDisruptionBudget and HPA.
 Call with (dict "ctx" $ "component" "ingest" "v" .Values.ingest "env" <yaml list string>).
+The component is also its NATS user (templates/_nats.tpl).
 */}}
 {{- define "pubsub-aggregator.appWorkload" -}}
 {{- $ctx := .ctx }}
@@ -31,13 +32,14 @@ spec:
   template:
     metadata:
       labels:
-        {{- include "pubsub-aggregator.componentSelectorLabels" (dict "ctx" $ctx "component" .component) | nindent 8 }}
+        {{- include "pubsub-aggregator.podLabels" (dict "ctx" $ctx "component" .component) | nindent 8 }}
         {{- with $v.podLabels }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
       annotations:
         kubectl.kubernetes.io/default-container: {{ .component }}
-        {{- with (include "pubsub-aggregator.scrapeAnnotations" (dict "ctx" $ctx "port" $v.port)) }}
+        {{- include "pubsub-aggregator.secretChecksums" (dict "ctx" $ctx "auth" (eq .component "ingest")) | nindent 8 }}
+        {{- with (include "pubsub-aggregator.scrapeAnnotations" (dict "ctx" $ctx "port" (default $v.port $v.metricsPort))) }}
         {{- . | nindent 8 }}
         {{- end }}
         {{- with $v.podAnnotations }}
@@ -67,14 +69,32 @@ spec:
             - name: http
               containerPort: {{ $v.port }}
               protocol: TCP
+            {{- with $v.metricsPort }}
+            - name: metrics
+              containerPort: {{ . }}
+              protocol: TCP
+            {{- end }}
           env:
-            {{- include "pubsub-aggregator.commonEnv" $ctx | nindent 12 }}
+            {{- include "pubsub-aggregator.commonEnv" (dict "ctx" $ctx "dbRole" "app" "natsRole" .component) | nindent 12 }}
             - name: PORT
               value: {{ $v.port | quote }}
+            {{- with $v.metricsPort }}
+            - name: METRICS_PORT
+              value: {{ . | quote }}
+            {{- end }}
             {{- .env | nindent 12 }}
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
+          {{- with $v.startupProbe }}
+          startupProbe:
+            httpGet:
+              path: /healthz
+              port: http
+            periodSeconds: {{ .periodSeconds }}
+            timeoutSeconds: {{ default 3 .timeoutSeconds }}
+            failureThreshold: {{ include "pubsub-aggregator.startupFailureThreshold" (dict "ctx" $ctx "probe" .) }}
+          {{- end }}
           livenessProbe:
             httpGet:
               path: /healthz
@@ -199,4 +219,19 @@ spec:
   value: {{ .Values.consumer.retryDelayMs | int64 | quote }}
 - name: CONSUMER_RETRY_DELAY_MAX_MS
   value: {{ .Values.consumer.retryDelayMaxMs | int64 | quote }}
+{{- end }}
+
+{{/*
+Periods of a startupProbe that cover config.startupTimeoutMs plus 60 s: the process's own start,
+and its last NATS connect attempt, which may begin just before the timeout and take 20 s
+(apps/ingest/app.ts PLUGIN_TIMEOUT_MARGIN_MS). An explicit failureThreshold wins.
+Call with (dict "ctx" $ "probe" .Values.ingest.startupProbe).
+*/}}
+{{- define "pubsub-aggregator.startupFailureThreshold" -}}
+{{- if not (kindIs "invalid" .probe.failureThreshold) }}
+{{- .probe.failureThreshold }}
+{{- else }}
+{{- $seconds := add (div (add (int64 .ctx.Values.config.startupTimeoutMs) 999) 1000) 60 }}
+{{- div (add $seconds (sub (int64 .probe.periodSeconds) 1)) (int64 .probe.periodSeconds) }}
+{{- end }}
 {{- end }}

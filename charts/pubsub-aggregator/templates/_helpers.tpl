@@ -54,6 +54,15 @@ app.kubernetes.io/part-of: pubsub-aggregator
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* Labels of a component's pod template: its selector labels plus commonLabels (never in selectors,
+which are immutable). Call with (dict "ctx" $ "component" "ingest"). */}}
+{{- define "pubsub-aggregator.podLabels" -}}
+{{ include "pubsub-aggregator.componentSelectorLabels" . }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* Labels of one component's objects. */}}
 {{- define "pubsub-aggregator.componentLabels" -}}
 {{ include "pubsub-aggregator.labels" .ctx }}
@@ -79,6 +88,15 @@ Images
 {{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
 {{- else }}
 {{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* A third-party image: repository:tag, or repository:tag@digest when a digest pins it. Call with .Values.nats.image. */}}
+{{- define "pubsub-aggregator.pinnedImage" -}}
+{{- if .digest }}
+{{- printf "%s:%s@%s" .repository .tag .digest }}
+{{- else }}
+{{- printf "%s:%s" .repository .tag }}
 {{- end }}
 {{- end }}
 
@@ -141,77 +159,124 @@ NATS and PostgreSQL endpoints
 {{- end }}
 
 {{/*
-DATABASE_URL (and what it is built from) as EnvVar list entries.
-Built-in PostgreSQL: the password comes from the Secret and Kubernetes expands $(POSTGRES_PASSWORD).
+DATABASE_URL (and what it is built from) as EnvVar list entries, for a role:
+  "app"   ingest, consumer and their wait-for-migrations: the non-superuser role the migration creates
+          (built-in PostgreSQL), or externalDatabase's app URL;
+  "admin" the migration Job: the superuser that owns the schema (or externalDatabase's URL).
+Built-in PostgreSQL: the password comes from the Secret and Kubernetes expands $(...).
 External: the whole URL comes from a Secret.
+Call with (dict "ctx" $ "role" "app").
 */}}
 {{- define "pubsub-aggregator.databaseEnv" -}}
-{{- if .Values.postgresql.enabled -}}
-- name: POSTGRES_PASSWORD
+{{- $v := .ctx.Values }}
+{{- if $v.postgresql.enabled -}}
+{{- $admin := eq .role "admin" }}
+{{- $user := ternary $v.postgresql.auth.username $v.postgresql.auth.appUsername $admin }}
+{{- $var := ternary "POSTGRES_PASSWORD" "APP_DB_PASSWORD" $admin -}}
+- name: {{ $var }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "pubsub-aggregator.postgresql.secretName" . }}
-      key: {{ .Values.postgresql.auth.passwordKey }}
+      name: {{ include "pubsub-aggregator.postgresql.secretName" .ctx }}
+      key: {{ ternary $v.postgresql.auth.passwordKey $v.postgresql.auth.appPasswordKey $admin }}
 - name: DATABASE_URL
-  value: {{ printf "postgresql://%s:$(POSTGRES_PASSWORD)@%s.%s.svc:%d/%s" .Values.postgresql.auth.username (include "pubsub-aggregator.postgresql.fullname" .) .Release.Namespace (int .Values.postgresql.port) .Values.postgresql.auth.database | quote }}
+  value: {{ printf "postgresql://%s:$(%s)@%s.%s.svc:%d/%s" $user $var (include "pubsub-aggregator.postgresql.fullname" .ctx) .ctx.Release.Namespace (int $v.postgresql.port) $v.postgresql.auth.database | quote }}
 {{- else }}
-{{- if and (not .Values.externalDatabase.existingSecret) (not .Values.externalDatabase.url) }}
+{{- if and (not $v.externalDatabase.existingSecret) (not $v.externalDatabase.url) }}
 {{- fail "externalDatabase.url or externalDatabase.existingSecret is required when postgresql.enabled=false" }}
 {{- end -}}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ include "pubsub-aggregator.externalDatabase.secretName" . }}
-      key: {{ .Values.externalDatabase.existingSecretKey }}
+      name: {{ include "pubsub-aggregator.externalDatabase.secretName" .ctx }}
+      key: {{ include "pubsub-aggregator.externalDatabase.key" . }}
 {{- end }}
 {{- end }}
 
-{{/* Environment shared by every application container (ingest, consumer, migration). */}}
-{{- define "pubsub-aggregator.commonEnv" -}}
-- name: LOG_LEVEL
-  value: {{ .Values.config.logLevel | quote }}
-{{ include "pubsub-aggregator.databaseEnv" . }}
-- name: DB_POOL_SIZE
-  value: {{ .Values.config.dbPoolSize | quote }}
-- name: NATS_URL
-  value: {{ include "pubsub-aggregator.natsUrl" . | quote }}
-{{- if and (not .Values.nats.enabled) .Values.externalNats.existingSecret }}
+{{/* Key of the external database URL for a role in its Secret. Call with (dict "ctx" $ "role" "app"). */}}
+{{- define "pubsub-aggregator.externalDatabase.key" -}}
+{{- $e := .ctx.Values.externalDatabase }}
+{{- if eq .role "admin" }}{{ $e.existingSecretKey }}
+{{- else if $e.existingSecret }}{{ default $e.existingSecretKey $e.appSecretKey }}
+{{- else if $e.appUrl }}app-database-url
+{{- else }}{{ $e.existingSecretKey }}
+{{- end }}
+{{- end }}
+
+{{/* Secret with the built-in NATS users' passwords. */}}
+{{- define "pubsub-aggregator.nats.secretName" -}}
+{{- default (printf "%s-users" (include "pubsub-aggregator.nats.fullname" .)) .Values.nats.auth.existingSecret }}
+{{- end }}
+
+{{/*
+NATS_USER / NATS_PASSWORD of a role ("ingest" or "consumer"): the built-in NATS's user of that name,
+or the external NATS's credentials from externalNats.existingSecret. Nothing when neither applies.
+Call with (dict "ctx" $ "role" "ingest").
+*/}}
+{{- define "pubsub-aggregator.natsCredentialsEnv" -}}
+{{- $v := .ctx.Values }}
+{{- if and $v.nats.enabled $v.nats.auth.enabled }}
 - name: NATS_USER
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.externalNats.existingSecret }}
-      key: {{ .Values.externalNats.userKey }}
+  value: {{ .role | quote }}
 - name: NATS_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.externalNats.existingSecret }}
-      key: {{ .Values.externalNats.passwordKey }}
+      name: {{ include "pubsub-aggregator.nats.secretName" .ctx }}
+      key: {{ index $v.nats.auth (printf "%sPasswordKey" .role) }}
+{{- else if and (not $v.nats.enabled) $v.externalNats.existingSecret }}
+- name: NATS_USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.externalNats.existingSecret }}
+      key: {{ index $v.externalNats (printf "%sUserKey" .role) }}
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.externalNats.existingSecret }}
+      key: {{ index $v.externalNats (printf "%sPasswordKey" .role) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment shared by every application container (ingest, consumer, migration).
+Call with (dict "ctx" $ "dbRole" "app" "natsRole" "ingest"); natsRole "" = no NATS credentials.
+*/}}
+{{- define "pubsub-aggregator.commonEnv" -}}
+{{- $v := .ctx.Values -}}
+- name: LOG_LEVEL
+  value: {{ $v.config.logLevel | quote }}
+{{ include "pubsub-aggregator.databaseEnv" (dict "ctx" .ctx "role" .dbRole) }}
+- name: DB_POOL_SIZE
+  value: {{ $v.config.dbPoolSize | quote }}
+- name: NATS_URL
+  value: {{ include "pubsub-aggregator.natsUrl" .ctx | quote }}
+{{- if .natsRole }}
+{{- include "pubsub-aggregator.natsCredentialsEnv" (dict "ctx" .ctx "role" .natsRole) }}
 {{- end }}
 - name: STREAM_NAME
-  value: {{ .Values.config.stream.name | quote }}
+  value: {{ $v.config.stream.name | quote }}
 - name: STREAM_REPLICAS
-  value: {{ include "pubsub-aggregator.streamReplicas" . | quote }}
+  value: {{ include "pubsub-aggregator.streamReplicas" .ctx | quote }}
 - name: STREAM_DUPLICATE_WINDOW_MS
-  value: {{ .Values.config.stream.duplicateWindowMs | int64 | quote }}
+  value: {{ $v.config.stream.duplicateWindowMs | int64 | quote }}
 - name: STREAM_MAX_AGE_MS
-  value: {{ .Values.config.stream.maxAgeMs | int64 | quote }}
+  value: {{ $v.config.stream.maxAgeMs | int64 | quote }}
 - name: STREAM_MAX_BYTES
-  value: {{ .Values.config.stream.maxBytes | int64 | quote }}
+  value: {{ $v.config.stream.maxBytes | int64 | quote }}
 - name: CONSUMER_NAME
-  value: {{ .Values.config.consumer.name | quote }}
+  value: {{ $v.config.consumer.name | quote }}
 - name: CONSUMER_MAX_DELIVER
-  value: {{ .Values.config.consumer.maxDeliver | int64 | quote }}
+  value: {{ $v.config.consumer.maxDeliver | int64 | quote }}
 - name: CONSUMER_ACK_WAIT_MS
-  value: {{ .Values.config.consumer.ackWaitMs | int64 | quote }}
+  value: {{ $v.config.consumer.ackWaitMs | int64 | quote }}
 - name: CONSUMER_MAX_ACK_PENDING
-  value: {{ .Values.config.consumer.maxAckPending | int64 | quote }}
+  value: {{ $v.config.consumer.maxAckPending | int64 | quote }}
 - name: STARTUP_TIMEOUT_MS
-  value: {{ .Values.config.startupTimeoutMs | int64 | quote }}
+  value: {{ $v.config.startupTimeoutMs | int64 | quote }}
 - name: SHUTDOWN_TIMEOUT_MS
-  value: {{ .Values.config.shutdownTimeoutMs | int64 | quote }}
+  value: {{ $v.config.shutdownTimeoutMs | int64 | quote }}
 - name: HOST
-  value: {{ .Values.config.host | quote }}
-{{- with .Values.extraEnv }}
+  value: {{ $v.config.host | quote }}
+{{- with $v.extraEnv }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -221,7 +286,23 @@ External: the whole URL comes from a Secret.
 {{- default (include "pubsub-aggregator.componentName" (dict "ctx" . "component" "auth")) .Values.auth.existingSecret }}
 {{- end }}
 
-{{/* AUTH_* token variables (optional keys, so a Secret without read tokens still works). */}}
+{{/*
+The token the k6 Job sends for both /publish and /stats: the first token allowed for every scope
+that has tokens (a scope without tokens is open). Empty when no single token can do both.
+*/}}
+{{- define "pubsub-aggregator.auth.loadTestToken" -}}
+{{- $pub := .Values.auth.publishTokens }}
+{{- $read := .Values.auth.readTokens }}
+{{- $found := "" }}
+{{- range (concat $pub $read) }}
+{{- if and (not $found) (or (not $pub) (has . $pub)) (or (not $read) (has . $read)) }}
+{{- $found = . }}
+{{- end }}
+{{- end }}
+{{- $found }}
+{{- end }}
+
+{{/* AUTH_* token variables (optional keys: a key the Secret lacks leaves that scope open). */}}
 {{- define "pubsub-aggregator.authEnv" -}}
 {{- if .Values.auth.enabled }}
 - name: AUTH_PUBLISH_TOKENS
@@ -236,6 +317,40 @@ External: the whole URL comes from a Secret.
       name: {{ include "pubsub-aggregator.auth.secretName" . }}
       key: {{ .Values.auth.readTokensKey }}
       optional: true
+{{- end }}
+{{- end }}
+
+{{/*
+Checksum annotations that roll a workload's pods when a Secret it reads through env changes: env
+from a Secret is read only at container start. Computed from the values the chart builds those
+Secrets from (generated passwords are kept across upgrades, so they never change it); a Secret you
+manage yourself (existingSecret) contributes only its name: restart the pods after editing it.
+Call with (dict "ctx" $ "auth" true) for ingest (bearer tokens), without for the others.
+*/}}
+{{- define "pubsub-aggregator.secretChecksums" -}}
+{{- $v := .ctx.Values }}
+checksum/credentials: {{ list $v.postgresql.auth $v.externalDatabase $v.nats.auth $v.externalNats.existingSecret | toJson | sha256sum }}
+{{- if and .auth $v.auth.enabled }}
+checksum/auth: {{ list $v.auth.existingSecret $v.auth.publishTokens $v.auth.readTokens | toJson | sha256sum }}
+{{- end }}
+{{- end }}
+
+{{/*
+A generated Secret value: the explicit one if given, else the one the live Secret already holds
+(`lookup`, on install/upgrade), else a new random one. `helm template` and other renderers without
+a cluster cannot look up: they get a new value on every render (use existingSecret there).
+Call with (dict "ctx" $ "secret" name "key" key "value" explicit).
+*/}}
+{{- define "pubsub-aggregator.secretValue" -}}
+{{- if .value }}
+{{- .value }}
+{{- else }}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret }}
+{{- if and $existing $existing.data (hasKey $existing.data .key) }}
+{{- index $existing.data .key | b64dec }}
+{{- else }}
+{{- randAlphaNum 32 }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -288,7 +403,7 @@ using the app image's own node and pg driver. Call with (dict "ctx" $ "waitFor" 
       value: {{ .waitFor | quote }}
     - name: WAIT_TIMEOUT_SECONDS
       value: {{ .ctx.Values.migration.waitTimeoutSeconds | quote }}
-    {{- include "pubsub-aggregator.databaseEnv" .ctx | nindent 4 }}
+    {{- include "pubsub-aggregator.databaseEnv" (dict "ctx" .ctx "role" (ternary "admin" "app" (eq .waitFor "postgres"))) | nindent 4 }}
   securityContext:
     {{- toYaml .ctx.Values.containerSecurityContext | nindent 4 }}
   resources:
@@ -315,4 +430,37 @@ using the app image's own node and pg driver. Call with (dict "ctx" $ "waitFor" 
 {{/* The Job/Deployment name of the migration of this revision. */}}
 {{- define "pubsub-aggregator.migration.jobName" -}}
 {{- printf "%s-migrate-%d" (include "pubsub-aggregator.fullname" .) (int .Release.Revision) }}
+{{- end }}
+
+{{/* ------------------------------------------------------------------------------------------
+Sizes
+------------------------------------------------------------------------------------------- */}}
+
+{{/* Bytes in a Kubernetes quantity ("10Gi", "8G", "512Mi", 1e9), as an integer string. */}}
+{{- define "pubsub-aggregator.bytes.k8s" -}}
+{{- $q := toString . }}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $q }}
+{{- $unit := trimPrefix $num $q }}
+{{- $mult := dict "" 1.0 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 }}
+{{- if not (hasKey $mult $unit) }}{{ fail (printf "cannot read the size %q" $q) }}{{ end }}
+{{- mulf (float64 $num) (index $mult $unit) | floor | int64 }}
+{{- end }}
+
+{{/* Bytes in a nats-server size ("8Gi", "8G", "8GB"; nats-server/conf: k = 1000, kb/ki/kib = 1024, ...). */}}
+{{- define "pubsub-aggregator.bytes.nats" -}}
+{{- $q := toString . }}
+{{- $num := regexFind "^[0-9]+" $q }}
+{{- $unit := lower (trimPrefix $num $q) }}
+{{- $mult := dict "" 1.0 "k" 1e3 "m" 1e6 "g" 1e9 "t" 1e12 "kb" 1024.0 "ki" 1024.0 "kib" 1024.0 "mb" 1048576.0 "mi" 1048576.0 "mib" 1048576.0 "gb" 1073741824.0 "gi" 1073741824.0 "gib" 1073741824.0 "tb" 1099511627776.0 "ti" 1099511627776.0 "tib" 1099511627776.0 }}
+{{- if not (hasKey $mult $unit) }}{{ fail (printf "cannot read the NATS size %q" $q) }}{{ end }}
+{{- mulf (float64 $num) (index $mult $unit) | floor | int64 }}
+{{- end }}
+
+{{/* GOMEMLIMIT for nats-server: nats.goMemLimitPercent of its memory limit; empty without a limit. */}}
+{{- define "pubsub-aggregator.nats.goMemLimit" -}}
+{{- $limit := dig "limits" "memory" "" .Values.nats.resources }}
+{{- if $limit }}
+{{- $bytes := include "pubsub-aggregator.bytes.k8s" $limit | float64 }}
+{{- divf (mulf $bytes (float64 .Values.nats.goMemLimitPercent)) 100.0 | floor | int64 }}
+{{- end }}
 {{- end }}

@@ -15,6 +15,24 @@ jetstream {
   max_memory_store: {{ .Values.nats.jetstream.memoryStore.maxSize }}
   max_file_store: {{ .Values.nats.jetstream.fileStore.maxSize }}
 }
+{{- if .Values.nats.auth.enabled }}
+# One user per role; passwords come from the environment (the Secret), never from this ConfigMap.
+authorization {
+  users: [
+    {{- range $role := list "ingest" "consumer" }}
+    {
+      user: {{ $role }}
+      password: {{ printf "$NATS_%s_PASSWORD" (upper $role) }}
+      permissions: {
+        {{- include "pubsub-aggregator.nats.permissions" (dict "ctx" $ "role" $role) | nindent 8 }}
+      }
+    }
+    {{- end }}
+    # Operators (nats CLI through a port-forward): everything.
+    { user: admin, password: $NATS_ADMIN_PASSWORD }
+  ]
+}
+{{- end }}
 {{- if gt $replicas 1 }}
 cluster {
   name: {{ $fullname }}
@@ -26,5 +44,59 @@ cluster {
     {{- end }}
   ]
 }
+{{- end }}
+{{- end }}
+
+{{/*
+What each app's NATS user may do: exactly what the process does today, nothing else.
+  ingest    publish events.<topic> and its broker-duplicate counters (JetStream answers on _INBOX);
+            read the state /readyz and /stats report: stream info of the event and dead-letter
+            streams, the durable consumer's info, the counters' last values (direct get).
+  consumer  own the topology: create/update the three streams and its durable consumer (never
+            delete or purge), and create the broker-duplicate total counter once from the per-topic
+            ones (stream info and direct get of the counter stream, one publish to the total); pull
+            from the durable (replies on its own inbox prefix, so ingest's user cannot read them),
+            ack, and copy undeliverable messages to the dead-letter subjects.
+Neither may delete or purge a stream, publish to another subject, or read another's replies.
+Call with (dict "ctx" $ "role" "ingest"); renders the body of a permissions block.
+*/}}
+{{- define "pubsub-aggregator.nats.permissions" -}}
+{{- $s := .ctx.Values.config.stream.name }}
+{{- $c := .ctx.Values.config.consumer.name }}
+{{- $streams := list $s (printf "%s_COUNTERS" $s) (printf "%s_DLQ" $s) }}
+{{- if eq .role "ingest" -}}
+publish: {
+  allow: [
+    "events.>",
+    "counters.{{ $s }}.>",
+    "$JS.API.INFO",
+    "$JS.API.STREAM.INFO.{{ $s }}",
+    "$JS.API.STREAM.INFO.{{ $s }}_DLQ",
+    "$JS.API.CONSUMER.INFO.{{ $s }}.{{ $c }}",
+    "$JS.API.DIRECT.GET.{{ $s }}_COUNTERS"
+  ]
+}
+subscribe: { allow: ["_INBOX.>"] }
+{{- else if eq .role "consumer" -}}
+publish: {
+  allow: [
+    "$JS.API.INFO",
+    {{- range $streams }}
+    "$JS.API.STREAM.INFO.{{ . }}",
+    "$JS.API.STREAM.CREATE.{{ . }}",
+    "$JS.API.STREAM.UPDATE.{{ . }}",
+    {{- end }}
+    "$JS.API.CONSUMER.INFO.{{ $s }}.{{ $c }}",
+    "$JS.API.CONSUMER.CREATE.{{ $s }}.{{ $c }}.>",
+    "$JS.API.CONSUMER.MSG.NEXT.{{ $s }}.{{ $c }}",
+    "$JS.ACK.{{ $s }}.{{ $c }}.>",
+    "$JS.API.DIRECT.GET.{{ $s }}_COUNTERS",
+    "counters.{{ $s }}.broker_duplicates_total",
+    "dlq.{{ $s }}.>"
+  ]
+}
+subscribe: { allow: ["_INBOX_consumer.>"] }
+{{- else }}
+{{- fail (printf "no NATS permissions for role %q" .role) }}
 {{- end }}
 {{- end }}

@@ -1,0 +1,481 @@
+// The chart on a real cluster: `npm run test:cluster` against whatever KUBECONFIG points at (kind
+// with k8s/kind-config.yaml, or the kube-lab in CI), with an image the cluster already has.
+//
+//   CLUSTER_IMAGE       repository:tag of the app image in the cluster (default pubsub-aggregator:dev)
+//   CLUSTER_VALUES      extra values files, comma-separated (e.g. test/cluster/values-lab.yaml)
+//   CLUSTER_NODE_PORT   ingest NodePort (default 30080, which kind-config.yaml maps to localhost:8080)
+//   CLUSTER_INGEST_URL  where that NodePort answers (default: localhost:8080 on a kind-* context,
+//                       else http://<first node's InternalIP>:<node port>)
+//   CLUSTER_NATS        value sets to run: "1", "3" or "1,3" (default) NATS servers
+//   CLUSTER_KEEP=1      keep the namespaces after a failure, to look around
+//
+// Each step prints what it checked. Every object lives in namespaces this run creates (pubsub-ct-*)
+// and deletes at the end, PVCs included; load goes through the ingest NodePort (not a port-forward,
+// which dies with the pod it is bound to), bounded in count and time.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sendEvents, waitForStats, type SendResult } from '../../load/client.ts';
+import { checkCounts } from '../../load/count-check.ts';
+import { generateWorkload } from '../../load/workload.ts';
+import type { Event } from '../../shared/event.ts';
+import { sleep } from '../../shared/retry.ts';
+import type { StatsReply as Stats } from '../../shared/stats-reply.ts';
+import { Kube, tcpFrom } from './kube.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CHART = path.join(ROOT, 'charts/pubsub-aggregator');
+const REL = 'pubsub-aggregator';
+const IMAGE = process.env.CLUSTER_IMAGE || 'pubsub-aggregator:dev';
+const EXTRA_VALUES = (process.env.CLUSTER_VALUES ?? '').split(',').filter(Boolean).map((f) => path.resolve(ROOT, f));
+const NODE_PORT = Number(process.env.CLUSTER_NODE_PORT || 30080);
+const NATS_SETS = (process.env.CLUSTER_NATS || '1,3').split(',').map(Number);
+const KEEP = process.env.CLUSTER_KEEP === '1';
+const RUN_ID = randomBytes(3).toString('hex');
+const SEED = parseInt(RUN_ID, 16);
+
+const logDir = mkdtempSync(path.join(os.tmpdir(), 'pubsub-cluster-test-'));
+const kube = new Kube(logDir, process.env.HELM || 'helm', process.env.KUBECTL || 'kubectl');
+const created: string[] = [];
+let current: string | undefined;
+
+// ---- output ------------------------------------------------------------------------------------------
+const started = Date.now();
+const clock = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s`;
+const say = (line: string) => console.log(`[cluster ${clock()}] ${line}`);
+
+async function step(name: string, fn: () => Promise<string>): Promise<void> {
+  say(`▶ ${name}`);
+  const t0 = Date.now();
+  try {
+    const detail = await fn();
+    say(`✔ ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)${detail ? `\n      ${detail.split('\n').join('\n      ')}` : ''}`);
+  } catch (err) {
+    say(`✘ ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s): ${(err as Error).message}`);
+    throw err;
+  }
+}
+
+function check(ok: unknown, message: string): asserts ok {
+  if (!ok) throw new Error(message);
+}
+
+// ---- the release -------------------------------------------------------------------------------------
+const [imageRepo, imageTag] = (() => {
+  const i = IMAGE.lastIndexOf(':');
+  return i > IMAGE.lastIndexOf('/') ? [IMAGE.slice(0, i), IMAGE.slice(i + 1)] : [IMAGE, 'latest'];
+})();
+
+async function createNamespace(ns: string, restricted = true) {
+  created.push(ns);
+  await kube.apply(undefined, {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name: ns,
+      // As k8s/namespace.yaml: every pod of the chart must pass Pod Security "restricted".
+      labels: restricted ? { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest', 'pubsub-aggregator/cluster-test': RUN_ID } : { 'pubsub-aggregator/cluster-test': RUN_ID },
+    },
+  });
+}
+
+/** helm install/upgrade with the kind values, this run's image and node port, and CLUSTER_VALUES. */
+function installArgs(ns: string, extra: string[] = []): string[] {
+  return [
+    'upgrade', '--install', REL, CHART, '-n', ns,
+    '-f', path.join(ROOT, 'k8s/values-kind.yaml'),
+    ...EXTRA_VALUES.flatMap((f) => ['-f', f]),
+    '--set', `image.repository=${imageRepo}`, '--set', `image.tag=${imageTag}`,
+    '--set', `ingest.service.nodePort=${NODE_PORT}`,
+    // Two of each, so that deleting one pod mid-load leaves another serving.
+    '--set', 'ingest.replicaCount=2', '--set', 'consumer.replicaCount=2',
+    ...extra,
+    '--wait', '--timeout', '10m',
+  ];
+}
+
+async function ingestUrl(): Promise<string> {
+  if (process.env.CLUSTER_INGEST_URL) return process.env.CLUSTER_INGEST_URL;
+  const context = (await kube.kubectl(['config', 'current-context'])).trim();
+  if (context.startsWith('kind-')) return 'http://127.0.0.1:8080';
+  const ip = (await kube.kubectl(['get', 'nodes', '-o', 'jsonpath={.items[0].status.addresses[?(@.type=="InternalIP")].address}'])).trim();
+  return `http://${ip}:${NODE_PORT}`;
+}
+
+// ---- counts ------------------------------------------------------------------------------------------
+let url = '';
+let readToken: string | undefined;
+
+async function stats(): Promise<Stats> {
+  const res = await fetch(`${url}/stats`, { headers: readToken ? { authorization: `Bearer ${readToken}` } : {}, signal: AbortSignal.timeout(10_000) });
+  if (!res.ok) throw new Error(`GET /stats answered ${res.status}`);
+  return (await res.json()) as Stats;
+}
+
+/** Distinct events and re-sends in what was sent (the same for any prefix of a workload). */
+function expected(events: readonly Event[]) {
+  const unique = new Set(events.map((e) => `${e.topic}\u0000${e.event_id}`)).size;
+  return { unique, duplicates: events.length - unique };
+}
+
+/** Waits until everything sent since `before` is stored, then checks the counts exactly. */
+async function settledExact(before: Stats, events: readonly Event[], sent: Pick<SendResult, 'retriedEvents'>): Promise<{ after: Stats; message: string }> {
+  const want = expected(events);
+  const after = await waitForStats(url, (s) => s.unique_processed - before.unique_processed >= want.unique && s.queue_depth === 0, 180_000, readToken);
+  const observed = { unique: after.unique_processed - before.unique_processed, duplicates: after.duplicate_dropped - before.duplicate_dropped };
+  const verdict = checkCounts(observed, want, sent.retriedEvents);
+  check(verdict.exact, verdict.message);
+  const rows = after.database_rows - before.database_rows;
+  check(rows === want.unique, `database_rows grew by ${rows}, expected ${want.unique}`);
+  const received = after.received - before.received;
+  check(received === observed.unique + observed.duplicates, `received grew by ${received}, but ${observed.unique} stored + ${observed.duplicates} dropped`);
+  return { after, message: `${verdict.message}; database_rows +${rows}, received +${received}` };
+}
+
+const sendSummary = (events: number, r: SendResult, ms: number) =>
+  `${events} events in ${(ms / 1000).toFixed(1)} s through ${url}: ${r.requests} requests, ${r.retries} retries, ${r.failed} failed`;
+
+/** Sends `events` in chunks until `until` settles (at least one chunk); returns what was sent. */
+async function sendWhile(events: readonly Event[], until: Promise<unknown>, opts: { batchSize: number; concurrency: number }) {
+  let done = false;
+  void until.finally(() => (done = true)).catch(() => {});
+  const total: SendResult = { requests: 0, retries: 0, failed: 0, accepted: 0, brokerDuplicates: 0, retriedEvents: 0 };
+  let sent = 0;
+  const chunk = opts.batchSize * opts.concurrency * 5;
+  do {
+    const part = events.slice(sent, sent + chunk);
+    if (part.length === 0) break;
+    const r = await sendEvents(part, { baseUrl: url, ...opts, maxAttempts: 30 });
+    for (const k of Object.keys(total) as Array<keyof SendResult>) total[k] += r[k];
+    sent += part.length;
+  } while (!done);
+  return { sent: events.slice(0, sent), result: total };
+}
+
+// ---- steps -------------------------------------------------------------------------------------------
+async function installStep(ns: string, label: string, extra: string[]) {
+  await step(`helm install (${label}) in namespace ${ns}`, async () => {
+    await createNamespace(ns);
+    const t0 = Date.now();
+    await kube.helm(installArgs(ns, extra), { timeoutMs: 12 * 60_000 });
+    const installed = (Date.now() - t0) / 1000;
+    await kube.rolledOut(ns);
+    const pods = await kube.pods(ns);
+    const running = pods.filter((p) => p.phase === 'Running');
+    const restarts = pods.reduce((n, p) => n + p.restarts, 0);
+    const byComponent = Object.entries(running.reduce<Record<string, number>>((m, p) => ({ ...m, [p.component]: (m[p.component] ?? 0) + 1 }), {}))
+      .map(([c, n]) => `${c} ${n}`).join(', ');
+    check(restarts === 0, `pods restarted during the install: ${pods.filter((p) => p.restarts).map((p) => `${p.name} ${p.restarts}`).join(', ')}`);
+    url = await ingestUrl();
+    await kube.until(`ingest ready behind ${url}`, async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok, 120_000);
+    return `helm --wait returned after ${installed.toFixed(1)} s; running: ${byComponent}; 0 restarts; Pod Security "restricted" enforced on the namespace; ingest answers at ${url}`;
+  });
+}
+
+async function helmTestStep(ns: string, what = 'helm test') {
+  await step(what, async () => {
+    const out = await kube.helm(['test', REL, '-n', ns, '--logs', '--timeout', '5m']);
+    const line = out.split('\n').find((l) => l.includes('read back')) ?? out.trim().split('\n').at(-1);
+    return `${line?.trim()}`;
+  });
+}
+
+async function workloadStep(label: string, events = 20_000, seed = SEED) {
+  await step(`${label}: ${events} events, 30% duplicates, batches of 100 through the NodePort`, async () => {
+    const w = generateWorkload({ events, duplicateRate: 0.3, seed });
+    const before = await stats();
+    const t0 = Date.now();
+    const r = await sendEvents(w.events, { baseUrl: url, batchSize: 100, concurrency: 8, maxAttempts: 30 });
+    const ms = Date.now() - t0;
+    check(r.failed === 0, `${r.failed} requests failed after every retry`);
+    const { message } = await settledExact(before, w.events, r);
+    return `${sendSummary(events, r, ms)}\n${message}`;
+  });
+}
+
+async function deletePodsStep(ns: string) {
+  await step('delete a consumer pod and an ingest pod (forced) in the middle of 10,000 events', async () => {
+    const w = generateWorkload({ events: 10_000, duplicateRate: 0.3, seed: SEED + 1 });
+    const before = await stats();
+    const t0 = Date.now();
+    const sending = sendEvents(w.events, { baseUrl: url, batchSize: 20, concurrency: 4, maxAttempts: 30 });
+    // Mid-load: some events accepted, most still to come.
+    await kube.until('the load to be under way', async () => (await stats()).received - before.received >= 1_500, 120_000, 200);
+    const pods = await kube.pods(ns);
+    const victims = ['consumer', 'ingest'].map((c) => pods.find((p) => p.component === c && p.ready)!.name);
+    const at = (await stats()).received - before.received;
+    await kube.kubectl(['-n', ns, 'delete', 'pod', ...victims, '--grace-period=0', '--force']);
+    const r = await sending;
+    check(r.failed === 0, `${r.failed} requests failed after every retry`);
+    await kube.rolledOut(ns);
+    const { message } = await settledExact(before, w.events, r);
+    return `deleted ${victims.join(' and ')} after ${at} events were accepted\n${sendSummary(w.events.length, r, Date.now() - t0)}\n${message}`;
+  });
+}
+
+async function postgresRestartStep(ns: string) {
+  await step('delete the PostgreSQL pod under steady traffic: ingest stays ready, rows stay on the PVC', async () => {
+    const before = await stats();
+    const pgPod = `${REL}-postgresql-0`;
+    const uid = (await kube.json(['-n', ns, 'get', 'pod', pgPod])).metadata.uid;
+    let stop = false;
+    const publishes: number[] = [];
+    const reads: number[] = [];
+    const events: Event[] = [];
+    const traffic = (async () => {
+      for (let i = 0; !stop; i++) {
+        const event = { topic: 'cluster.pg-restart', event_id: `${RUN_ID}-${i}`, timestamp: new Date().toISOString() };
+        const status = await fetch(`${url}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event), signal: AbortSignal.timeout(10_000) })
+          .then((r) => r.status, () => 0);
+        publishes.push(status);
+        if (status === 202) events.push(event);
+        if (i % 5 === 0) reads.push(await fetch(`${url}/stats`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => 0));
+        await sleep(100);
+      }
+    })();
+    await sleep(1_000);
+    const t0 = Date.now();
+    await kube.kubectl(['-n', ns, 'delete', 'pod', pgPod]);
+    await kube.until('PostgreSQL back and ready', async () => {
+      const p = await kube.json(['-n', ns, 'get', 'pod', pgPod]);
+      return p.metadata.uid !== uid && (p.status.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+    }, 300_000);
+    const outage = (Date.now() - t0) / 1000;
+    await sleep(2_000);
+    stop = true;
+    await traffic;
+    const refused = publishes.filter((s) => s !== 202);
+    check(refused.length === 0, `${refused.length} of ${publishes.length} publishes were not accepted (statuses ${[...new Set(refused)].join(', ')}): ingest left its Service while PostgreSQL restarted`);
+    const { after, message } = await settledExact(before, events, { retriedEvents: 0 });
+    check(after.database_rows >= before.database_rows, 'rows lost');
+    const count = (list: number[], s: number) => list.filter((x) => x === s).length;
+    return `PostgreSQL pod deleted; a new one was ready after ${outage.toFixed(1)} s\n` +
+      `${publishes.length}/${publishes.length} single-event publishes answered 202 meanwhile; /stats answered 200 x${count(reads, 200)}, 503 x${count(reads, 503)}, other x${reads.length - count(reads, 200) - count(reads, 503)}\n` +
+      `rows before ${before.database_rows}, after ${after.database_rows} (kept on the PVC); ${message}`;
+  });
+}
+
+async function upgradeStep(ns: string) {
+  await step('helm upgrade with a changed value (config.shutdownTimeoutMs) under load: rolling, nothing lost', async () => {
+    const w = generateWorkload({ events: 20_000, duplicateRate: 0.3, seed: SEED + 2 });
+    const before = await stats();
+    const revision = (await kube.json(['-n', ns, 'get', 'deployment', `${REL}-ingest`])).metadata.generation;
+    const t0 = Date.now();
+    const upgrade = kube.helm(['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'config.shutdownTimeoutMs=12000', '--wait', '--timeout', '10m'], { timeoutMs: 12 * 60_000 });
+    const { sent, result } = await sendWhile(w.events, upgrade, { batchSize: 10, concurrency: 4 });
+    await upgrade;
+    const took = (Date.now() - t0) / 1000;
+    check(result.failed === 0, `${result.failed} requests failed after every retry`);
+    await kube.rolledOut(ns);
+    const generation = (await kube.json(['-n', ns, 'get', 'deployment', `${REL}-ingest`])).metadata.generation;
+    check(generation > revision, 'the ingest Deployment did not roll');
+    const { message } = await settledExact(before, sent, result);
+    return `upgrade (new migration Job, rolling ingest and consumer) took ${took.toFixed(1)} s; sent while it ran: ${sendSummary(sent.length, result, took * 1000)}\n${message}`;
+  });
+}
+
+async function networkPolicyStep(ns: string) {
+  await step('NetworkPolicies enforced: outsiders cannot reach PostgreSQL or NATS; ingest and consumer can', async () => {
+    const other = `${ns}-probe`;
+    await createNamespace(other, false);
+    const probe = (namespace: string) => ({
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'netprobe', namespace, labels: { app: 'netprobe' } },
+      spec: {
+        automountServiceAccountToken: false,
+        // node as PID 1 ignores SIGTERM: without this the deletion waits 30 s.
+        terminationGracePeriodSeconds: 0,
+        securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [{
+          name: 'netprobe', image: IMAGE, imagePullPolicy: 'IfNotPresent', command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'],
+          securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+          resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
+        }],
+      },
+    });
+    for (const n of [ns, other]) await kube.apply(n, probe(n));
+    for (const n of [ns, other]) await kube.kubectl(['-n', n, 'wait', '--for=condition=Ready', 'pod/netprobe', '--timeout=120s']);
+    const svc = (name: string) => `${REL}-${name}.${ns}.svc.cluster.local`;
+    const rows: string[] = [];
+    const expectFrom = async (label: string, target: string, container: string | undefined, namespace: string, host: string, port: number, want: 'open' | 'blocked') => {
+      const got = await tcpFrom(kube, namespace, target, container, host, port);
+      const blocked = got !== 'open';
+      rows.push(`${label} -> ${host.split('.')[0]}:${port}: ${got}${(want === 'open') === !blocked ? '' : '   <-- WRONG'}`);
+      return (want === 'open') === !blocked;
+    };
+    const results = [
+      await expectFrom(`pod in ${ns} without release labels`, 'netprobe', undefined, ns, svc('postgresql'), 5432, 'blocked'),
+      await expectFrom(`pod in ${ns} without release labels`, 'netprobe', undefined, ns, svc('nats'), 4222, 'blocked'),
+      await expectFrom(`pod in ${other}`, 'netprobe', undefined, other, svc('postgresql'), 5432, 'blocked'),
+      await expectFrom(`pod in ${other}`, 'netprobe', undefined, other, svc('nats'), 4222, 'blocked'),
+      await expectFrom(`pod in ${other}`, 'netprobe', undefined, other, svc('ingest'), 8080, 'open'),
+      await expectFrom('ingest', `deploy/${REL}-ingest`, 'ingest', ns, svc('postgresql'), 5432, 'open'),
+      await expectFrom('ingest', `deploy/${REL}-ingest`, 'ingest', ns, svc('nats'), 4222, 'open'),
+      await expectFrom('consumer', `deploy/${REL}-consumer`, 'consumer', ns, svc('postgresql'), 5432, 'open'),
+      await expectFrom('consumer', `deploy/${REL}-consumer`, 'consumer', ns, svc('nats'), 4222, 'open'),
+    ];
+    await kube.kubectl(['-n', ns, 'delete', 'pod', 'netprobe', '--wait=false']);
+    check(results.every(Boolean), `reachability differs from the policies:\n${rows.join('\n')}`);
+    return rows.join('\n');
+  });
+}
+
+async function authStep(ns: string) {
+  await step('auth with read tokens only (publish open), then a token rotation: pods roll, the old token stops working', async () => {
+    const upgrade = (tokens: string) => kube.helm(['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'auth.enabled=true', '--set', `auth.readTokens={${tokens}}`, '--wait', '--timeout', '10m'], { timeoutMs: 12 * 60_000 });
+    const statsAs = (token?: string) => fetch(`${url}/stats`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(10_000) }).then((r) => r.status);
+    await upgrade(`read-${RUN_ID}-1`);
+    await kube.rolledOut(ns);
+    // The NodePort balances over pods: ask a few times so every ingest pod answers at least once.
+    const statuses = async (token?: string) => [...new Set(await Promise.all(Array.from({ length: 8 }, () => statsAs(token))))].join(',');
+    const anonymous = await statuses();
+    const withToken = await statuses(`read-${RUN_ID}-1`);
+    const publish = await fetch(`${url}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic: 'cluster.auth', event_id: `${RUN_ID}-auth`, timestamp: new Date().toISOString() }) });
+    check(anonymous === '401', `/stats without a token answered ${anonymous}`);
+    check(withToken === '200', `/stats with the read token answered ${withToken}`);
+    check(publish.status === 202, `/publish without a token answered ${publish.status} (publishing must stay open)`);
+    const helmTest = await kube.helm(['test', REL, '-n', ns, '--logs', '--timeout', '5m']);
+    check(/read back/.test(helmTest), 'helm test did not read its event back');
+    await upgrade(`read-${RUN_ID}-2`);
+    await kube.rolledOut(ns);
+    const oldToken = await statuses(`read-${RUN_ID}-1`);
+    const newToken = await statuses(`read-${RUN_ID}-2`);
+    check(oldToken === '401', `the revoked token still answered ${oldToken}`);
+    check(newToken === '200', `the new token answered ${newToken}`);
+    readToken = `read-${RUN_ID}-2`;
+    return `read-only auth: /stats 401 without a token, 200 with it; /publish without a token 202; helm test passes with the token\n` +
+      `after rotating the read token with helm upgrade: old token ${oldToken}, new token ${newToken}`;
+  });
+}
+
+async function replicasRefusedStep(ns: string) {
+  await step('changing nats.replicas on the live release is refused with what to do, and nothing changes', async () => {
+    const history = async () => JSON.parse(await kube.helm(['history', REL, '-n', ns, '-o', 'json'])).length as number;
+    const revisions = await history();
+    const r = await kube.run(kube.helmBin, ['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'nats.replicas=3', '--wait', '--timeout', '2m']);
+    check(r.code !== 0, 'the upgrade to 3 NATS servers was accepted');
+    const message = /nats\.replicas cannot change[^\n]*/.exec(r.stderr)?.[0];
+    check(message, `refused without the explanation: ${r.stderr.trim()}`);
+    check((await history()) === revisions, 'a release revision was recorded');
+    const replicas = (await kube.json(['-n', ns, 'get', 'statefulset', `${REL}-nats`])).spec.replicas;
+    check(replicas === 1, `the NATS StatefulSet has ${replicas} replicas`);
+    return `helm upgrade --set nats.replicas=3 failed: ${message.slice(0, 160)}…\nrevisions unchanged (${revisions}), NATS still 1 server`;
+  });
+}
+
+async function uninstallStep(ns: string) {
+  await step('helm uninstall keeps the PVCs and generated Secrets; a reinstall finds every row', async () => {
+    const before = await stats();
+    await kube.helm(['uninstall', REL, '-n', ns, '--wait', '--timeout', '5m']);
+    const pvcs = (await kube.json<{ items: any[] }>(['-n', ns, 'get', 'pvc'])).items.map((p) => p.metadata.name).sort();
+    const secrets = (await kube.json<{ items: any[] }>(['-n', ns, 'get', 'secrets'])).items.map((s) => s.metadata.name).sort();
+    check(pvcs.includes(`data-${REL}-nats-0`) && pvcs.includes(`data-${REL}-postgresql-0`), `PVCs after uninstall: ${pvcs.join(', ')}`);
+    for (const s of [`${REL}-postgresql`, `${REL}-nats-users`]) check(secrets.includes(s), `Secret ${s} was deleted by the uninstall`);
+    readToken = undefined;
+    await kube.helm(installArgs(ns), { timeoutMs: 12 * 60_000 });
+    await kube.rolledOut(ns);
+    await kube.until('ingest ready again', async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok, 120_000);
+    const after = await stats();
+    check(after.database_rows === before.database_rows, `rows before uninstall ${before.database_rows}, after reinstall ${after.database_rows}`);
+    check(after.unique_processed === before.unique_processed && after.duplicate_dropped === before.duplicate_dropped, 'counters changed across the reinstall');
+    return `kept: PVCs ${pvcs.join(', ')}; Secrets ${REL}-postgresql, ${REL}-nats-users\n` +
+      `reinstalled with the kept passwords: ${after.database_rows} rows, ${after.unique_processed} unique, ${after.duplicate_dropped} duplicates, as before`;
+  });
+}
+
+async function natsReplicasProcedureStep(ns: string) {
+  await step('docs/kubernetes.md "Changing nats.replicas" 1 -> 3, step by step: every row kept, exact afterwards', async () => {
+    // 1. Publishers stopped (this suite sends nothing now); everything accepted is stored.
+    const before = await waitForStats(url, (s) => s.queue_depth === 0, 120_000, readToken);
+    const t0 = Date.now();
+    // 2. The NATS StatefulSet and its volumes go.
+    await kube.kubectl(['-n', ns, 'delete', 'statefulset', `${REL}-nats`, '--wait=true']);
+    await kube.kubectl(['-n', ns, 'delete', 'pvc', '-l', `app.kubernetes.io/instance=${REL},app.kubernetes.io/component=nats`, '--wait=true']);
+    // 3. The upgrade, now that no StatefulSet says otherwise.
+    await kube.helm(['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'nats.replicas=3', '--wait', '--timeout', '10m'], { timeoutMs: 12 * 60_000 });
+    await kube.rolledOut(ns);
+    await kube.until('ingest ready on the new NATS (the consumer recreated the streams)', async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok, 300_000, 2_000);
+    const took = (Date.now() - t0) / 1000;
+    const replicas = (await kube.json(['-n', ns, 'get', 'statefulset', `${REL}-nats`])).spec.replicas;
+    check(replicas === 3, `NATS runs ${replicas} servers`);
+    const mid = await stats();
+    check(mid.database_rows === before.database_rows && mid.unique_processed === before.unique_processed, `rows ${before.database_rows} -> ${mid.database_rows}, unique ${before.unique_processed} -> ${mid.unique_processed}`);
+    // 4. Publishers back: new events land after the stored sequences, counts exact from here.
+    const w = generateWorkload({ events: 5_000, duplicateRate: 0.3, seed: SEED + 4 });
+    const r = await sendEvents(w.events, { baseUrl: url, batchSize: 100, concurrency: 4, maxAttempts: 30 });
+    check(r.failed === 0, `${r.failed} requests failed after every retry`);
+    const { message } = await settledExact(mid, w.events, r);
+    return `3 NATS servers ${took.toFixed(1)} s after the StatefulSet was deleted; rows ${mid.database_rows} and unique counts kept; ` +
+      `broker-duplicate count ${before.duplicates_by_layer.broker} -> ${mid.duplicates_by_layer.broker} (kept in NATS: documented loss)\n${sendSummary(w.events.length, r, 0).replace(' in 0.0 s', '')}\n${message}`;
+  });
+}
+
+async function cleanup() {
+  for (const ns of created.reverse()) {
+    await kube.run(kube.kubectlBin, ['delete', 'namespace', ns, '--wait=true', '--timeout=5m', '--ignore-not-found'], { timeoutMs: 6 * 60_000 });
+  }
+  created.length = 0;
+}
+
+// ---- main --------------------------------------------------------------------------------------------
+async function main() {
+  say(`run ${RUN_ID}: image ${IMAGE}, value sets ${NATS_SETS.map((n) => `${n}-node NATS`).join(' + ')}, logs in ${logDir}`);
+  await step('cluster reachable, NodePort free', async () => {
+    const version = JSON.parse(await kube.kubectl(['version', '-o', 'json'])).serverVersion?.gitVersion;
+    const nodes = (await kube.json<{ items: any[] }>(['get', 'nodes'])).items.map((n) => n.metadata.name);
+    const services = await kube.json<{ items: any[] }>(['get', 'services', '-A']);
+    const taken = services.items.find((s) => (s.spec.ports ?? []).some((p: any) => p.nodePort === NODE_PORT));
+    check(!taken, `NodePort ${NODE_PORT} is used by ${taken?.metadata.namespace}/${taken?.metadata.name}: set CLUSTER_NODE_PORT (and CLUSTER_INGEST_URL)`);
+    return `Kubernetes ${version}, nodes: ${nodes.join(', ')}; helm ${(await kube.helm(['version', '--short'])).trim()}`;
+  });
+  if (NATS_SETS.includes(1)) {
+    const ns = (current = `pubsub-ct-${RUN_ID}`);
+    await installStep(ns, 'kind values, 1 NATS server', []);
+    await helmTestStep(ns);
+    await workloadStep('the standard workload');
+    await deletePodsStep(ns);
+    await postgresRestartStep(ns);
+    await upgradeStep(ns);
+    await networkPolicyStep(ns);
+    await authStep(ns);
+    await replicasRefusedStep(ns);
+    await uninstallStep(ns);
+    await natsReplicasProcedureStep(ns);
+    await step(`delete namespace ${ns} (release, PVCs)`, async () => (await cleanup(), ''));
+  }
+  if (NATS_SETS.includes(3)) {
+    const ns = (current = `pubsub-ct-${RUN_ID}-3`);
+    await installStep(ns, 'kind values + ci/nats-cluster-values.yaml, 3 NATS servers', ['-f', path.join(CHART, 'ci/nats-cluster-values.yaml')]);
+    await helmTestStep(ns);
+    await workloadStep('the standard workload on 3 NATS servers (streams replicated 3 times)', 20_000, SEED + 3);
+    await step(`delete namespace ${ns} (release, PVCs)`, async () => (await cleanup(), ''));
+  }
+}
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    say(`${signal}: deleting namespaces ${created.join(', ') || '(none)'}`);
+    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
+}
+
+try {
+  await main();
+  say(`PASS: every step passed in ${clock().trim()}`);
+} catch {
+  if (current) {
+    console.log(`\n===== diagnostics of ${current} =====\n${await kube.diagnostics(current).catch((e) => String(e))}`);
+  }
+  const transcript = readFileSync(kube.logFile, 'utf8').split('\n').slice(-60).join('\n');
+  console.log(`\n===== last kubectl/helm commands (full transcript: ${kube.logFile}) =====\n${transcript}`);
+  if (KEEP) say(`CLUSTER_KEEP=1: namespaces left in place: ${created.join(', ')}`);
+  else await cleanup();
+  say('FAIL');
+  process.exit(1);
+}
+await cleanup();
