@@ -539,8 +539,10 @@ describe('helm test and k6', () => {
     expect(envOf(podOf(find(render([...ciValues('hpa-values.yaml'), '--set', 'k6.env.SEED=42']), 'Job', `${F}-k6-1`)).spec.containers[0]).SEED).toBe('42');
     // Its teardown waits up to 120 s for the counts; k6 would stop it after 60 s.
     expect(envOf(c).K6_TEARDOWN_TIMEOUT).toBe('180s');
-    // Exact counts, but no latency threshold: a slow node must not fail an exact run.
-    expect(envOf(c).PROFILE).toBe('cluster');
+    // Exact counts, but no latency threshold, unless the values pick a profile: a slow node must
+    // not fail an exact run.
+    expect(envOf(c).PROFILE).toBe('smoke');
+    expect(envOf(podOf(find(render(['--set', 'k6.enabled=true']), 'Job', `${F}-k6-1`)).spec.containers[0]).PROFILE).toBe('cluster');
     // With auth on it sends a token that has both scopes.
     expect(envOf(c).TOKEN).toEqual({ secretKeyRef: { name: `${F}-auth`, key: 'load-test-token' } });
     expect(Buffer.from(find(objs, 'Secret', `${F}-auth`).data!['load-test-token']!, 'base64').toString()).toBe('load-token-1');

@@ -73,7 +73,8 @@ publish: {
     "$JS.API.STREAM.INFO.{{ $s }}",
     "$JS.API.STREAM.INFO.{{ $s }}_DLQ",
     "$JS.API.CONSUMER.INFO.{{ $s }}.{{ $c }}",
-    "$JS.API.DIRECT.GET.{{ $s }}_COUNTERS"
+    "$JS.API.DIRECT.GET.{{ $s }}_COUNTERS",
+    "$JS.API.DIRECT.GET.{{ $s }}_COUNTERS.>"
   ]
 }
 subscribe: { allow: ["_INBOX.>"] }
@@ -91,6 +92,7 @@ publish: {
     "$JS.API.CONSUMER.MSG.NEXT.{{ $s }}.{{ $c }}",
     "$JS.ACK.{{ $s }}.{{ $c }}.>",
     "$JS.API.DIRECT.GET.{{ $s }}_COUNTERS",
+    "$JS.API.DIRECT.GET.{{ $s }}_COUNTERS.>",
     "counters.{{ $s }}.broker_duplicates_total",
     "dlq.{{ $s }}.>"
   ]
