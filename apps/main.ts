@@ -63,7 +63,7 @@ switch (command) {
     await (await import('./ingest/server.ts')).runIngest();
     break;
   case 'consumer':
-    await (await import('./consumer/main.ts')).runConsumer();
+    await (await import('./consumer/server.ts')).runConsumer();
     break;
   case 'migrate':
     process.exit(await migrate());

@@ -5,15 +5,13 @@ import errorsPlugin from './plugins/errors.ts';
 import jsonBodyPlugin from './plugins/json-body.ts';
 import securityHeaders from './plugins/security-headers.ts';
 import metricsPlugin from './plugins/metrics.ts';
-import natsPlugin from './plugins/nats.ts';
-import prismaPlugin from './plugins/prisma.ts';
+import natsPlugin, { startupPluginTimeoutMs } from '../plugins/nats.ts';
+import prismaPlugin from '../plugins/prisma.ts';
+import publisherPlugin from './plugins/publisher.ts';
 import eventsRoute from './routes/events.ts';
 import healthRoutes from './routes/health.ts';
 import publishRoute from './routes/publish.ts';
 import statsRoute from './routes/stats.ts';
-
-/** nats.js gives up on one connect attempt after 20 s; withBackoff may start one just before its deadline. */
-export const PLUGIN_TIMEOUT_MARGIN_MS = 30_000;
 
 /**
  * The ingest service as a Fastify instance, not yet listening. Connects to NATS when it becomes
@@ -39,10 +37,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
     // req.ip, the rate limit's key for clients without a valid token: X-Forwarded-For counts only
     // as far as TRUST_PROXY says, or anyone could pick their own bucket by writing the header.
     trustProxy: parseTrustProxy(config.TRUST_PROXY),
-    // Fastify's default (10 s) would abort the NATS plugin while it still retries for
-    // STARTUP_TIMEOUT_MS (a 3-node NATS forming takes longer): the pod crash-looped. The margin
-    // covers the last connect attempt's own timeout. The chart's startupProbe is sized to match.
-    pluginTimeout: config.STARTUP_TIMEOUT_MS + PLUGIN_TIMEOUT_MARGIN_MS,
+    pluginTimeout: startupPluginTimeoutMs(config),
   });
   // JSON only: Fastify's default text/plain parser would let a plain-text body through to
   // validation instead of answering 415.
@@ -53,8 +48,9 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   await app.register(securityHeaders);
   // Rate limit and bearer-token auth, in that order.
   await app.register(authPlugin, { config });
-  await app.register(prismaPlugin, { config });
-  await app.register(natsPlugin, { config });
+  await app.register(prismaPlugin, { config, waitAtStart: false });
+  await app.register(natsPlugin, { config, service: 'ingest' });
+  await app.register(publisherPlugin, { config });
   await app.register(healthRoutes, { config });
   await app.register(publishRoute, { config });
   await app.register(eventsRoute, { config });

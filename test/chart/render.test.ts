@@ -619,19 +619,20 @@ describe('labels', () => {
   });
 });
 
-describe('ingest start-up', () => {
-  it('a startupProbe covers STARTUP_TIMEOUT_MS (+60 s) before liveness may kill a pod still connecting to NATS', () => {
-    const probe = (args: string[] = []) => podOf(find(render(args), 'Deployment', `${F}-ingest`)).spec.containers[0].startupProbe;
-    const p = probe();
-    expect(p.httpGet).toEqual({ path: '/healthz', port: 'http' });
-    // (120 s + 60 s) / 5 s
-    expect(p.periodSeconds * p.failureThreshold).toBe(180);
-    const longer = probe(set({ 'config.startupTimeoutMs': 300_500 }));
-    expect(longer.periodSeconds * longer.failureThreshold).toBeGreaterThanOrEqual(361);
-    expect(probe(set({ 'ingest.startupProbe.failureThreshold': 7 })).failureThreshold).toBe(7);
-    // The consumer listens before it connects anywhere: liveness alone is right for it.
-    expect(podOf(find(defaults, 'Deployment', `${F}-consumer`)).spec.containers[0].startupProbe).toBeUndefined();
-  });
+describe('app start-up', () => {
+  it.each(['ingest', 'consumer'])(
+    '%s: a startupProbe covers STARTUP_TIMEOUT_MS (+60 s) before liveness may kill a pod still connecting to its dependencies',
+    (component) => {
+      const probe = (args: string[] = []) => podOf(find(render(args), 'Deployment', `${F}-${component}`)).spec.containers[0].startupProbe;
+      const p = probe();
+      expect(p.httpGet).toEqual({ path: '/healthz', port: 'http' });
+      // (120 s + 60 s) / 5 s
+      expect(p.periodSeconds * p.failureThreshold).toBe(180);
+      const longer = probe(set({ 'config.startupTimeoutMs': 300_500 }));
+      expect(longer.periodSeconds * longer.failureThreshold).toBeGreaterThanOrEqual(361);
+      expect(probe(set({ [`${component}.startupProbe.failureThreshold`]: 7 })).failureThreshold).toBe(7);
+    },
+  );
 });
 
 describe('NATS users', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { retryDelayMs } from '../../apps/consumer/worker.ts';
+import { retryDelayMs } from '../../apps/consumer/event-writer.ts';
 import { loadConsumerConfig, loadIngestConfig, parseTrustProxy } from '../../shared/config.ts';
 
 const base = { DATABASE_URL: 'postgresql://u@h/db' };

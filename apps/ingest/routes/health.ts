@@ -17,7 +17,7 @@ const healthRoutes: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
   app.get('/readyz', async (_req, reply) => {
     const failing: string[] = [];
     if (app.nats.nc.isClosed() || app.nats.nc.isDraining()) failing.push('nats');
-    else if (app.nats.publisher.stalled()) failing.push('publishing');
+    else if (app.publisher.stalled()) failing.push('publishing');
     else {
       try {
         await app.nats.jsm.streams.info(config.STREAM_NAME);

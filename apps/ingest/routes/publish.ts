@@ -59,7 +59,7 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
       }
 
       const started = performance.now();
-      const result = await app.nats.publisher.publish(encoded);
+      const result = await app.publisher.publish(encoded);
       app.metrics.publishDuration.observe((performance.now() - started) / 1000);
       app.metrics.accepted.inc(result.accepted);
       app.metrics.brokerDuplicates.inc(result.duplicates);

@@ -224,7 +224,7 @@ spec:
 {{/*
 Periods of a startupProbe that cover config.startupTimeoutMs plus 60 s: the process's own start,
 and its last NATS connect attempt, which may begin just before the timeout and take 20 s
-(apps/ingest/app.ts PLUGIN_TIMEOUT_MARGIN_MS). An explicit failureThreshold wins.
+(apps/plugins/nats.ts startupPluginTimeoutMs). An explicit failureThreshold wins.
 Call with (dict "ctx" $ "probe" .Values.ingest.startupProbe).
 */}}
 {{- define "pubsub-aggregator.startupFailureThreshold" -}}

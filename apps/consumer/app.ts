@@ -1,0 +1,38 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { ConsumerConfig } from '../../shared/config.ts';
+import { CONSUMER_INBOX_PREFIX } from '../../shared/nats/topology.ts';
+import natsPlugin, { startupPluginTimeoutMs } from '../plugins/nats.ts';
+import prismaPlugin from '../plugins/prisma.ts';
+import metricsPlugin from './plugins/metrics.ts';
+import topologyPlugin from './plugins/topology.ts';
+import writerPlugin, { type WriterPluginOptions } from './plugins/writer.ts';
+import healthRoutes from './routes/health.ts';
+
+export interface ConsumerOptions extends Pick<FastifyServerOptions, 'loggerInstance'> {
+  /** See WriterPluginOptions.onFatal; by default the app only logs it. */
+  onFatal?: WriterPluginOptions['onFatal'];
+}
+
+/**
+ * The consumer as a Fastify instance, not yet listening: its HTTP face is probes and metrics; its
+ * work is the pull loop (plugins/writer.ts). It waits for PostgreSQL and NATS and creates the
+ * topology while it becomes ready (`await app.ready()`), starts pulling once ready, and on
+ * `app.close()` stores and acks the batches in hand before it disconnects.
+ */
+export async function buildConsumer(config: ConsumerConfig, opts: ConsumerOptions = {}): Promise<FastifyInstance> {
+  const { onFatal, ...fastifyOpts } = opts;
+  const app = Fastify({
+    ...fastifyOpts,
+    logController: new LogController({ disableRequestLogging: true }),
+    pluginTimeout: startupPluginTimeoutMs(config),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  await app.register(metricsPlugin);
+  await app.register(prismaPlugin, { config, waitAtStart: true });
+  await app.register(natsPlugin, { config, service: 'consumer', inboxPrefix: CONSUMER_INBOX_PREFIX });
+  await app.register(topologyPlugin, { config });
+  await app.register(writerPlugin, { config, onFatal: onFatal ?? ((err) => app.log.error({ err: err.message }, 'cannot consume any more')) });
+  await app.register(healthRoutes);
+  return app as unknown as FastifyInstance;
+}
