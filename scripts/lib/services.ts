@@ -6,6 +6,7 @@ import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, 
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { migrateDeploy, runPrismaCli } from '../../shared/db/prisma-cli.ts';
 
 const PREREQS_DIR = process.env.PREREQS_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'pubsub-aggregator');
 
@@ -208,6 +209,8 @@ export interface Postgres {
   start(): Promise<void>;
   /** Stops it for good and deletes the temp dir it created (a dir passed in is the caller's). */
   remove(): Promise<void>;
+  /** The server's log, to show when a test fails. */
+  logFile: string;
 }
 
 /** PostgreSQL refuses to run as root; as root we run it as `nobody` with a data dir it owns. */
@@ -230,6 +233,7 @@ export async function startPostgres(opts: { dir?: string; settings?: Record<stri
   const pg: Postgres = {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     port,
+    logFile: path.join(dir, 'postgres.log'),
     pid: () => {
       try {
         return Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -241,7 +245,7 @@ export async function startPostgres(opts: { dir?: string; settings?: Record<stri
       // Durability settings stay at PostgreSQL's defaults: the tests and benchmarks measure the
       // same commit cost a real deployment pays.
       const extra = Object.entries(opts.settings ?? {}).map(([k, v]) => ` -c ${k}=${v}`).join('');
-      run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${extra}`, 'start']);
+      run('pg_ctl', ['-D', data, '-l', path.join(dir, 'postgres.log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${extra}`, 'start']);
       await waitFor('postgres', () => portOpen(port));
     },
     async stop() {
@@ -261,27 +265,18 @@ export async function startPostgres(opts: { dir?: string; settings?: Record<stri
 }
 
 /**
- * Runs the Prisma CLI against `databaseUrl` on the WebAssembly schema engine (see prisma.config.ts)
- * and returns its output; throws (with `status`, `stdout`, `stderr`) when it exits non-zero.
+ * The Prisma CLI against `databaseUrl` (shared/db/prisma-cli.ts); returns its output, throws (with
+ * `status`, `stdout`, `stderr`) when it exits non-zero.
  */
 export function prismaCli(databaseUrl: string, args: string[], cwd = process.cwd()): string {
-  return execFileSync(process.execPath, [path.join(cwd, 'node_modules/prisma/build/index.js'), ...args], {
-    cwd,
-    stdio: 'pipe',
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      PRISMA_SCHEMA_ENGINE_BINARY: '/nonexistent/use-wasm-engine',
-      PRISMA_QUERY_ENGINE_LIBRARY: '/dev/null',
-      PRISMA_HIDE_UPDATE_MESSAGE: '1',
-    },
-  });
+  const r = runPrismaCli(args, { databaseUrl, cwd });
+  if (r.status !== 0) throw Object.assign(new Error(`prisma ${args.join(' ')} exited ${r.status}`), { status: r.status, stdout: r.stdout, stderr: r.stderr });
+  return r.stdout;
 }
 
 /** `prisma migrate deploy` against `databaseUrl`. */
 export function migrate(databaseUrl: string, cwd = process.cwd()): void {
-  prismaCli(databaseUrl, ['migrate', 'deploy'], cwd);
+  migrateDeploy({ databaseUrl, cwd });
 }
 
 /**
@@ -390,7 +385,12 @@ export interface LocalStack {
   apps: AppProcess[];
   start(app: 'ingest' | 'consumer', extraEnv?: Record<string, string>): Promise<AppProcess>;
   stop(): Promise<void>;
+  /** Logs of its servers and apps: files with `appLogs: 'files'`, else the servers' only. */
+  logFiles(): string[];
 }
+
+/** Stacks running in this process: the tests print their logs when a test fails. */
+export const runningStacks = new Set<LocalStack>();
 
 /**
  * Real nats-server and PostgreSQL on free ports in a temp dir, schema migrated. Apps started
@@ -412,6 +412,8 @@ export async function startLocalStack(
     natsNodes?: number;
     /** Extra PostgreSQL server settings (see startPostgres). */
     postgresSettings?: Record<string, string>;
+    /** Where the apps' output goes: the terminal (scripts), or a file each (tests: quiet output). */
+    appLogs?: 'inherit' | 'files';
   } = {},
 ): Promise<LocalStack> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pubsub-stack-'));
@@ -421,7 +423,10 @@ export async function startLocalStack(
     startPostgres({ settings: opts.postgresSettings }),
   ]);
   const apps: AppProcess[] = [];
+  const appLogFiles: string[] = [];
+  let stack: LocalStack | undefined;
   const teardown = async () => {
+    if (stack) runningStacks.delete(stack);
     await Promise.all(apps.map((a) => a.stop(opts.stopSignal ?? 'SIGTERM')));
     await Promise.all([nats.stop(), pg.remove()]);
     removeDir(dir);
@@ -451,13 +456,15 @@ export async function startLocalStack(
     releaseSignals();
     throw err;
   }
-  const stack: LocalStack = {
+  const created: LocalStack = {
     nats,
     pg,
     env: { NATS_URL: nats.urls, DATABASE_URL: pg.url, LOG_LEVEL: 'warn', STREAM_REPLICAS: String(natsNodes), ...env },
     apps,
     async start(app, extraEnv = {}) {
-      const p = await startApp(app, { ...stack.env, PORT: '0', ...extraEnv }, { runner: 'dist', extraNodeFlags: opts.extraNodeFlags });
+      const file = opts.appLogs === 'files' ? path.join(dir, `${app}-${apps.length + 1}.log`) : undefined;
+      if (file) appLogFiles.push(file);
+      const p = await startApp(app, { ...created.env, PORT: '0', ...extraEnv }, { runner: 'dist', extraNodeFlags: opts.extraNodeFlags, log: file ? { file } : 'inherit' });
       apps.push(p);
       return p;
     },
@@ -465,6 +472,9 @@ export async function startLocalStack(
       await teardown();
       releaseSignals();
     },
+    logFiles: () => [...nats.logFiles, pg.logFile, ...appLogFiles],
   };
-  return stack;
+  stack = created;
+  runningStacks.add(created);
+  return created;
 }

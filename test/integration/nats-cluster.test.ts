@@ -16,7 +16,7 @@ let app: FastifyInstance;
 const apps: FastifyInstance[] = [];
 
 beforeAll(async () => {
-  stack = await startLocalStack({ SHUTDOWN_TIMEOUT_MS: '10000', STREAM_REPLICAS: '3' }, { stopSignal: 'SIGKILL', natsNodes: 3 });
+  stack = await startLocalStack({ SHUTDOWN_TIMEOUT_MS: '10000', STREAM_REPLICAS: '3' }, { stopSignal: 'SIGKILL', natsNodes: 3, appLogs: 'files' });
   await stack.start('consumer');
   // Two ingest replicas, each on its own connection (as two pods would be), so copies of one event
   // race each other through different clients.
