@@ -7,6 +7,7 @@ import type { Event } from '../shared/event.ts';
 import { chunk } from './workload.ts';
 import { isRetryable, MAX_ATTEMPTS, retryDelayMs } from './retry-policy.ts';
 import { sleep } from '../shared/retry.ts';
+import { pollUntil } from '../shared/poll.ts';
 import type { StatsReply } from '../shared/stats-reply.ts';
 
 export interface SendOptions {
@@ -100,21 +101,15 @@ export async function sendEvents(events: readonly Event[], opts: SendOptions): P
   return result;
 }
 
-/** Polls /stats until `done(stats)` or the timeout; returns the last stats. */
+/** Polls /stats until `done(stats)` (an ingest restarting meanwhile is waited for); throws on timeout. */
 export async function waitForStats(baseUrl: string, done: (s: StatsReply) => boolean, timeoutMs: number, token?: string): Promise<StatsReply> {
-  const deadline = Date.now() + timeoutMs;
-  let last: StatsReply | undefined;
-  while (Date.now() < deadline) {
-    try {
+  return pollUntil(
+    async () => {
       const res = await fetch(`${baseUrl}/stats`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-      if (res.ok) {
-        last = (await res.json()) as StatsReply;
-        if (done(last)) return last;
-      }
-    } catch {
-      /* ingest restarting: keep polling */
-    }
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for /stats; last: ${JSON.stringify(last)}`);
+      if (!res.ok) throw new Error(`GET /stats answered ${res.status}`);
+      return (await res.json()) as StatsReply;
+    },
+    done,
+    { what: `${baseUrl}/stats`, timeoutMs, intervalMs: 50 },
+  );
 }

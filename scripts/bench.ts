@@ -13,8 +13,11 @@ import { sendEvents } from '../load/client.ts';
 import { checkCounts } from '../load/count-check.ts';
 import { generateWorkload } from '../load/workload.ts';
 import { machineSpeedMs } from './lib/machine-speed.ts';
+import { pollUntil } from '../shared/poll.ts';
 import { seedTopics } from './lib/seed-topics.ts';
-import { cpuSeconds, findBinary, startLocalStack } from './lib/services.ts';
+import { findBinary } from './lib/binaries.ts';
+import { cpuSeconds } from './lib/cpu.ts';
+import { startLocalStack } from './lib/stack.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -110,13 +113,12 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
     let acceptedAt = 0;
     void sending.then(() => (acceptedAt = performance.now()));
     // Done when every unique event is committed (polled cheaply from the counters table).
-    let committedAt = 0;
-    const deadline = Date.now() + 300_000;
-    while (!committedAt && Date.now() < deadline) {
-      const { rows } = await client.query<{ n: string | null }>('SELECT sum(unique_processed) AS n FROM topic_counters');
-      if (Number(rows[0]?.n ?? 0) >= w.unique) committedAt = performance.now();
-      else await new Promise((r) => setTimeout(r, 10));
-    }
+    await pollUntil(
+      async () => Number((await client.query<{ n: string | null }>('SELECT sum(unique_processed) AS n FROM topic_counters')).rows[0]?.n ?? 0),
+      (n) => n >= w.unique,
+      { what: 'every unique event committed', timeoutMs: 300_000, intervalMs: 10 },
+    );
+    const committedAt = performance.now();
     const sent = await sending;
     const cpu1 = cpuOf();
     const { rows: lat } = await client.query<{ ms: number }>(

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { sendEvents, waitForStats } from '../load/client.ts';
 import { generateWorkload } from '../load/workload.ts';
-import { startLocalStack } from './lib/services.ts';
+import { startLocalStack } from './lib/stack.ts';
 
 const { values: args } = parseArgs({
   options: {

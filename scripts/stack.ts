@@ -6,7 +6,9 @@ import { parseArgs } from 'node:util';
 import { generateWorkload } from '../load/workload.ts';
 import { sendEvents, waitForStats } from '../load/client.ts';
 import { checkCounts } from '../load/count-check.ts';
-import { migrate, startApp, startNats, startPostgres, type AppProcess } from './lib/services.ts';
+import { startApp, type AppProcess } from './lib/apps.ts';
+import { startNats } from './lib/nats-server.ts';
+import { migrate, startPostgres } from './lib/postgres.ts';
 
 const { values: args } = parseArgs({
   options: {

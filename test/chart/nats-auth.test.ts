@@ -10,7 +10,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendEvents, waitForStats } from '../../load/client.ts';
 import { generateWorkload } from '../../load/workload.ts';
-import { migrate, removeDir, startApp, startNats, startPostgres, type AppProcess, type NatsServer, type Postgres } from '../../scripts/lib/services.ts';
+import { startApp, type AppProcess } from '../../scripts/lib/apps.ts';
+import { startNats, type NatsServer } from '../../scripts/lib/nats-server.ts';
+import { migrate, startPostgres, type Postgres } from '../../scripts/lib/postgres.ts';
+import { removeDir } from '../../scripts/lib/temp-dir.ts';
 import { CONSUMER_INBOX_PREFIX } from '../../shared/nats/topology.ts';
 import { find, render, set } from './helm.ts';
 

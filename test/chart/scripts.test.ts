@@ -8,7 +8,11 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it, expect } from 'vitest';
-import { freePort, migrate, removeDir, startApp, startNats, startPostgres, type AppProcess, type NatsServer, type Postgres } from '../../scripts/lib/services.ts';
+import { startApp, type AppProcess } from '../../scripts/lib/apps.ts';
+import { startNats, type NatsServer } from '../../scripts/lib/nats-server.ts';
+import { freePort } from '../../scripts/lib/ports.ts';
+import { migrate, startPostgres, type Postgres } from '../../scripts/lib/postgres.ts';
+import { removeDir } from '../../scripts/lib/temp-dir.ts';
 import { CHART, ROOT } from './helm.ts';
 import { sleep } from '../../shared/retry.ts';
 

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';
-import { sleep } from '../../shared/retry.ts';
+import { pollUntil } from '../../shared/poll.ts';
 
 export interface RunResult {
   code: number;
@@ -87,18 +87,7 @@ export class Kube {
 
   /** Polls `check` until it returns a truthy value or the time is up (then throws, naming `what`). */
   async until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 1_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        const v = await check();
-        if (v) return v;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-      await sleep(everyMs);
-    }
+    return (await pollUntil(check, Boolean, { what, timeoutMs, intervalMs: everyMs })) as T;
   }
 
   /**

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../apps/ingest/app.ts';
 import { loadIngestConfig } from '../../shared/config.ts';
+import { pollUntil } from '../../shared/poll.ts';
 import { startTestStack, type TestStack } from './support.ts';
 
 let stack: TestStack;
@@ -22,14 +23,7 @@ const event = (over: Record<string, unknown> = {}) => ({
 
 const publish = (body: unknown) => app.inject({ method: 'POST', url: '/publish', payload: body as object });
 
-async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const eventually = <T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000) => pollUntil(fn, ok, { what: 'the expected answer', timeoutMs });
 
 beforeAll(async () => {
   stack = await startTestStack();

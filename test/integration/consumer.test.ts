@@ -11,7 +11,7 @@ import { buildApp } from '../../apps/ingest/app.ts';
 import { sendEvents } from '../../load/client.ts';
 import { generateWorkload } from '../../load/workload.ts';
 import { loadConsumerConfig, loadIngestConfig } from '../../shared/config.ts';
-import { sleep } from '../../shared/retry.ts';
+import { pollUntil } from '../../shared/poll.ts';
 import { startTestStack, type TestStack } from './support.ts';
 
 let stack: TestStack;
@@ -22,13 +22,7 @@ const silent = { loggerInstance: pino({ level: 'silent' }) };
 const consumerConfig = () => loadConsumerConfig({ ...stack.env, PORT: '0', BATCH_SIZE: '100', CONSUMER_ACK_WAIT_MS: '2000' });
 const stored = async (topic: string) => Number((await db.query('SELECT count(*) AS n FROM processed_events WHERE topic = $1', [topic])).rows[0].n);
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
+const until = (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) => pollUntil(check, Boolean, { what, timeoutMs });
 
 beforeAll(async () => {
   stack = await startTestStack();

@@ -5,7 +5,10 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForStats } from '../../load/client.ts';
-import { freePort, startApp, startNats, startPostgres, type NatsServer, type Postgres } from '../../scripts/lib/services.ts';
+import { startApp } from '../../scripts/lib/apps.ts';
+import { startNats, type NatsServer } from '../../scripts/lib/nats-server.ts';
+import { freePort } from '../../scripts/lib/ports.ts';
+import { startPostgres, type Postgres } from '../../scripts/lib/postgres.ts';
 
 const MAIN = path.resolve('dist/apps/main.js');
 const APP_ROLE = { APP_DB_USER: 'events_app', APP_DB_PASSWORD: 'app-password-1' };

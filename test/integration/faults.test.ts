@@ -9,6 +9,7 @@ import type { StatsReply } from '../../shared/stats-reply.ts';
 import { checkCounts } from '../../load/count-check.ts';
 import { generateWorkload } from '../../load/workload.ts';
 import { postJson, startTestStack, type TestStack } from './support.ts';
+import { pollUntil } from '../../shared/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 
 let stack: TestStack | undefined;
@@ -289,11 +290,7 @@ describe('faults', () => {
       const body = [event('flaky', 'f-1'), ...Array.from({ length: 20 }, (_, i) => event('steady', `s-${i}`))];
       expect((await postJson(`${ingest.url}/publish`, body)).status).toBe(202);
 
-      const deadline = Date.now() + 20_000;
-      while ((await refusals()) === 0) {
-        if (Date.now() > deadline) throw new Error('PostgreSQL never refused the event');
-        await sleep(20);
-      }
+      await pollUntil(refusals, (n) => n > 0, { what: 'PostgreSQL refusing the event', timeoutMs: 20_000, intervalMs: 20 });
       const firstRefusal = Date.now();
       await sleep(3_000);
       await db.query('DELETE FROM refuse_topics');
@@ -318,11 +315,9 @@ describe('faults', () => {
 });
 
 async function waitForReadyz(url: string, status: number) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const got = await fetch(`${url}/readyz`).then((r) => r.status, () => 0);
-    if (got === status) return;
-    if (Date.now() > deadline) throw new Error(`${url}/readyz stayed ${got}, expected ${status}`);
-    await sleep(200);
-  }
+  await pollUntil(() => fetch(`${url}/readyz`).then((r) => r.status, () => 0), (got) => got === status, {
+    what: `${url}/readyz answering ${status}`,
+    timeoutMs: 20_000,
+    intervalMs: 200,
+  });
 }

@@ -2,7 +2,7 @@
 // in prisma/schema.prisma (what the client is generated from). Prisma computes the difference on a
 // real PostgreSQL, used as its scratch database.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { prismaCli, startPostgres, type Postgres } from '../../scripts/lib/services.ts';
+import { prismaCli, startPostgres, type Postgres } from '../../scripts/lib/postgres.ts';
 
 let pg: Postgres;
 beforeAll(async () => {

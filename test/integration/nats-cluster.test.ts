@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApp } from '../../apps/ingest/app.ts';
 import { waitForStats } from '../../load/client.ts';
 import { loadIngestConfig } from '../../shared/config.ts';
-import { startLocalStack, type LocalStack } from '../../scripts/lib/services.ts';
+import { startLocalStack, type LocalStack } from '../../scripts/lib/stack.ts';
 
 let stack: LocalStack;
 let app: FastifyInstance;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { persistBatch } from '../../apps/consumer/persist.ts';
 import type { Delivery } from '../../apps/consumer/decode.ts';
 import { createPrisma, type Db } from '../../shared/db/prisma.ts';
-import { migrate, startPostgres, type Postgres } from '../../scripts/lib/services.ts';
+import { migrate, startPostgres, type Postgres } from '../../scripts/lib/postgres.ts';
 
 let pg: Postgres;
 let db: Db;

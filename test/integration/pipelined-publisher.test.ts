@@ -5,7 +5,7 @@ import { headers } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PipelinedPublisher, PubAckTimeoutError } from '../../shared/nats/pipelined-publisher.ts';
-import { startNats, type NatsServer } from '../../scripts/lib/services.ts';
+import { startNats, type NatsServer } from '../../scripts/lib/nats-server.ts';
 
 const msgId = (id: string) => {
   const h = headers();

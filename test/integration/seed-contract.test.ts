@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../apps/ingest/app.ts';
 import { loadIngestConfig } from '../../shared/config.ts';
+import { pollUntil } from '../../shared/poll.ts';
 import type { StatsReply } from '../../shared/stats-reply.ts';
 import { startTestStack, type TestStack } from './support.ts';
 
@@ -44,14 +45,8 @@ async function storedEvents(topic: string): Promise<Stored[]> {
   return out;
 }
 
-async function eventuallyStored(topic: string, count: number, timeoutMs = 20_000): Promise<Stored[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const rows = await storedEvents(topic);
-    if (rows.length >= count || Date.now() > deadline) return rows;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const eventuallyStored = (topic: string, count: number) =>
+  pollUntil(() => storedEvents(topic), (rows) => rows.length >= count, { what: `${count} events of ${topic} stored`, timeoutMs: 20_000 });
 
 beforeAll(async () => {
   stack = await startTestStack();

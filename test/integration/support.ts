@@ -1,4 +1,4 @@
-import { startLocalStack, type LocalStack } from '../../scripts/lib/services.ts';
+import { startLocalStack, type LocalStack } from '../../scripts/lib/stack.ts';
 
 export type TestStack = LocalStack;
 

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeEach } from 'vitest';
-import { runningStacks } from '../../scripts/lib/services.ts';
+import { runningStacks } from '../../scripts/lib/stack.ts';
 
 const TAIL_LINES = 40;
 
