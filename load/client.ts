@@ -42,7 +42,14 @@ interface Reply {
 function post(url: URL, body: string, headers: Record<string, string>): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
+      {
+        hostname: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        agent,
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         let data = '';
         res.setEncoding('utf8');
@@ -102,7 +109,12 @@ export async function sendEvents(events: readonly Event[], opts: SendOptions): P
 }
 
 /** Polls /stats until `done(stats)` (an ingest restarting meanwhile is waited for); throws on timeout. */
-export async function waitForStats(baseUrl: string, done: (s: StatsReply) => boolean, timeoutMs: number, token?: string): Promise<StatsReply> {
+export async function waitForStats(
+  baseUrl: string,
+  done: (s: StatsReply) => boolean,
+  timeoutMs: number,
+  token?: string,
+): Promise<StatsReply> {
   return pollUntil(
     async () => {
       const res = await fetch(`${baseUrl}/stats`, { headers: token ? { authorization: `Bearer ${token}` } : {} });

@@ -110,7 +110,10 @@ export default function publish() {
 export function teardown(before: StatsReply) {
   const started = Date.now();
   let s = stats();
-  while (Date.now() - started < SETTLE_TIMEOUT_S * 1000 && !(s.unique_processed - before.unique_processed >= EXPECTED.unique && s.queue_depth === 0)) {
+  while (
+    Date.now() - started < SETTLE_TIMEOUT_S * 1000 &&
+    !(s.unique_processed - before.unique_processed >= EXPECTED.unique && s.queue_depth === 0)
+  ) {
     sleep(0.2);
     s = stats();
   }

@@ -30,11 +30,13 @@ function prng(seed: number) {
   };
 }
 
-const hex = (rand: () => number, n: number) =>
-  Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
+const hex = (rand: () => number, n: number) => Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
 
 /** How many unique events and re-sends a workload holds, without generating it. */
-export function workloadCounts({ events, duplicateRate }: Pick<WorkloadOptions, 'events' | 'duplicateRate'>): { unique: number; duplicates: number } {
+export function workloadCounts({ events, duplicateRate }: Pick<WorkloadOptions, 'events' | 'duplicateRate'>): {
+  unique: number;
+  duplicates: number;
+} {
   if (!(duplicateRate >= 0 && duplicateRate < 1)) throw new RangeError('duplicateRate must be in [0, 1)');
   const unique = Math.round(events * (1 - duplicateRate));
   return { unique, duplicates: unique > 0 ? events - unique : 0 };

@@ -44,11 +44,23 @@ interface Mode {
 }
 
 const MODES: Record<string, Mode> = {
-  batched: { name: 'batched', batchSize: 100, concurrency: 16, consumerEnv: {}, description: '100 events/request, 16 clients, batched consumer' },
+  batched: {
+    name: 'batched',
+    batchSize: 100,
+    concurrency: 16,
+    consumerEnv: {},
+    description: '100 events/request, 16 clients, batched consumer',
+  },
   // The same batches from fewer clients: with 16 clients × 100 events in flight, Little's law puts
   // the mean request latency at 1,600 / throughput (~95 ms at 17k events/s), so request latency
   // is read here, at the same throughput with less queueing.
-  'batched-4': { name: 'batched-4', batchSize: 100, concurrency: 4, consumerEnv: {}, description: '100 events/request, 4 clients, batched consumer' },
+  'batched-4': {
+    name: 'batched-4',
+    batchSize: 100,
+    concurrency: 4,
+    consumerEnv: {},
+    description: '100 events/request, 4 clients, batched consumer',
+  },
   single: { name: 'single', batchSize: 1, concurrency: 16, consumerEnv: {}, description: '1 event/request, 16 clients, batched consumer' },
   baseline: {
     name: 'baseline',
@@ -114,7 +126,8 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
     void sending.then(() => (acceptedAt = performance.now()));
     // Done when every unique event is committed (polled cheaply from the counters table).
     await pollUntil(
-      async () => Number((await client.query<{ n: string | null }>('SELECT sum(unique_processed) AS n FROM topic_counters')).rows[0]?.n ?? 0),
+      async () =>
+        Number((await client.query<{ n: string | null }>('SELECT sum(unique_processed) AS n FROM topic_counters')).rows[0]?.n ?? 0),
       (n) => n >= w.unique,
       { what: 'every unique event committed', timeoutMs: 300_000, intervalMs: 10 },
     );
@@ -125,7 +138,11 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
       'SELECT extract(epoch FROM persisted_at - received_at)::float8 * 1000 AS ms FROM processed_events ORDER BY 1',
     );
     const commit = lat.map((r) => r.ms);
-    const stats = (await (await fetch(`${ingest.url}/stats`)).json()) as { unique_processed: number; duplicate_dropped: number; database_rows: number };
+    const stats = (await (await fetch(`${ingest.url}/stats`)).json()) as {
+      unique_processed: number;
+      duplicate_dropped: number;
+      database_rows: number;
+    };
     latencies.sort((a, b) => a - b);
     const e2e = (committedAt - t0) / 1000;
     const accept = (acceptedAt - t0) / 1000;
@@ -140,7 +157,9 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
       request_ms: { p50: +pct(latencies, 50).toFixed(1), p95: +pct(latencies, 95).toFixed(1), p99: +pct(latencies, 99).toFixed(1) },
       commit_ms: { p50: +pct(commit, 50).toFixed(1), p95: +pct(commit, 95).toFixed(1), p99: +pct(commit, 99).toFixed(1) },
       rss_mib: { ingest: peakRssMiB(ingest.proc.pid!), consumer: peakRssMiB(consumer.proc.pid!) },
-      cpu_s: Object.fromEntries(Object.entries(cpu1).map(([k, v]) => [k, +(v - cpu0[k as keyof typeof cpu0]).toFixed(2)])) as RunResult['cpu_s'],
+      cpu_s: Object.fromEntries(
+        Object.entries(cpu1).map(([k, v]) => [k, +(v - cpu0[k as keyof typeof cpu0]).toFixed(2)]),
+      ) as RunResult['cpu_s'],
       machine_ms: machineMs,
       exact:
         sent.failed === 0 &&
@@ -182,7 +201,6 @@ async function statsLatency(topics: number, calls = 50): Promise<{ p50: number; 
     await stack.stop();
   }
 }
-
 
 const summaries: Array<{ mode: Mode; runs: RunResult[] }> = args.modes.split(',').map((name) => {
   const mode = MODES[name];
@@ -245,7 +263,24 @@ const lines = [
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...summaries.map(({ mode, runs }) => {
     const m = (f: (r: RunResult) => number) => median(runs.map(f));
-    return `| ${mode.name}: ${mode.description} | ${fmt(stat(runs, (r) => r.e2e_seconds))} | ${fmt(stat(runs, (r) => r.e2e_events_per_s), 0)} | ${m((r) => r.accept_events_per_s)} | ${m((r) => r.request_ms.p50)} / ${m((r) => r.request_ms.p95)} / ${m((r) => r.request_ms.p99)} | ${m((r) => r.commit_ms.p50)} / ${m((r) => r.commit_ms.p95)} / ${m((r) => r.commit_ms.p99)} | ${m((r) => r.rss_mib.ingest)} / ${m((r) => r.rss_mib.consumer)} | ${runs.every((r) => r.exact) ? 'yes' : 'NO'} | ${fmt(stat(runs, (r) => r.machine_ms), 0)} |`;
+    return `| ${mode.name}: ${mode.description} | ${fmt(stat(runs, (r) => r.e2e_seconds))} | ${fmt(
+      stat(runs, (r) => r.e2e_events_per_s),
+      0,
+    )} | ${m((r) => r.accept_events_per_s)} | ${m((r) => r.request_ms.p50)} / ${m((r) => r.request_ms.p95)} / ${m((r) => r.request_ms.p99)} | ${m((r) => r.commit_ms.p50)} / ${m((r) => r.commit_ms.p95)} / ${m((r) => r.commit_ms.p99)} | ${m((r) => r.rss_mib.ingest)} / ${m((r) => r.rss_mib.consumer)} | ${runs.every((r) => r.exact) ? 'yes' : 'NO'} | ${fmt(
+      stat(runs, (r) => r.machine_ms),
+      0,
+    )} |`;
+  }),
+  '',
+  'CPU per event (µs of CPU time over the whole run ÷ events sent, median of the runs): where the cores went, independent of how',
+  'fast the VM was at the time. The server is ingest + NATS + consumer + PostgreSQL; the load generator is this process.',
+  '',
+  '| mode | server µs/event | ingest | NATS | consumer | PostgreSQL | load generator |',
+  '| --- | --- | --- | --- | --- | --- | --- |',
+  ...summaries.map(({ mode, runs }) => {
+    const us = (f: (c: RunResult['cpu_s']) => number) => Math.round(median(runs.map((r) => (f(r.cpu_s) / r.events) * 1e6)));
+    const server = us((c) => c.ingest + c.nats + c.consumer + c.postgres);
+    return `| ${mode.name} | **${server}** | ${us((c) => c.ingest)} | ${us((c) => c.nats)} | ${us((c) => c.consumer)} | ${us((c) => c.postgres)} | ${us((c) => c.load_generator)} |`;
   }),
   '',
   'Every run, in order (e2e seconds @ machine ms):',
@@ -254,9 +289,13 @@ const lines = [
   '',
   '*machine ms*: a fixed single-threaded CPU task (100,000 JSON round trips of one event) timed just before each run; lower is faster. It shows how fast this shared VM was at the time: on the same day it ranged over ±25% within a minute, idle.',
   '',
-  statsCost ? `GET /stats with ${statsTopics} topics (50 sequential calls over HTTP): p50 ${statsCost.p50} ms, p95 ${statsCost.p95} ms, ${statsCost.bytes} bytes.` : '',
+  statsCost
+    ? `GET /stats with ${statsTopics} topics (50 sequential calls over HTTP): p50 ${statsCost.p50} ms, p95 ${statsCost.p95} ms, ${statsCost.bytes} bytes.`
+    : '',
   '',
-  baselineEps ? `Speedup of batched over the one-transaction-per-event baseline, same run: **${(stat(summaries.find((s) => s.mode.name === 'batched')?.runs ?? [], (r) => r.e2e_events_per_s).median / baselineEps).toFixed(2)}x**.` : '',
+  baselineEps
+    ? `Speedup of batched over the one-transaction-per-event baseline, same run: **${(stat(summaries.find((s) => s.mode.name === 'batched')?.runs ?? [], (r) => r.e2e_events_per_s).median / baselineEps).toFixed(2)}x**.`
+    : '',
   '',
 ];
 // Only the generated block is replaced; the hand-written notes around it (levers, profile) stay.
@@ -269,5 +308,10 @@ try {
   /* first run */
 }
 const block = `${BEGIN}\n${lines.join('\n')}\n${END}`;
-writeFileSync(args.out, doc.includes(BEGIN) && doc.includes(END) ? doc.slice(0, doc.indexOf(BEGIN)) + block + doc.slice(doc.indexOf(END) + END.length) : `${block}\n`);
+writeFileSync(
+  args.out,
+  doc.includes(BEGIN) && doc.includes(END)
+    ? doc.slice(0, doc.indexOf(BEGIN)) + block + doc.slice(doc.indexOf(END) + END.length)
+    : `${block}\n`,
+);
 console.error(`[bench] wrote ${args.out}`);

@@ -24,7 +24,7 @@ const rssMiB = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFile
 const stack = await startLocalStack({}, { exitOnSignal: true });
 const consumer = await stack.start('consumer');
 const ingest = await stack.start('ingest');
-let code = 1;
+let code: number;
 try {
   // One workload per second (its own seed, so ids never repeat across seconds): generating the
   // whole run up front would hold millions of events in the load generator.
@@ -35,7 +35,15 @@ try {
   const perSecond = rate;
   let sent = 0;
   let failed = 0;
-  const sampler = setInterval(() => samples.push({ t: Math.round((performance.now() - t0) / 1000), ingest: rssMiB(ingest.proc.pid!), consumer: rssMiB(consumer.proc.pid!) }), 5_000);
+  const sampler = setInterval(
+    () =>
+      samples.push({
+        t: Math.round((performance.now() - t0) / 1000),
+        ingest: rssMiB(ingest.proc.pid!),
+        consumer: rssMiB(consumer.proc.pid!),
+      }),
+    5_000,
+  );
   // Pace in one-second slices: send the slice, then wait for the next second boundary.
   for (let s = 0; s < seconds; s++) {
     const slice = generateWorkload({ events: perSecond, duplicateRate: 0.3, seed: 99 + slices[s]! });
@@ -54,7 +62,11 @@ try {
   const warm = samples.findLast((x) => x.t <= seconds / 2) ?? samples[0]!;
   const last = samples.at(-1)!;
   const growth = (a: number, b: number) => +(((b - a) / a) * 100).toFixed(1);
-  const exact = failed === 0 && stats.unique_processed === expected.unique && stats.database_rows === expected.unique && stats.duplicate_dropped === expected.duplicates;
+  const exact =
+    failed === 0 &&
+    stats.unique_processed === expected.unique &&
+    stats.database_rows === expected.unique &&
+    stats.duplicate_dropped === expected.duplicates;
   const bounded = growth(warm.ingest, last.ingest) < 5 && growth(warm.consumer, last.consumer) < 5;
   const nearest = (t: number) => samples.reduce((best, x) => (Math.abs(x.t - t) < Math.abs(best.t - t) ? x : best));
   const perMinute = Array.from({ length: Math.floor(seconds / 60) }, (_, m) => ({ ...nearest((m + 1) * 60), minute: m + 1 }));
@@ -66,7 +78,10 @@ try {
     unique: stats.unique_processed,
     duplicates: stats.duplicate_dropped,
     lost: expected.unique - stats.database_rows,
-    rss_mib: { ingest: { half: warm.ingest, end: last.ingest, max: Math.max(...samples.map((x) => x.ingest)) }, consumer: { half: warm.consumer, end: last.consumer, max: Math.max(...samples.map((x) => x.consumer)) } },
+    rss_mib: {
+      ingest: { half: warm.ingest, end: last.ingest, max: Math.max(...samples.map((x) => x.ingest)) },
+      consumer: { half: warm.consumer, end: last.consumer, max: Math.max(...samples.map((x) => x.consumer)) },
+    },
     second_half_growth_percent: { ingest: growth(warm.ingest, last.ingest), consumer: growth(warm.consumer, last.consumer) },
     exact,
     memory_bounded: bounded,

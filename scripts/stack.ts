@@ -65,22 +65,39 @@ try {
     await new Promise(() => {});
   }
 
-  const workload = generateWorkload({ events: Number(args.events), duplicateRate: Number(args['duplicate-rate']), seed: Number(args.seed) });
+  const workload = generateWorkload({
+    events: Number(args.events),
+    duplicateRate: Number(args['duplicate-rate']),
+    seed: Number(args.seed),
+  });
   const before = await waitForStats(ingest.url, () => true, 10_000);
-  say(`sending ${workload.events.length} events (${workload.unique} unique, ${workload.duplicates} duplicates, seed ${args.seed}) in batches of ${args.batch}, ${args.concurrency} clients`);
+  say(
+    `sending ${workload.events.length} events (${workload.unique} unique, ${workload.duplicates} duplicates, seed ${args.seed}) in batches of ${args.batch}, ${args.concurrency} clients`,
+  );
   const started = performance.now();
-  const sent = await sendEvents(workload.events, { baseUrl: ingest.url, batchSize: Number(args.batch), concurrency: Number(args.concurrency) });
+  const sent = await sendEvents(workload.events, {
+    baseUrl: ingest.url,
+    batchSize: Number(args.batch),
+    concurrency: Number(args.concurrency),
+  });
   const acceptedMs = performance.now() - started;
   const stats = await waitForStats(
     ingest.url,
-    (s) => s.unique_processed - before.unique_processed >= workload.unique && s.queue_depth === 0 &&
+    (s) =>
+      s.unique_processed - before.unique_processed >= workload.unique &&
+      s.queue_depth === 0 &&
       s.duplicate_dropped - before.duplicate_dropped >= workload.duplicates,
     120_000,
   );
   const e2eMs = performance.now() - started;
   console.log(JSON.stringify(stats, null, 2));
-  const observed = { unique: stats.unique_processed - before.unique_processed, duplicates: stats.duplicate_dropped - before.duplicate_dropped };
-  say(`accepted in ${(acceptedMs / 1000).toFixed(2)} s; all persisted in ${(e2eMs / 1000).toFixed(2)} s (${Math.round(workload.events.length / (e2eMs / 1000))} events/s end to end); ${sent.retries} retries`);
+  const observed = {
+    unique: stats.unique_processed - before.unique_processed,
+    duplicates: stats.duplicate_dropped - before.duplicate_dropped,
+  };
+  say(
+    `accepted in ${(acceptedMs / 1000).toFixed(2)} s; all persisted in ${(e2eMs / 1000).toFixed(2)} s (${Math.round(workload.events.length / (e2eMs / 1000))} events/s end to end); ${sent.retries} retries`,
+  );
   const verdict = checkCounts(observed, workload, sent.retriedEvents);
   const exact = verdict.exact && sent.failed === 0;
   say(`${verdict.message}${sent.failed ? `; ${sent.failed} requests failed after retries: NOT EXACT` : ''}`);

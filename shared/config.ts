@@ -58,7 +58,7 @@ const ingest = {
   EVENTS_MAX_CONCURRENT: Int(4, 1, 1_000, 'GET /events reads served at once per replica; beyond it 503 + Retry-After'),
   // Whose address a request comes from (rate-limit key, logs). Off by default: X-Forwarded-For is
   // whatever the client wrote unless a proxy we trust set it. See parseTrustProxy.
-  TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, or the proxies\' addresses/CIDRs' }),
+  TRUST_PROXY: Type.String({ default: 'false', description: "false, true, or the proxies' addresses/CIDRs" }),
 };
 
 const consumer = {
@@ -149,4 +149,3 @@ export function loadMigrateConfig(env: Record<string, unknown> = process.env): M
   }
   return config;
 }
-

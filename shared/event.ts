@@ -45,4 +45,6 @@ export const subjectFor = (topic: string) => `${SUBJECT_PREFIX}.${topic}`;
  * the event_id holds. The JSON array makes the (topic, event_id) pair unambiguous.
  */
 export const msgIdFor = (e: Pick<Event, 'topic' | 'event_id'>) =>
-  createHash('sha256').update(JSON.stringify([e.topic, e.event_id])).digest('base64url');
+  createHash('sha256')
+    .update(JSON.stringify([e.topic, e.event_id]))
+    .digest('base64url');

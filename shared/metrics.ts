@@ -35,7 +35,7 @@ export function createIngestMetrics() {
     }),
     publishDuration: new Histogram({
       name: 'ingest_publish_duration_seconds',
-      help: 'Time from publishing a request\'s events to the last PubAck',
+      help: "Time from publishing a request's events to the last PubAck",
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
       registers: [registry],
     }),
@@ -58,7 +58,11 @@ export function createConsumerMetrics() {
       help: 'Deliveries already committed earlier (ack lost, e.g. crash after commit); not duplicates',
       registers: [registry],
     }),
-    deadLettered: new Counter({ name: 'consumer_events_dead_lettered_total', help: 'Messages sent to the dead-letter subject', registers: [registry] }),
+    deadLettered: new Counter({
+      name: 'consumer_events_dead_lettered_total',
+      help: 'Messages sent to the dead-letter subject',
+      registers: [registry],
+    }),
     batchDuration: new Histogram({
       name: 'consumer_batch_duration_seconds',
       help: 'Time to persist and commit one batch',
@@ -77,8 +81,16 @@ export function createConsumerMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
-    pending: new Gauge({ name: 'consumer_pending_messages', help: 'Messages in the stream not yet delivered to any consumer process', registers: [registry] }),
-    ackPending: new Gauge({ name: 'consumer_ack_pending_messages', help: 'Messages delivered but not yet acknowledged', registers: [registry] }),
+    pending: new Gauge({
+      name: 'consumer_pending_messages',
+      help: 'Messages in the stream not yet delivered to any consumer process',
+      registers: [registry],
+    }),
+    ackPending: new Gauge({
+      name: 'consumer_ack_pending_messages',
+      help: 'Messages delivered but not yet acknowledged',
+      registers: [registry],
+    }),
     dbUp: new Gauge({ name: 'consumer_database_up', help: '1 when the last database operation succeeded', registers: [registry] }),
   };
 }

@@ -32,7 +32,9 @@ export const StatsReplySchema = Type.Object({
   queue: Type.Object({ pending: Count, ack_pending: Count, stream_messages: Count }),
   dead_lettered: Count,
   topic_count: Type.Integer({ minimum: 0, description: 'topics with stored events; `topics` holds the busiest of them' }),
-  topics: Type.Record(Type.String(), TopicStats, { description: 'the STATS_TOP_TOPICS busiest topics; GET /stats/topics pages through all' }),
+  topics: Type.Record(Type.String(), TopicStats, {
+    description: 'the STATS_TOP_TOPICS busiest topics; GET /stats/topics pages through all',
+  }),
   uptime_seconds: Type.Number(),
   // The seed's groups, each field equal to the flat field of the same meaning.
   uptime_stats: Type.Object({ received_api: Count, unique_processed: Count, duplicate_dropped: Count }),

@@ -110,5 +110,7 @@ export const validateEvent = (value: unknown, index?: number): FieldError[] => {
 export function checkEncodedEvent(encoded: string, maxBytes: number, index?: number): FieldError[] {
   const bytes = Buffer.byteLength(encoded);
   if (bytes <= maxBytes) return [];
-  return [{ ...(index === undefined ? {} : { index }), field: 'payload', message: `event is ${bytes} bytes encoded; the limit is ${maxBytes}` }];
+  return [
+    { ...(index === undefined ? {} : { index }), field: 'payload', message: `event is ${bytes} bytes encoded; the limit is ${maxBytes}` },
+  ];
 }

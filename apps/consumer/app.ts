@@ -32,7 +32,10 @@ export async function buildConsumer(config: ConsumerConfig, opts: ConsumerOption
   await app.register(prismaPlugin, { config, waitAtStart: true });
   await app.register(natsPlugin, { config, service: 'consumer', inboxPrefix: CONSUMER_INBOX_PREFIX });
   await app.register(topologyPlugin, { config });
-  await app.register(writerPlugin, { config, onFatal: onFatal ?? ((err) => app.log.error({ err: err.message }, 'cannot consume any more')) });
+  await app.register(writerPlugin, {
+    config,
+    onFatal: onFatal ?? ((err) => app.log.error({ err: err.message }, 'cannot consume any more')),
+  });
   await app.register(healthRoutes);
-  return app as unknown as FastifyInstance;
+  return app;
 }

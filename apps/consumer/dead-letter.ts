@@ -6,7 +6,11 @@ import { deadLetterSubject } from '../../shared/nats/topology.ts';
 import { sleep } from '../../shared/retry.ts';
 
 /** Header values cannot hold line breaks (database errors often do). */
-const oneLine = (s: string, max: number) => s.replace(/[\r\n]+/g, ' ').trim().slice(0, max);
+const oneLine = (s: string, max: number) =>
+  s
+    .replace(/[\r\n]+/g, ' ')
+    .trim()
+    .slice(0, max);
 
 /**
  * Moves a message that can never be stored out of the way: copies it to `dlq.<STREAM>.<topic>`

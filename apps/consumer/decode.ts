@@ -45,8 +45,15 @@ function acceptedBeforeNormalising(event: Record<string, unknown>, errors: Reado
 }
 
 const compareKeys = (a: Delivery, b: Delivery) =>
-  a.event.topic < b.event.topic ? -1 : a.event.topic > b.event.topic ? 1 :
-  a.event.event_id < b.event.event_id ? -1 : a.event.event_id > b.event.event_id ? 1 : a.seq - b.seq;
+  a.event.topic < b.event.topic
+    ? -1
+    : a.event.topic > b.event.topic
+      ? 1
+      : a.event.event_id < b.event.event_id
+        ? -1
+        : a.event.event_id > b.event.event_id
+          ? 1
+          : a.seq - b.seq;
 
 /**
  * The rows one batch may insert: one per (topic, event_id), the earliest stream sequence winning,

@@ -16,7 +16,10 @@ import type { BatchPuller } from './pull.ts';
  * wait. An immediate nak would spend every permitted delivery within a second and dead-letter a
  * message whose refusal (a lock or statement timeout) lasts a few seconds.
  */
-export function retryDelayMs(deliveries: number, config: Pick<ConsumerConfig, 'CONSUMER_RETRY_DELAY_MS' | 'CONSUMER_RETRY_DELAY_MAX_MS'>): number {
+export function retryDelayMs(
+  deliveries: number,
+  config: Pick<ConsumerConfig, 'CONSUMER_RETRY_DELAY_MS' | 'CONSUMER_RETRY_DELAY_MAX_MS'>,
+): number {
   return Math.min(config.CONSUMER_RETRY_DELAY_MAX_MS, config.CONSUMER_RETRY_DELAY_MS * 2 ** Math.min(deliveries - 1, 30));
 }
 
@@ -104,7 +107,10 @@ export class EventWriter {
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       try {
-        const outcome = await persistBatch(db, pending.map((p) => p.delivery));
+        const outcome = await persistBatch(
+          db,
+          pending.map((p) => p.delivery),
+        );
         const committedAt = Date.now();
         for (const p of pending) p.msg.ack();
         health.set(true);

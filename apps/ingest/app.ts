@@ -55,5 +55,5 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   await app.register(publishRoute, { config });
   await app.register(eventsRoute, { config });
   await app.register(statsRoute, { config });
-  return app as unknown as FastifyInstance;
+  return app;
 }

@@ -41,7 +41,11 @@ export async function collectStats(db: Db, jsm: JetStreamManager, config: Ingest
     readBrokerDuplicateTotal(jsm, config.STREAM_NAME),
     jsm.streams.info(deadLetterStreamName(config.STREAM_NAME)),
   ]);
-  const brokerByTopic = await readBrokerDuplicates(jsm, config.STREAM_NAME, top.map((t) => t.topic));
+  const brokerByTopic = await readBrokerDuplicates(
+    jsm,
+    config.STREAM_NAME,
+    top.map((t) => t.topic),
+  );
 
   const unique = Number(top[0]?.total_u ?? 0);
   const dbDup = Number(top[0]?.total_d ?? 0);
@@ -71,7 +75,10 @@ export async function collectStats(db: Db, jsm: JetStreamManager, config: Ingest
     dead_lettered: dlq.state.last_seq,
     topic_count: Number(top[0]?.topics ?? 0),
     topics: Object.fromEntries(
-      top.map((t) => [t.topic, { unique_processed: Number(t.u), duplicates_db: Number(t.d), duplicates_broker: brokerByTopic.get(t.topic) ?? 0 }]),
+      top.map((t) => [
+        t.topic,
+        { unique_processed: Number(t.u), duplicates_db: Number(t.d), duplicates_broker: brokerByTopic.get(t.topic) ?? 0 },
+      ]),
     ),
     uptime_seconds: round(process.uptime(), 1),
   });

@@ -11,7 +11,10 @@ interface K8sObject {
   data?: Record<string, string>;
 }
 
-const objects = (file: string) => parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => Boolean(o));
+const objects = (file: string) =>
+  parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => Boolean(o));
 
 const [command, a, b] = process.argv.slice(2);
 switch (command) {
@@ -22,12 +25,16 @@ switch (command) {
     break;
   }
   case 'workloads':
-    for (const o of objects(a!)) if (['Deployment', 'StatefulSet', 'Job', 'DaemonSet', 'Pod'].includes(o.kind ?? '')) console.log(o.metadata.name);
+    for (const o of objects(a!))
+      if (['Deployment', 'StatefulSet', 'Job', 'DaemonSet', 'Pod'].includes(o.kind ?? '')) console.log(o.metadata.name);
     break;
   case 'same-secrets': {
     // Tilt renders with `helm template` on every `tilt up` and chart edit: a Secret that changed
     // between two renders (a generated password) would lock the apps out of PostgreSQL's data.
-    const secrets = (f: string) => objects(f).filter((o) => o.kind === 'Secret').map((o) => JSON.stringify([o.metadata.name, o.data]));
+    const secrets = (f: string) =>
+      objects(f)
+        .filter((o) => o.kind === 'Secret')
+        .map((o) => JSON.stringify([o.metadata.name, o.data]));
     const [x, y] = [secrets(a!), secrets(b!)];
     const changed = x.filter((s, i) => s !== y[i]);
     if (changed.length > 0 || x.length !== y.length) {

@@ -42,7 +42,8 @@ export async function startApp(
   const port = env.PORT && env.PORT !== '0' ? Number(env.PORT) : await freePort();
   // Otherwise whatever already listens there would answer the readiness probe below, and this app
   // would be reported running while it exits with EADDRINUSE.
-  if (await portOpen(port)) throw new Error(`cannot start ${app}: port ${port} is already in use on 127.0.0.1 (choose another with --port or PORT)`);
+  if (await portOpen(port))
+    throw new Error(`cannot start ${app}: port ${port} is already in use on 127.0.0.1 (choose another with --port or PORT)`);
   const args = [
     ...NODE_FLAGS,
     ...(opts.extraNodeFlags ?? []),
@@ -61,7 +62,11 @@ export async function startApp(
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   const path_ = opts.waitReady === false ? '/healthz' : '/readyz';
-  await pollUntil(async () => (await fetch(url + path_)).ok, Boolean, { what: `${app} on ${url}`, timeoutMs: 60_000, abortIf: () => exitReason(proc) });
+  await pollUntil(async () => (await fetch(url + path_)).ok, Boolean, {
+    what: `${app} on ${url}`,
+    timeoutMs: 60_000,
+    abortIf: () => exitReason(proc),
+  });
   return {
     name: app,
     port,

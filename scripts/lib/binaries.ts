@@ -3,7 +3,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const PREREQS_DIR = process.env.PREREQS_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'pubsub-aggregator');
+const PREREQS_DIR =
+  process.env.PREREQS_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'pubsub-aggregator');
 
 /** Finds a binary on PATH, in the project's tool dir, or in Debian's PostgreSQL dir. */
 export function findBinary(name: string): string {

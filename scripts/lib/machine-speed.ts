@@ -3,7 +3,13 @@
 // bench run therefore records how long a fixed piece of CPU work took just before it, so a slow
 // run can be told apart from a slow machine.
 
-const SAMPLE = { topic: 'orders', event_id: 'e-0001', timestamp: '2026-01-01T00:00:00.000Z', source: 'bench', payload: { n: 1, tags: ['a', 'b'], note: 'calibration' } };
+const SAMPLE = {
+  topic: 'orders',
+  event_id: 'e-0001',
+  timestamp: '2026-01-01T00:00:00.000Z',
+  source: 'bench',
+  payload: { n: 1, tags: ['a', 'b'], note: 'calibration' },
+};
 
 function once(iterations: number): number {
   const started = performance.now();

@@ -70,7 +70,7 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
       } catch (err) {
         // The temp dir (and the log in it) may be gone by the time anyone reads the error.
         const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
-        throw new Error(`${(err as Error).message}; its log ends:\n${log}`);
+        throw new Error(`${(err as Error).message}; its log ends:\n${log}`, { cause: err });
       }
     },
     async stop() {

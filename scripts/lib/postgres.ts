@@ -54,8 +54,19 @@ export async function startPostgres(opts: { dir?: string; settings?: Record<stri
     async start() {
       // Durability settings stay at PostgreSQL's defaults: the tests and benchmarks measure the
       // same commit cost a real deployment pays.
-      const extra = Object.entries(opts.settings ?? {}).map(([k, v]) => ` -c ${k}=${v}`).join('');
-      run('pg_ctl', ['-D', data, '-l', path.join(dir, 'postgres.log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${extra}`, 'start']);
+      const extra = Object.entries(opts.settings ?? {})
+        .map(([k, v]) => ` -c ${k}=${v}`)
+        .join('');
+      run('pg_ctl', [
+        '-D',
+        data,
+        '-l',
+        path.join(dir, 'postgres.log'),
+        '-w',
+        '-o',
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${extra}`,
+        'start',
+      ]);
       await pollUntil(() => portOpen(port), Boolean, { what: 'postgres', timeoutMs: 30_000 });
     },
     async stop() {
@@ -80,7 +91,8 @@ export async function startPostgres(opts: { dir?: string; settings?: Record<stri
  */
 export function prismaCli(databaseUrl: string, args: string[], cwd = process.cwd()): string {
   const r = runPrismaCli(args, { databaseUrl, cwd });
-  if (r.status !== 0) throw Object.assign(new Error(`prisma ${args.join(' ')} exited ${r.status}`), { status: r.status, stdout: r.stdout, stderr: r.stderr });
+  if (r.status !== 0)
+    throw Object.assign(new Error(`prisma ${args.join(' ')} exited ${r.status}`), { status: r.status, stdout: r.stdout, stderr: r.stderr });
   return r.stdout;
 }
 

@@ -10,7 +10,14 @@ import { brokerDuplicateSubject, brokerDuplicateTotalSubject } from '../../share
  * duplicates and 1 broker duplicate (also added to the total). The stream and its counter stream
  * must exist (an ingest or consumer started once).
  */
-export async function seedTopics(db: pg.Client, nc: NatsConnection, stream: string, prefix: string, from: number, to: number): Promise<void> {
+export async function seedTopics(
+  db: pg.Client,
+  nc: NatsConnection,
+  stream: string,
+  prefix: string,
+  from: number,
+  to: number,
+): Promise<void> {
   await db.query(
     `INSERT INTO topic_counters (topic, unique_processed, duplicates_dropped)
      SELECT $1 || i, i, i % 3 FROM generate_series($2::int, $3::int - 1) i`,
@@ -24,7 +31,8 @@ export async function seedTopics(db: pg.Client, nc: NatsConnection, stream: stri
   for (let i = from; i < to; i += 500) {
     const end = Math.min(i + 500, to);
     const increments = [];
-    for (let j = i; j < end; j++) increments.push(nc.request(brokerDuplicateSubject(stream, `${prefix}${j}`), undefined, { headers: incr(1), timeout: 10_000 }));
+    for (let j = i; j < end; j++)
+      increments.push(nc.request(brokerDuplicateSubject(stream, `${prefix}${j}`), undefined, { headers: incr(1), timeout: 10_000 }));
     increments.push(nc.request(brokerDuplicateTotalSubject(stream), undefined, { headers: incr(end - i), timeout: 10_000 }));
     await Promise.all(increments);
   }

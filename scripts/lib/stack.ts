@@ -56,9 +56,7 @@ export async function startLocalStack(
   ]);
   const apps: AppProcess[] = [];
   const appLogFiles: string[] = [];
-  let stack: LocalStack | undefined;
   const teardown = async () => {
-    if (stack) runningStacks.delete(stack);
     await Promise.all(apps.map((a) => a.stop(opts.stopSignal ?? 'SIGTERM')));
     await Promise.all([nats.stop(), pg.remove()]);
     removeDir(dir);
@@ -96,17 +94,21 @@ export async function startLocalStack(
     async start(app, extraEnv = {}) {
       const file = opts.appLogs === 'files' ? path.join(dir, `${app}-${apps.length + 1}.log`) : undefined;
       if (file) appLogFiles.push(file);
-      const p = await startApp(app, { ...created.env, PORT: '0', ...extraEnv }, { runner: 'dist', extraNodeFlags: opts.extraNodeFlags, log: file ? { file } : 'inherit' });
+      const p = await startApp(
+        app,
+        { ...created.env, PORT: '0', ...extraEnv },
+        { runner: 'dist', extraNodeFlags: opts.extraNodeFlags, log: file ? { file } : 'inherit' },
+      );
       apps.push(p);
       return p;
     },
     async stop() {
+      runningStacks.delete(created);
       await teardown();
       releaseSignals();
     },
     logFiles: () => [...nats.logFiles, pg.logFile, ...appLogFiles],
   };
-  stack = created;
   runningStacks.add(created);
   return created;
 }

@@ -46,7 +46,10 @@ export function runPrismaCli(args: string[], opts: { databaseUrl?: string; cwd?:
  * reads the migration's log, so it is dropped here and nothing else is.
  */
 const withoutUnusedUrlWarning = (output: string) =>
-  output.replace(/\n?WARNING: Your schema specifies the following datasource properties but you are using a Driver Adapter[\s\S]*?to avoid confusion if you are only using driver adapters\.\n/, '\n');
+  output.replace(
+    /\n?WARNING: Your schema specifies the following datasource properties but you are using a Driver Adapter[\s\S]*?to avoid confusion if you are only using driver adapters\.\n/,
+    '\n',
+  );
 
 /** `prisma migrate deploy`: throws with the CLI's output when it fails; returns its output. */
 export function migrateDeploy(opts: { databaseUrl?: string; cwd?: string } = {}): string {

@@ -9,7 +9,12 @@ import { withBackoff } from '../retry.ts';
  * permissions give each identity only its own replies (the consumer's pulled messages arrive there),
  * see charts/pubsub-aggregator/templates/_nats.tpl.
  */
-export async function connectNats(config: CommonConfig, name: string, log: Log, opts: { inboxPrefix?: string } = {}): Promise<NatsConnection> {
+export async function connectNats(
+  config: CommonConfig,
+  name: string,
+  log: Log,
+  opts: { inboxPrefix?: string } = {},
+): Promise<NatsConnection> {
   const nc = await withBackoff(
     () =>
       connect({

@@ -62,6 +62,9 @@ export async function ensureBrokerDuplicateTotal(jsm: JetStreamManager, stream: 
   for (let i = 0; i < topics.length; i += MAX_SUBJECTS_PER_READ) {
     for (const n of (await readBrokerDuplicates(jsm, stream, topics.slice(i, i + MAX_SUBJECTS_PER_READ))).values()) sum += n;
   }
-  await jsm.jetstream().publish(brokerDuplicateTotalSubject(stream), undefined, { headers: incr(sum), msgID: `broker-duplicate-total:${stream}` });
-  if (topics.length > 0) log.info({ stream, topics: topics.length, total: sum }, 'created the broker-duplicate total from the per-topic counters');
+  await jsm
+    .jetstream()
+    .publish(brokerDuplicateTotalSubject(stream), undefined, { headers: incr(sum), msgID: `broker-duplicate-total:${stream}` });
+  if (topics.length > 0)
+    log.info({ stream, topics: topics.length, total: sum }, 'created the broker-duplicate total from the per-topic counters');
 }

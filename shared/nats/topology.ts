@@ -84,20 +84,24 @@ export async function ensureTopology(
 ): Promise<void> {
   const stream = config.STREAM_NAME;
   let firstSeq = 1;
-  const created = await ensureStream(jsm, {
-    name: stream,
-    subjects: [`${SUBJECT_PREFIX}.>`],
-    storage: StorageType.File,
-    retention: RetentionPolicy.Limits,
-    discard: DiscardPolicy.Old,
-    num_replicas: config.STREAM_REPLICAS,
-    duplicate_window: nanos(config.STREAM_DUPLICATE_WINDOW_MS),
-    max_age: nanos(config.STREAM_MAX_AGE_MS),
-    max_bytes: config.STREAM_MAX_BYTES,
-  }, async () => {
-    firstSeq = await firstSequence();
-    return firstSeq > 1 ? { first_seq: firstSeq } : {};
-  });
+  const created = await ensureStream(
+    jsm,
+    {
+      name: stream,
+      subjects: [`${SUBJECT_PREFIX}.>`],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      num_replicas: config.STREAM_REPLICAS,
+      duplicate_window: nanos(config.STREAM_DUPLICATE_WINDOW_MS),
+      max_age: nanos(config.STREAM_MAX_AGE_MS),
+      max_bytes: config.STREAM_MAX_BYTES,
+    },
+    async () => {
+      firstSeq = await firstSequence();
+      return firstSeq > 1 ? { first_seq: firstSeq } : {};
+    },
+  );
   // Distributed counters (nats-server 2.12, ADR-49): ingest adds the duplicates the broker caught,
   // per topic; the sum survives restarts of every process and is the same from every replica.
   await ensureStream(jsm, {

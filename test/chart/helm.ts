@@ -28,8 +28,13 @@ export function tool(name: string): string | undefined {
 const HELM = tool('helm');
 if (!HELM) throw new Error('helm not found: run `bash scripts/install-prereqs.sh k8s` (or scripts/check-chart.sh) first');
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: any; data?: Record<string, string> };
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: any;
+  data?: Record<string, string>;
+};
 
 export interface RenderResult {
   ok: boolean;
@@ -39,12 +44,7 @@ export interface RenderResult {
 
 /** `helm template` with --set style args and/or values files; never throws on a helm failure. */
 export function tryRender(args: string[] = [], opts: { release?: string; revision?: number } = {}): RenderResult {
-  const cmd = [
-    'template', opts.release ?? RELEASE, CHART,
-    '--namespace', NAMESPACE,
-    '--kube-version', '1.30.0',
-    ...args,
-  ];
+  const cmd = ['template', opts.release ?? RELEASE, CHART, '--namespace', NAMESPACE, '--kube-version', '1.30.0', ...args];
   const res = spawnSync(HELM!, cmd, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (res.status !== 0) return { ok: false, stderr: res.stderr, objects: [] };
   const objects = parseAllDocuments(res.stdout)
@@ -115,7 +115,7 @@ export interface Endpoint {
 }
 
 const matchLabels = (sel: any, labels: Record<string, string>) =>
-  Object.entries(sel?.matchLabels ?? {}).every(([k, v]) => labels[k] === v) && !(sel?.matchExpressions?.length);
+  Object.entries(sel?.matchLabels ?? {}).every(([k, v]) => labels[k] === v) && !sel?.matchExpressions?.length;
 
 const RELEASE_NS_LABELS = { 'kubernetes.io/metadata.name': NAMESPACE };
 
@@ -148,7 +148,9 @@ export function allowed(objs: K8sObject[], src: Endpoint, dst: Endpoint, port: n
   const inNs = (ep: Endpoint) => !ep.ip && ep.namespaceLabels === undefined;
   const direction = (ep: Endpoint, type: 'Ingress' | 'Egress', other: Endpoint) => {
     if (!inNs(ep)) return true; // not governed by this release's policies
-    const selecting = policies.filter((p) => matchLabels(p.spec.podSelector, ep.labels) && (p.spec.policyTypes ?? ['Ingress']).includes(type));
+    const selecting = policies.filter(
+      (p) => matchLabels(p.spec.podSelector, ep.labels) && (p.spec.policyTypes ?? ['Ingress']).includes(type),
+    );
     if (selecting.length === 0) return true;
     const rules = selecting.flatMap((p) => (type === 'Ingress' ? p.spec.ingress : p.spec.egress) ?? []);
     return rules.some((r: any) => {
@@ -173,20 +175,38 @@ export async function withFakeCluster<T>(objects: () => K8sObject[], fn: (env: {
   };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
-    const send = (code: number, body: unknown) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
+    const send = (code: number, body: unknown) => {
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
     const list = (groupVersion: string) => ({
-      kind: 'APIResourceList', groupVersion,
-      resources: Object.values(resources).filter((r) => r.group === groupVersion).map((r) => ({ name: r.plural, singularName: r.kind.toLowerCase(), namespaced: true, kind: r.kind, verbs: ['get'] })),
+      kind: 'APIResourceList',
+      groupVersion,
+      resources: Object.values(resources)
+        .filter((r) => r.group === groupVersion)
+        .map((r) => ({ name: r.plural, singularName: r.kind.toLowerCase(), namespaced: true, kind: r.kind, verbs: ['get'] })),
     });
     if (url.pathname === '/version') return send(200, { major: '1', minor: '30', gitVersion: 'v1.30.0' });
     if (url.pathname === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'] });
-    if (url.pathname === '/apis') return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [{ name: 'apps', versions: [{ groupVersion: 'apps/v1', version: 'v1' }], preferredVersion: { groupVersion: 'apps/v1', version: 'v1' } }] });
+    if (url.pathname === '/apis')
+      return send(200, {
+        kind: 'APIGroupList',
+        apiVersion: 'v1',
+        groups: [
+          {
+            name: 'apps',
+            versions: [{ groupVersion: 'apps/v1', version: 'v1' }],
+            preferredVersion: { groupVersion: 'apps/v1', version: 'v1' },
+          },
+        ],
+      });
     if (url.pathname === '/api/v1') return send(200, list('v1'));
     if (url.pathname === '/apis/apps/v1') return send(200, list('apps/v1'));
     for (const o of objects()) {
       const r = resources[o.kind]!;
       const base = r.group === 'v1' ? '/api/v1' : `/apis/${r.group}`;
-      if (url.pathname === `${base}/namespaces/${NAMESPACE}/${r.plural}/${o.metadata.name}`) return send(200, { ...o, metadata: { namespace: NAMESPACE, ...o.metadata } });
+      if (url.pathname === `${base}/namespaces/${NAMESPACE}/${r.plural}/${o.metadata.name}`)
+        return send(200, { ...o, metadata: { namespace: NAMESPACE, ...o.metadata } });
     }
     send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
   });
@@ -194,12 +214,17 @@ export async function withFakeCluster<T>(objects: () => K8sObject[], fn: (env: {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-fake-cluster-'));
   try {
     const kubeconfig = path.join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
-      clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } }],
-      users: [{ name: 'fake', user: {} }],
-      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake', namespace: NAMESPACE } }],
-    }));
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'fake',
+        clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } }],
+        users: [{ name: 'fake', user: {} }],
+        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake', namespace: NAMESPACE } }],
+      }),
+    );
     return await fn({ KUBECONFIG: kubeconfig });
   } finally {
     server.close();

@@ -23,15 +23,23 @@ const PASSWORDS = { ingest: 'ingest-pw-0123456789', consumer: 'consumer-pw-01234
 
 /** nats.conf as the chart renders it, made runnable on loopback: ports, paths and the pod's env filled in. */
 function renderedNatsConf(): string {
-  const objs = render(set({ 'nats.auth.passwords.ingest': PASSWORDS.ingest, 'nats.auth.passwords.consumer': PASSWORDS.consumer, 'nats.auth.passwords.admin': PASSWORDS.admin }));
-  return find(objs, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!
-    // Given on the command line by startNats instead (free ports, a temp store dir).
-    .replace(/^(server_name|port|http_port|pid_file):.*$/gm, '')
-    .replace(/^\s*store_dir:.*$/m, '')
-    // The StatefulSet passes these from the Secret as environment variables.
-    .replace('$NATS_INGEST_PASSWORD', PASSWORDS.ingest)
-    .replace('$NATS_CONSUMER_PASSWORD', PASSWORDS.consumer)
-    .replace('$NATS_ADMIN_PASSWORD', PASSWORDS.admin);
+  const objs = render(
+    set({
+      'nats.auth.passwords.ingest': PASSWORDS.ingest,
+      'nats.auth.passwords.consumer': PASSWORDS.consumer,
+      'nats.auth.passwords.admin': PASSWORDS.admin,
+    }),
+  );
+  return (
+    find(objs, 'ConfigMap', `${F}-nats-config`)
+      .data!['nats.conf']! // Given on the command line by startNats instead (free ports, a temp store dir).
+      .replace(/^(server_name|port|http_port|pid_file):.*$/gm, '')
+      .replace(/^\s*store_dir:.*$/m, '')
+      // The StatefulSet passes these from the Secret as environment variables.
+      .replace('$NATS_INGEST_PASSWORD', PASSWORDS.ingest)
+      .replace('$NATS_CONSUMER_PASSWORD', PASSWORDS.consumer)
+      .replace('$NATS_ADMIN_PASSWORD', PASSWORDS.admin)
+  );
 }
 
 let dir: string;
@@ -41,14 +49,21 @@ let admin: NatsConnection;
 const apps: AppProcess[] = [];
 const logOf = (name: string) => path.join(dir, `${name}.log`);
 const showLogs = () =>
-  ['consumer', 'ingest'].map((n) => `--- ${n}\n${existsSync(logOf(n)) ? readFileSync(logOf(n), 'utf8').slice(-4000) : '(none)'}`).join('\n');
+  ['consumer', 'ingest']
+    .map((n) => `--- ${n}\n${existsSync(logOf(n)) ? readFileSync(logOf(n), 'utf8').slice(-4000) : '(none)'}`)
+    .join('\n');
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'pubsub-nats-auth-'));
   [nats, pg] = await Promise.all([startNats({ dir, config: renderedNatsConf() }), startPostgres()]);
   migrate(pg.url, ROOT);
   const env = (role: 'ingest' | 'consumer') => ({
-    NATS_URL: nats.url, NATS_USER: role, NATS_PASSWORD: PASSWORDS[role], DATABASE_URL: pg.url, LOG_LEVEL: 'info', PORT: '0',
+    NATS_URL: nats.url,
+    NATS_USER: role,
+    NATS_PASSWORD: PASSWORDS[role],
+    DATABASE_URL: pg.url,
+    LOG_LEVEL: 'info',
+    PORT: '0',
   });
   // The consumer creates the topology as its own user; ingest only waits for it.
   try {
@@ -57,7 +72,7 @@ beforeAll(async () => {
     // A second consumer finds the topology in place: it takes the update paths (streams and durable).
     apps.push(await startApp('consumer', env('consumer'), { runner: 'tsx', cwd: ROOT, log: { file: logOf('consumer') } }));
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${showLogs()}`);
+    throw new Error(`${(err as Error).message}\n${showLogs()}`, { cause: err });
   }
   admin = await connect({ servers: nats.url, user: 'admin', pass: PASSWORDS.admin });
 }, 180_000);
@@ -76,7 +91,11 @@ describe('NATS users and permissions of the built-in NATS', () => {
     expect(sent.failed, showLogs()).toBe(0);
     // Garbage published straight to the stream (by the admin): the consumer must dead-letter it.
     await jetstream(admin).publish('events.poison', 'not json');
-    const s = await waitForStats(ingest, (x) => x.unique_processed >= w.unique && x.queue_depth === 0 && x.dead_lettered === 1, 60_000).catch((err) => {
+    const s = await waitForStats(
+      ingest,
+      (x) => x.unique_processed >= w.unique && x.queue_depth === 0 && x.dead_lettered === 1,
+      60_000,
+    ).catch((err) => {
       throw new Error(`${err.message}\n${showLogs()}`);
     });
     expect(s.unique_processed).toBe(w.unique);
@@ -88,17 +107,28 @@ describe('NATS users and permissions of the built-in NATS', () => {
 
   it('nobody connects without a user, or with a wrong password', async () => {
     await expect(connect({ servers: nats.url, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
-    await expect(connect({ servers: nats.url, user: 'ingest', pass: 'guess', reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+    await expect(connect({ servers: nats.url, user: 'ingest', pass: 'guess', reconnect: false })).rejects.toThrow(
+      /Authorization Violation/i,
+    );
   });
 
   for (const role of ['ingest', 'consumer'] as const) {
     it(`${role}'s user cannot delete or purge a stream, or delete the durable consumer`, async () => {
       // As the apps connect (the consumer's replies come to its own inbox prefix).
-      const nc = await connect({ servers: nats.url, user: role, pass: PASSWORDS[role], ...(role === 'consumer' ? { inboxPrefix: CONSUMER_INBOX_PREFIX } : {}) });
+      const nc = await connect({
+        servers: nats.url,
+        user: role,
+        pass: PASSWORDS[role],
+        ...(role === 'consumer' ? { inboxPrefix: CONSUMER_INBOX_PREFIX } : {}),
+      });
       try {
         const jsm = await jetstreamManager(nc, { timeout: 2_000 });
-        await expect(jsm.streams.delete('EVENTS')).rejects.toThrow(/Permissions Violation for Publish to "\$JS\.API\.STREAM\.DELETE\.EVENTS"/);
-        await expect(jsm.streams.purge('EVENTS')).rejects.toThrow(/Permissions Violation for Publish to "\$JS\.API\.STREAM\.PURGE\.EVENTS"/);
+        await expect(jsm.streams.delete('EVENTS')).rejects.toThrow(
+          /Permissions Violation for Publish to "\$JS\.API\.STREAM\.DELETE\.EVENTS"/,
+        );
+        await expect(jsm.streams.purge('EVENTS')).rejects.toThrow(
+          /Permissions Violation for Publish to "\$JS\.API\.STREAM\.PURGE\.EVENTS"/,
+        );
         await expect(jsm.consumers.delete('EVENTS', 'event-writer')).rejects.toThrow(/Permissions Violation/);
         await expect(jsm.streams.add({ name: 'OTHER', subjects: ['other.>'] })).rejects.toThrow(/Permissions Violation/);
       } finally {

@@ -81,8 +81,10 @@ describe('NetworkPolicies (defaults)', () => {
 describe('NetworkPolicies (NATS cluster, narrowed sources)', () => {
   const objs = render([
     ...set({ 'nats.replicas': 3 }),
-    '--set', 'networkPolicy.ingest.from[0].namespaceSelector.matchLabels.team=edge',
-    '--set', 'networkPolicy.metrics.from[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring',
+    '--set',
+    'networkPolicy.ingest.from[0].namespaceSelector.matchLabels.team=edge',
+    '--set',
+    'networkPolicy.metrics.from[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring',
   ]);
   const p = pods(objs);
   const edge: Endpoint = { labels: { app: 'gw' }, namespaceLabels: { team: 'edge' } };

@@ -5,7 +5,22 @@ import path from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { parse } from 'yaml';
 import { spawnSync } from 'node:child_process';
-import { CHART, NAMESPACE, byKind, envOf, find, podOf, render, set, tool, tryRender, tryRenderAsync, withFakeCluster, workloads, type K8sObject } from './helm.ts';
+import {
+  CHART,
+  NAMESPACE,
+  byKind,
+  envOf,
+  find,
+  podOf,
+  render,
+  set,
+  tool,
+  tryRender,
+  tryRenderAsync,
+  withFakeCluster,
+  workloads,
+  type K8sObject,
+} from './helm.ts';
 
 const chartYaml = parse(readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
 const ciValues = (name: string) => ['-f', path.join(CHART, 'ci', name)];
@@ -52,7 +67,10 @@ describe('security', () => {
 
 describe('probes and shutdown', () => {
   it('ingest and consumer probe /healthz (liveness) and /readyz (readiness) on their HTTP port', () => {
-    for (const [name, port] of [['ingest', 8080], ['consumer', 9090]] as const) {
+    for (const [name, port] of [
+      ['ingest', 8080],
+      ['consumer', 9090],
+    ] as const) {
       const c = podOf(find(defaults, 'Deployment', `${F}-${name}`)).spec.containers[0];
       expect(c.ports).toContainEqual(expect.objectContaining({ name: 'http', containerPort: port }));
       expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
@@ -96,14 +114,27 @@ describe('probes and shutdown', () => {
 
   it('spreads app pods over nodes', () => {
     const tsc = podOf(find(defaults, 'Deployment', `${F}-ingest`)).spec.topologySpreadConstraints;
-    expect(tsc[0]).toMatchObject({ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/component': 'ingest' } } });
+    expect(tsc[0]).toMatchObject({
+      topologyKey: 'kubernetes.io/hostname',
+      labelSelector: { matchLabels: { 'app.kubernetes.io/component': 'ingest' } },
+    });
   });
 });
 
 describe('storage', () => {
   it('NATS and PostgreSQL keep their data on PVCs (volumeClaimTemplates) mounted where they write', () => {
-    const objs = render(set({ 'nats.jetstream.fileStore.pvc.size': '3Gi', 'nats.jetstream.fileStore.maxSize': '2Gi', 'postgresql.persistence.size': '4Gi', 'postgresql.persistence.storageClassName': 'fast' }));
-    for (const [name, mount, size] of [['nats', '/data', '3Gi'], ['postgresql', '/var/lib/postgresql/data', '4Gi']] as const) {
+    const objs = render(
+      set({
+        'nats.jetstream.fileStore.pvc.size': '3Gi',
+        'nats.jetstream.fileStore.maxSize': '2Gi',
+        'postgresql.persistence.size': '4Gi',
+        'postgresql.persistence.storageClassName': 'fast',
+      }),
+    );
+    for (const [name, mount, size] of [
+      ['nats', '/data', '3Gi'],
+      ['postgresql', '/var/lib/postgresql/data', '4Gi'],
+    ] as const) {
       const sts = find(objs, 'StatefulSet', `${F}-${name}`);
       const [vct] = sts.spec.volumeClaimTemplates;
       expect(vct.metadata.name).toBe('data');
@@ -226,7 +257,9 @@ describe('PostgreSQL credentials', () => {
       const env = envOf(c);
       urls[`${podOf(w).labels['app.kubernetes.io/component']}/${c.name}`] = env.DATABASE_URL;
       const passwordVar = env.DATABASE_URL === admin ? 'POSTGRES_PASSWORD' : 'APP_DB_PASSWORD';
-      expect(env[passwordVar], c.name).toEqual({ secretKeyRef: { name: `${F}-postgresql`, key: passwordVar === 'POSTGRES_PASSWORD' ? 'password' : 'app-password' } });
+      expect(env[passwordVar], c.name).toEqual({
+        secretKeyRef: { name: `${F}-postgresql`, key: passwordVar === 'POSTGRES_PASSWORD' ? 'password' : 'app-password' },
+      });
       // $(VAR) expansion only works for variables defined earlier in the list.
       const names = c.env.map((e: any) => e.name);
       expect(names.indexOf(passwordVar)).toBeLessThan(names.indexOf('DATABASE_URL'));
@@ -255,40 +288,76 @@ describe('PostgreSQL credentials', () => {
   it('on upgrade the generated passwords are read back from the live Secrets (lookup), never regenerated', async () => {
     const b64 = (v: string) => Buffer.from(v).toString('base64');
     let live: K8sObject[] = [
-      { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${F}-postgresql` }, data: { password: b64('password-from-install'), 'app-password': b64('app-password-from-install') } },
-      { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${F}-nats-users` }, data: { 'ingest-password': b64('ingest-from-install'), 'consumer-password': b64('consumer-from-install'), 'admin-password': b64('admin-from-install') } },
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: `${F}-postgresql` },
+        data: { password: b64('password-from-install'), 'app-password': b64('app-password-from-install') },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: `${F}-nats-users` },
+        data: {
+          'ingest-password': b64('ingest-from-install'),
+          'consumer-password': b64('consumer-from-install'),
+          'admin-password': b64('admin-from-install'),
+        },
+      },
     ];
-    await withFakeCluster(() => live, async (env) => {
-      const renderLive = () => tryRenderAsync(['--dry-run=server', '--show-only', 'templates/secrets.yaml'], env);
-      const upgrade = await renderLive();
-      expect(upgrade.ok, upgrade.stderr).toBe(true);
-      expect(password(upgrade.objects)).toBe('password-from-install');
-      expect(Buffer.from(secretOf(upgrade.objects).data!['app-password']!, 'base64').toString()).toBe('app-password-from-install');
-      expect(Buffer.from(find(upgrade.objects, 'Secret', `${F}-nats-users`).data!['consumer-password']!, 'base64').toString()).toBe('consumer-from-install');
-      // A Secret from before the app role existed: its password is kept, the missing key generated.
-      live = [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${F}-postgresql` }, data: { password: b64('password-from-install') } }];
-      const older = await renderLive();
-      expect(password(older.objects)).toBe('password-from-install');
-      expect(Buffer.from(secretOf(older.objects).data!['app-password']!, 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
-      live = []; // a fresh install: new random passwords
-      const install = await renderLive();
-      expect(install.ok, install.stderr).toBe(true);
-      expect(password(install.objects)).toMatch(/^[A-Za-z0-9]{32}$/);
-    });
+    await withFakeCluster(
+      () => live,
+      async (env) => {
+        const renderLive = () => tryRenderAsync(['--dry-run=server', '--show-only', 'templates/secrets.yaml'], env);
+        const upgrade = await renderLive();
+        expect(upgrade.ok, upgrade.stderr).toBe(true);
+        expect(password(upgrade.objects)).toBe('password-from-install');
+        expect(Buffer.from(secretOf(upgrade.objects).data!['app-password']!, 'base64').toString()).toBe('app-password-from-install');
+        expect(Buffer.from(find(upgrade.objects, 'Secret', `${F}-nats-users`).data!['consumer-password']!, 'base64').toString()).toBe(
+          'consumer-from-install',
+        );
+        // A Secret from before the app role existed: its password is kept, the missing key generated.
+        live = [
+          { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${F}-postgresql` }, data: { password: b64('password-from-install') } },
+        ];
+        const older = await renderLive();
+        expect(password(older.objects)).toBe('password-from-install');
+        expect(Buffer.from(secretOf(older.objects).data!['app-password']!, 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
+        live = []; // a fresh install: new random passwords
+        const install = await renderLive();
+        expect(install.ok, install.stderr).toBe(true);
+        expect(password(install.objects)).toMatch(/^[A-Za-z0-9]{32}$/);
+      },
+    );
   });
 
   it('existingSecret: no Secret rendered, everything points at it', () => {
-    const objs = render(set({ 'postgresql.auth.existingSecret': 'my-pg', 'postgresql.auth.passwordKey': 'pw', 'postgresql.auth.appPasswordKey': 'app-pw', 'nats.auth.existingSecret': 'my-nats' }));
+    const objs = render(
+      set({
+        'postgresql.auth.existingSecret': 'my-pg',
+        'postgresql.auth.passwordKey': 'pw',
+        'postgresql.auth.appPasswordKey': 'app-pw',
+        'nats.auth.existingSecret': 'my-nats',
+      }),
+    );
     expect(byKind(objs, 'Secret')).toHaveLength(0);
     const pg = podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0];
     expect(envOf(pg).POSTGRES_PASSWORD).toEqual({ secretKeyRef: { name: 'my-pg', key: 'pw' } });
-    expect(envOf(podOf(find(objs, 'Job', `${F}-migrate-1`)).spec.containers[0]).POSTGRES_PASSWORD).toEqual({ secretKeyRef: { name: 'my-pg', key: 'pw' } });
-    expect(envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]).APP_DB_PASSWORD).toEqual({ secretKeyRef: { name: 'my-pg', key: 'app-pw' } });
-    expect(envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]).NATS_PASSWORD).toEqual({ secretKeyRef: { name: 'my-nats', key: 'consumer-password' } });
+    expect(envOf(podOf(find(objs, 'Job', `${F}-migrate-1`)).spec.containers[0]).POSTGRES_PASSWORD).toEqual({
+      secretKeyRef: { name: 'my-pg', key: 'pw' },
+    });
+    expect(envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]).APP_DB_PASSWORD).toEqual({
+      secretKeyRef: { name: 'my-pg', key: 'app-pw' },
+    });
+    expect(envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]).NATS_PASSWORD).toEqual({
+      secretKeyRef: { name: 'my-nats', key: 'consumer-password' },
+    });
   });
 
   it('the apps may not use the superuser', () => {
-    expect(tryRender(set({ 'postgresql.auth.appUsername': 'events' })).stderr).toContain('postgresql.auth.appUsername must differ from postgresql.auth.username');
+    expect(tryRender(set({ 'postgresql.auth.appUsername': 'events' })).stderr).toContain(
+      'postgresql.auth.appUsername must differ from postgresql.auth.username',
+    );
   });
 });
 
@@ -330,7 +399,13 @@ describe('NATS', () => {
         const file = path.join(dir, `nats-${replicas}.conf`);
         writeFileSync(file, conf);
         // The pod's environment: its name, and the users' passwords from the Secret.
-        const env = { ...process.env, SERVER_NAME: `${F}-nats-0`, NATS_INGEST_PASSWORD: 'a', NATS_CONSUMER_PASSWORD: 'b', NATS_ADMIN_PASSWORD: 'c' };
+        const env = {
+          ...process.env,
+          SERVER_NAME: `${F}-nats-0`,
+          NATS_INGEST_PASSWORD: 'a',
+          NATS_CONSUMER_PASSWORD: 'b',
+          NATS_ADMIN_PASSWORD: 'c',
+        };
         const r = spawnSync(tool('nats-server')!, ['-c', file, '-t'], { encoding: 'utf8', env });
         expect(r.status, r.stderr + r.stdout).toBe(0);
       }
@@ -377,14 +452,19 @@ describe('external NATS and PostgreSQL', () => {
     const o = render(set({ 'postgresql.enabled': false, 'externalDatabase.url': 'postgresql://u:p@db.example:5432/events' }));
     const s = find(o, 'Secret', `${F}-database`);
     expect(Buffer.from(s.data!['database-url']!, 'base64').toString()).toBe('postgresql://u:p@db.example:5432/events');
-    expect(envOf(podOf(find(o, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({ secretKeyRef: { name: `${F}-database`, key: 'database-url' } });
+    expect(envOf(podOf(find(o, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({
+      secretKeyRef: { name: `${F}-database`, key: 'database-url' },
+    });
   });
 });
 
 describe('scaling', () => {
   it('HPA on CPU replaces the fixed replica count', () => {
     const objs = render(ciValues('hpa-values.yaml'));
-    for (const [name, min, max] of [['ingest', 2, 8], ['consumer', 2, 4]] as const) {
+    for (const [name, min, max] of [
+      ['ingest', 2, 8],
+      ['consumer', 2, 4],
+    ] as const) {
       expect(find(objs, 'Deployment', `${F}-${name}`).spec.replicas).toBeUndefined();
       const hpa = find(objs, 'HorizontalPodAutoscaler', `${F}-${name}`);
       expect(hpa.apiVersion).toBe('autoscaling/v2');
@@ -399,7 +479,14 @@ describe('scaling', () => {
 
 describe('ingest configuration', () => {
   it('maps values to the documented env vars', () => {
-    const objs = render(set({ 'ingest.maxBatchSize': 50, 'consumer.persistMode': 'per-event', 'consumer.batchSize': 100, 'config.stream.maxBytes': 1073741824 }));
+    const objs = render(
+      set({
+        'ingest.maxBatchSize': 50,
+        'consumer.persistMode': 'per-event',
+        'consumer.batchSize': 100,
+        'config.stream.maxBytes': 1073741824,
+      }),
+    );
     const ingest = envOf(podOf(find(objs, 'Deployment', `${F}-ingest`)).spec.containers[0]);
     const consumer = envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]);
     expect(ingest).toMatchObject({ MAX_BATCH_SIZE: '50', STREAM_NAME: 'EVENTS', STREAM_MAX_BYTES: '1073741824', HOST: '0.0.0.0' });
@@ -437,8 +524,14 @@ describe('ingest configuration', () => {
   it('a read-only or publish-only token setup leaves the other scope without a key (unset, so open), never empty', () => {
     const decoded = (objs: K8sObject[]) =>
       Object.fromEntries(Object.entries(find(objs, 'Secret', `${F}-auth`).data!).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
-    expect(decoded(render(ciValues('auth-read-only-values.yaml')))).toEqual({ 'read-tokens': 'read-token-1', 'load-test-token': 'read-token-1' });
-    expect(decoded(render(['--set', 'auth.enabled=true', '--set', 'auth.publishTokens={p1,p2}']))).toEqual({ 'publish-tokens': 'p1,p2', 'load-test-token': 'p1' });
+    expect(decoded(render(ciValues('auth-read-only-values.yaml')))).toEqual({
+      'read-tokens': 'read-token-1',
+      'load-test-token': 'read-token-1',
+    });
+    expect(decoded(render(['--set', 'auth.enabled=true', '--set', 'auth.publishTokens={p1,p2}']))).toEqual({
+      'publish-tokens': 'p1,p2',
+      'load-test-token': 'p1',
+    });
     // Both variables stay optional references: a missing key means the variable is not set at all.
     const env = envOf(podOf(find(render(ciValues('auth-read-only-values.yaml')), 'Deployment', `${F}-ingest`)).spec.containers[0]);
     expect(env.AUTH_PUBLISH_TOKENS.secretKeyRef.optional).toBe(true);
@@ -447,13 +540,15 @@ describe('ingest configuration', () => {
 
   it('ingest pods roll when the tokens change (revoked tokens stop working at the upgrade), not otherwise', () => {
     const checksum = (tokens: string) =>
-      find(render(['--set', 'auth.enabled=true', '--set', `auth.readTokens={${tokens}}`]), 'Deployment', `${F}-ingest`).spec.template.metadata.annotations['checksum/auth'];
+      find(render(['--set', 'auth.enabled=true', '--set', `auth.readTokens={${tokens}}`]), 'Deployment', `${F}-ingest`).spec.template
+        .metadata.annotations['checksum/auth'];
     expect(checksum('r1')).toBe(checksum('r1'));
     expect(checksum('r1')).not.toBe(checksum('r2'));
     expect(find(defaults, 'Deployment', `${F}-ingest`).spec.template.metadata.annotations['checksum/auth']).toBeUndefined();
     // The consumer does not read tokens: it does not roll for them.
     const consumer = (tokens: string) =>
-      find(render(['--set', 'auth.enabled=true', '--set', `auth.readTokens={${tokens}}`]), 'Deployment', `${F}-consumer`).spec.template.metadata.annotations;
+      find(render(['--set', 'auth.enabled=true', '--set', `auth.readTokens={${tokens}}`]), 'Deployment', `${F}-consumer`).spec.template
+        .metadata.annotations;
     expect(consumer('r1')).toEqual(consumer('r2'));
   });
 
@@ -468,7 +563,10 @@ describe('ingest configuration', () => {
 describe('observability', () => {
   it('scrape annotations on the app pods', () => {
     // ingest: its metrics-only port.
-    for (const [name, port] of [['ingest', '9091'], ['consumer', '9090']]) {
+    for (const [name, port] of [
+      ['ingest', '9091'],
+      ['consumer', '9090'],
+    ]) {
       const ann = find(defaults, 'Deployment', `${F}-${name}`).spec.template.metadata.annotations;
       expect(ann).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': port, 'prometheus.io/path': '/metrics' });
     }
@@ -481,7 +579,10 @@ describe('observability', () => {
     // Enabled, but the cluster has no Prometheus Operator: nothing that would fail the install.
     expect(byKind(render(ciValues('hpa-values.yaml')), 'ServiceMonitor')).toHaveLength(0);
     const objs = render([...ciValues('hpa-values.yaml'), '--api-versions', 'monitoring.coreos.com/v1/ServiceMonitor']);
-    for (const [name, service, port] of [['ingest', `${F}-ingest-metrics`, 'metrics'], ['consumer', `${F}-consumer`, 'http']] as const) {
+    for (const [name, service, port] of [
+      ['ingest', `${F}-ingest-metrics`, 'metrics'],
+      ['consumer', `${F}-consumer`, 'http'],
+    ] as const) {
       const sm = find(objs, 'ServiceMonitor', `${F}-${name}`);
       const svc = find(objs, 'Service', service);
       expect(sm.metadata.labels?.release).toBe('kube-prometheus-stack');
@@ -492,7 +593,10 @@ describe('observability', () => {
     // The metrics port is on a ClusterIP Service of its own, never on the (NodePort) API Service.
     const kind = render(['-f', path.join(CHART, '../../k8s/values-kind.yaml')]);
     expect(find(kind, 'Service', `${F}-ingest`).spec.ports.map((p: any) => p.name)).toEqual(['http']);
-    expect(find(kind, 'Service', `${F}-ingest-metrics`).spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'metrics', port: 9091, targetPort: 'metrics' }] });
+    expect(find(kind, 'Service', `${F}-ingest-metrics`).spec).toMatchObject({
+      type: 'ClusterIP',
+      ports: [{ name: 'metrics', port: 9091, targetPort: 'metrics' }],
+    });
     const ingest = podOf(find(kind, 'Deployment', `${F}-ingest`)).spec.containers[0];
     expect(ingest.ports).toContainEqual({ name: 'metrics', containerPort: 9091, protocol: 'TCP' });
     expect(envOf(ingest).METRICS_PORT).toBe('9091');
@@ -506,10 +610,16 @@ describe('observability', () => {
     const dash = JSON.parse(cm.data!['pubsub-aggregator.json']!);
     const exprs = dash.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr)).join('\n');
     for (const metric of [
-      'ingest_events_accepted_total', 'ingest_events_broker_duplicate_total', 'consumer_events_persisted_total',
-      'consumer_events_db_duplicate_total', 'consumer_batch_duration_seconds_bucket', 'consumer_accept_to_commit_seconds_bucket',
-      'consumer_pending_messages', 'http_request_duration_seconds_bucket',
-    ]) expect(exprs, metric).toContain(metric);
+      'ingest_events_accepted_total',
+      'ingest_events_broker_duplicate_total',
+      'consumer_events_persisted_total',
+      'consumer_events_db_duplicate_total',
+      'consumer_batch_duration_seconds_bucket',
+      'consumer_accept_to_commit_seconds_bucket',
+      'consumer_pending_messages',
+      'http_request_duration_seconds_bucket',
+    ])
+      expect(exprs, metric).toContain(metric);
     expect(exprs).toMatch(/histogram_quantile\(0\.99/);
   });
 });
@@ -536,7 +646,9 @@ describe('helm test and k6', () => {
     expect(envOf(c).EVENTS).toBe('2000');
     // A re-run must not replay the last run's ids: the seed is the Job's render time unless pinned.
     expect(Number(envOf(c).SEED)).toBeGreaterThan(Date.UTC(2026, 0, 1) / 1000);
-    expect(envOf(podOf(find(render([...ciValues('hpa-values.yaml'), '--set', 'k6.env.SEED=42']), 'Job', `${F}-k6-1`)).spec.containers[0]).SEED).toBe('42');
+    expect(
+      envOf(podOf(find(render([...ciValues('hpa-values.yaml'), '--set', 'k6.env.SEED=42']), 'Job', `${F}-k6-1`)).spec.containers[0]).SEED,
+    ).toBe('42');
     // Its teardown waits up to 120 s for the counts; k6 would stop it after 60 s.
     expect(envOf(c).K6_TEARDOWN_TIMEOUT).toBe('180s');
     // Exact counts, but no latency threshold, unless the values pick a profile: a slow node must
@@ -546,9 +658,18 @@ describe('helm test and k6', () => {
     // With auth on it sends a token that has both scopes.
     expect(envOf(c).TOKEN).toEqual({ secretKeyRef: { name: `${F}-auth`, key: 'load-test-token' } });
     expect(Buffer.from(find(objs, 'Secret', `${F}-auth`).data!['load-test-token']!, 'base64').toString()).toBe('load-token-1');
-    expect(tryRender(['--set', 'k6.enabled=true', '--set', 'auth.enabled=true', '--set', 'auth.publishTokens={p}', '--set', 'auth.readTokens={r}']).stderr).toContain(
-      'needs one token that is in auth.publishTokens and in auth.readTokens',
-    );
+    expect(
+      tryRender([
+        '--set',
+        'k6.enabled=true',
+        '--set',
+        'auth.enabled=true',
+        '--set',
+        'auth.publishTokens={p}',
+        '--set',
+        'auth.readTokens={r}',
+      ]).stderr,
+    ).toContain('needs one token that is in auth.publishTokens and in auth.readTokens');
     // It starts only once ingest is ready (k6's own setup gives up after 60 s).
     const [wait] = job.spec.template.spec.initContainers;
     expect(wait.command).toEqual(['node', '/wait/wait-for.cjs']);
@@ -582,9 +703,15 @@ describe('NOTES.txt', () => {
       const chart = path.join(dir, 'pubsub-aggregator');
       cpSync(CHART, chart, { recursive: true });
       cpSync(path.join(CHART, 'templates/NOTES.txt'), path.join(chart, 'files/notes.txt'));
-      writeFileSync(path.join(chart, 'templates/notes-under-test.yaml'),
-        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ tpl (.Files.Get "files/notes.txt") . | quote }}\n');
-      const r = await tryRenderAsync(['--show-only', 'templates/notes-under-test.yaml', '-f', path.join(CHART, '../../k8s/values-kind.yaml')], {}, chart);
+      writeFileSync(
+        path.join(chart, 'templates/notes-under-test.yaml'),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ tpl (.Files.Get "files/notes.txt") . | quote }}\n',
+      );
+      const r = await tryRenderAsync(
+        ['--show-only', 'templates/notes-under-test.yaml', '-f', path.join(CHART, '../../k8s/values-kind.yaml')],
+        {},
+        chart,
+      );
       expect(r.ok, r.stderr).toBe(true);
       const notes = r.objects[0]!.data!.notes!;
       // kind maps the NodePort to localhost:8080: a port-forward there would collide with it.
@@ -614,7 +741,10 @@ describe('labels', () => {
     for (const svc of byKind(defaults, 'Service')) {
       const targets = workloads(defaults).filter((w) => Object.entries(svc.spec.selector).every(([k, v]) => podOf(w).labels[k] === v));
       expect(targets.length, `Service ${svc.metadata.name} selects a workload`).toBeGreaterThan(0);
-      expect(targets.every((w) => w.kind !== 'Job' && w.kind !== 'Pod'), svc.metadata.name).toBe(true);
+      expect(
+        targets.every((w) => w.kind !== 'Job' && w.kind !== 'Pod'),
+        svc.metadata.name,
+      ).toBe(true);
     }
   });
 });
@@ -649,7 +779,9 @@ describe('NATS users', () => {
     expect(envOf(podOf(find(defaults, 'Job', `${F}-migrate-1`)).spec.containers[0]).NATS_PASSWORD).toBeUndefined();
     const nats = podOf(find(defaults, 'StatefulSet', `${F}-nats`)).spec.containers[0];
     for (const role of ['INGEST', 'CONSUMER', 'ADMIN']) {
-      expect(envOf(nats)[`NATS_${role}_PASSWORD`]).toEqual({ secretKeyRef: { name: `${F}-nats-users`, key: `${role.toLowerCase()}-password` } });
+      expect(envOf(nats)[`NATS_${role}_PASSWORD`]).toEqual({
+        secretKeyRef: { name: `${F}-nats-users`, key: `${role.toLowerCase()}-password` },
+      });
     }
     const conf = find(defaults, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
     expect(conf).toMatch(/user: ingest\s+password: \$NATS_INGEST_PASSWORD/);
@@ -657,7 +789,9 @@ describe('NATS users', () => {
   });
 
   it('permissions follow the stream and consumer names', () => {
-    const conf = find(render(set({ 'config.stream.name': 'LOGS', 'config.consumer.name': 'w2' })), 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
+    const conf = find(render(set({ 'config.stream.name': 'LOGS', 'config.consumer.name': 'w2' })), 'ConfigMap', `${F}-nats-config`).data![
+      'nats.conf'
+    ]!;
     expect(conf).toContain('"$JS.API.STREAM.CREATE.LOGS_DLQ"');
     expect(conf).toContain('"$JS.API.CONSUMER.MSG.NEXT.LOGS.w2"');
     expect(conf).toContain('"counters.LOGS.>"');
@@ -672,19 +806,27 @@ describe('NATS users', () => {
   });
 
   it('NATS pods roll when the passwords in the values change', () => {
-    const ann = (pw: string) => find(render(set({ 'nats.auth.passwords.ingest': pw })), 'StatefulSet', `${F}-nats`).spec.template.metadata.annotations['checksum/users'];
+    const ann = (pw: string) =>
+      find(render(set({ 'nats.auth.passwords.ingest': pw })), 'StatefulSet', `${F}-nats`).spec.template.metadata.annotations[
+        'checksum/users'
+      ];
     expect(ann('aaaaaaaa')).toBe(ann('aaaaaaaa'));
     expect(ann('aaaaaaaa')).not.toBe(ann('bbbbbbbb'));
   });
 
   it('k8s/nats-values.yaml (official chart) grants the same permissions as the built-in NATS', () => {
     const official = parse(readFileSync(path.join(CHART, '../../k8s/nats-values.yaml'), 'utf8'));
-    const users = official.config.merge.authorization.users as Array<{ user: string; permissions?: { publish: { allow: string[] }; subscribe: { allow: string[] } } }>;
+    const users = official.config.merge.authorization.users as Array<{
+      user: string;
+      permissions?: { publish: { allow: string[] }; subscribe: { allow: string[] } };
+    }>;
     const conf = find(defaults, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
     for (const role of ['ingest', 'consumer']) {
       const block = conf.slice(conf.indexOf(`user: ${role}`));
       const publish = [...block.slice(block.indexOf('publish'), block.indexOf('subscribe')).matchAll(/"([^"]+)"/g)].map((m) => m[1]);
-      const subscribe = [...block.slice(block.indexOf('subscribe'), block.indexOf('}', block.indexOf('subscribe'))).matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+      const subscribe = [
+        ...block.slice(block.indexOf('subscribe'), block.indexOf('}', block.indexOf('subscribe'))).matchAll(/"([^"]+)"/g),
+      ].map((m) => m[1]);
       const u = users.find((x) => x.user === role)!;
       expect(u.permissions!.publish.allow, role).toEqual(publish);
       expect(u.permissions!.subscribe.allow, role).toEqual(subscribe);
@@ -703,17 +845,32 @@ describe('NATS users', () => {
 
 describe('external database', () => {
   it('the migration uses the owner URL, the apps their own URL when given', () => {
-    const objs = render(set({ 'postgresql.enabled': false, 'externalDatabase.url': 'postgresql://owner:p@db:5432/e', 'externalDatabase.appUrl': 'postgresql://app:q@db:5432/e' }));
+    const objs = render(
+      set({
+        'postgresql.enabled': false,
+        'externalDatabase.url': 'postgresql://owner:p@db:5432/e',
+        'externalDatabase.appUrl': 'postgresql://app:q@db:5432/e',
+      }),
+    );
     const s = find(objs, 'Secret', `${F}-database`);
     expect(Buffer.from(s.data!['app-database-url']!, 'base64').toString()).toBe('postgresql://app:q@db:5432/e');
-    expect(envOf(podOf(find(objs, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({ secretKeyRef: { name: `${F}-database`, key: 'database-url' } });
+    expect(envOf(podOf(find(objs, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({
+      secretKeyRef: { name: `${F}-database`, key: 'database-url' },
+    });
     for (const name of ['ingest', 'consumer']) {
       const { spec } = podOf(find(objs, 'Deployment', `${F}-${name}`));
-      for (const c of [spec.initContainers[0], spec.containers[0]]) expect(envOf(c).DATABASE_URL).toEqual({ secretKeyRef: { name: `${F}-database`, key: 'app-database-url' } });
+      for (const c of [spec.initContainers[0], spec.containers[0]])
+        expect(envOf(c).DATABASE_URL).toEqual({ secretKeyRef: { name: `${F}-database`, key: 'app-database-url' } });
     }
-    const own = render(set({ 'postgresql.enabled': false, 'externalDatabase.existingSecret': 'db', 'externalDatabase.appSecretKey': 'app-url' }));
-    expect(envOf(podOf(find(own, 'Deployment', `${F}-ingest`)).spec.containers[0]).DATABASE_URL).toEqual({ secretKeyRef: { name: 'db', key: 'app-url' } });
-    expect(envOf(podOf(find(own, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({ secretKeyRef: { name: 'db', key: 'database-url' } });
+    const own = render(
+      set({ 'postgresql.enabled': false, 'externalDatabase.existingSecret': 'db', 'externalDatabase.appSecretKey': 'app-url' }),
+    );
+    expect(envOf(podOf(find(own, 'Deployment', `${F}-ingest`)).spec.containers[0]).DATABASE_URL).toEqual({
+      secretKeyRef: { name: 'db', key: 'app-url' },
+    });
+    expect(envOf(podOf(find(own, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({
+      secretKeyRef: { name: 'db', key: 'database-url' },
+    });
   });
 });
 
@@ -722,7 +879,9 @@ describe('images pinned by digest', () => {
     const d = 'sha256:' + 'b'.repeat(64);
     const objs = render(set({ 'nats.image.digest': d, 'postgresql.image.digest': d }));
     expect(podOf(find(objs, 'StatefulSet', `${F}-nats`)).spec.containers[0].image).toBe(`nats:2.12.15-alpine@${d}`);
-    expect(podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0].image).toMatch(new RegExp(`^postgres:15\\.\\d+-bookworm@${d}$`));
+    expect(podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0].image).toMatch(
+      new RegExp(`^postgres:15\\.\\d+-bookworm@${d}$`),
+    );
     expect(tryRender(set({ 'postgresql.image.digest': 'latest' })).stderr).toMatch(/\/postgresql\/image\/digest/);
   });
 
@@ -737,7 +896,9 @@ describe('NATS memory and storage', () => {
   it('GOMEMLIMIT is a share of the memory limit, absent without one', () => {
     const env = (args: string[]) => envOf(podOf(find(render(args), 'StatefulSet', `${F}-nats`)).spec.containers[0]);
     expect(env([]).GOMEMLIMIT).toBe(String(Math.floor(1024 ** 3 * 0.9)));
-    expect(env(set({ 'nats.resources.limits.memory': '512Mi', 'nats.goMemLimitPercent': 80 })).GOMEMLIMIT).toBe(String(Math.floor(512 * 1024 ** 2 * 0.8)));
+    expect(env(set({ 'nats.resources.limits.memory': '512Mi', 'nats.goMemLimitPercent': 80 })).GOMEMLIMIT).toBe(
+      String(Math.floor(512 * 1024 ** 2 * 0.8)),
+    );
     expect(env(set({ 'nats.resources.limits.memory': '2G' })).GOMEMLIMIT).toBe(String(Math.floor(2e9 * 0.9)));
     expect(env(['--set', 'nats.resources.limits=null']).GOMEMLIMIT).toBeUndefined();
   });
@@ -745,28 +906,41 @@ describe('NATS memory and storage', () => {
   it('the JetStream file store may not exceed its PVC (NATS and Kubernetes units)', () => {
     expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '9Gi', 'nats.jetstream.fileStore.pvc.size': '10Gi' })).ok).toBe(true);
     expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '10G', 'nats.jetstream.fileStore.pvc.size': '10Gi' })).ok).toBe(true);
-    expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '10GB', 'nats.jetstream.fileStore.pvc.size': '10G' })).stderr).toContain('exceeds nats.jetstream.fileStore.pvc.size');
-    expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '3Gi', 'nats.jetstream.fileStore.pvc.size': '2Gi' })).stderr).toContain('nats.jetstream.fileStore.maxSize (3Gi) exceeds');
+    expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '10GB', 'nats.jetstream.fileStore.pvc.size': '10G' })).stderr).toContain(
+      'exceeds nats.jetstream.fileStore.pvc.size',
+    );
+    expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '3Gi', 'nats.jetstream.fileStore.pvc.size': '2Gi' })).stderr).toContain(
+      'nats.jetstream.fileStore.maxSize (3Gi) exceeds',
+    );
   });
 });
 
 describe('nats.replicas on a live release', () => {
-  const sts = (replicas: number): K8sObject => ({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: `${F}-nats` }, spec: { replicas } });
+  const sts = (replicas: number): K8sObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name: `${F}-nats` },
+    spec: { replicas },
+  });
 
   it('an upgrade that changes it is refused with what to do; keeping it, or a fresh install, passes', async () => {
     let live = [sts(1)];
-    await withFakeCluster(() => live, async (env) => {
-      const upgrade = (replicas: number) => tryRenderAsync(['--dry-run=server', '--set', `nats.replicas=${replicas}`, '--show-only', 'templates/nats.yaml'], env);
-      const refused = await upgrade(3);
-      expect(refused.ok).toBe(false);
-      expect(refused.stderr).toContain('nats.replicas cannot change on an existing release (it runs 1, this upgrade asks for 3)');
-      expect(refused.stderr).toContain('Changing nats.replicas');
-      expect((await upgrade(1)).ok).toBe(true);
-      live = [sts(3)];
-      expect((await upgrade(1)).stderr).toContain('it runs 3, this upgrade asks for 1');
-      live = [];
-      expect((await upgrade(3)).ok).toBe(true);
-    });
+    await withFakeCluster(
+      () => live,
+      async (env) => {
+        const upgrade = (replicas: number) =>
+          tryRenderAsync(['--dry-run=server', '--set', `nats.replicas=${replicas}`, '--show-only', 'templates/nats.yaml'], env);
+        const refused = await upgrade(3);
+        expect(refused.ok).toBe(false);
+        expect(refused.stderr).toContain('nats.replicas cannot change on an existing release (it runs 1, this upgrade asks for 3)');
+        expect(refused.stderr).toContain('Changing nats.replicas');
+        expect((await upgrade(1)).ok).toBe(true);
+        live = [sts(3)];
+        expect((await upgrade(1)).stderr).toContain('it runs 3, this upgrade asks for 1');
+        live = [];
+        expect((await upgrade(3)).ok).toBe(true);
+      },
+    );
   });
 });
 
@@ -774,7 +948,8 @@ describe('labels on pods', () => {
   it('commonLabels reach every pod template but never a selector', () => {
     const objs = render(['--set', 'commonLabels.team=data', ...ciValues('hpa-values.yaml')]);
     for (const w of workloads(objs)) expect(podOf(w).labels.team, `${w.kind}/${w.metadata.name}`).toBe('data');
-    for (const o of [...byKind(objs, 'Deployment'), ...byKind(objs, 'StatefulSet')]) expect(o.spec.selector.matchLabels.team).toBeUndefined();
+    for (const o of [...byKind(objs, 'Deployment'), ...byKind(objs, 'StatefulSet')])
+      expect(o.spec.selector.matchLabels.team).toBeUndefined();
     for (const svc of byKind(objs, 'Service')) expect(svc.spec.selector.team).toBeUndefined();
   });
 });

@@ -52,9 +52,16 @@ describe('values.schema.json', () => {
     expect(reject(['--set', 'config.stream.replicas=3'])).toContain('config.stream.replicas (3) must not exceed nats.replicas (1)');
     expect(reject(['--set', 'nats.enabled=false'])).toContain('externalNats.url is required when nats.enabled=false');
     expect(reject(['--set', 'postgresql.enabled=false'])).toContain('externalDatabase.url or externalDatabase.existingSecret is required');
-    expect(reject(['--set', 'ingest.autoscaling.enabled=true', '--set', 'ingest.autoscaling.minReplicas=5', '--set', 'ingest.autoscaling.maxReplicas=3'])).toContain(
-      'ingest.autoscaling.minReplicas must not exceed ingest.autoscaling.maxReplicas',
-    );
+    expect(
+      reject([
+        '--set',
+        'ingest.autoscaling.enabled=true',
+        '--set',
+        'ingest.autoscaling.minReplicas=5',
+        '--set',
+        'ingest.autoscaling.maxReplicas=3',
+      ]),
+    ).toContain('ingest.autoscaling.minReplicas must not exceed ingest.autoscaling.maxReplicas');
     expect(reject(['--set', 'ingest.metricsPort=8080'])).toContain('ingest.metricsPort must differ from ingest.port');
   });
 

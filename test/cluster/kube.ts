@@ -52,7 +52,10 @@ export class Kube {
   /** Like run, but throws (with stderr) unless the command succeeds. */
   async ok(bin: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
     const r = await this.run(bin, args, opts);
-    if (r.code !== 0) throw new Error(`${path.basename(bin)} ${args.slice(0, 4).join(' ')}… failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-2_000)}`);
+    if (r.code !== 0)
+      throw new Error(
+        `${path.basename(bin)} ${args.slice(0, 4).join(' ')}… failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-2_000)}`,
+      );
     return r.stdout;
   }
 
@@ -96,15 +99,25 @@ export class Kube {
    * keep-alive connections through its preStop sleep, so a check right after a roll could meet it.
    */
   async rolledOut(ns: string, timeoutMs = 10 * 60_000, instance = 'pubsub-aggregator') {
-    await this.until(`every workload in ${ns} rolled out`, async () => {
-      const list = await this.json<{ items: any[] }>(['-n', ns, 'get', 'deployments,statefulsets']);
-      const done = list.items.every((w) => {
-        const want = w.spec.replicas ?? 1;
-        const s = w.status ?? {};
-        return (s.observedGeneration ?? 0) >= w.metadata.generation && (s.updatedReplicas ?? 0) === want && (s.readyReplicas ?? 0) === want && (s.replicas ?? 0) === want;
-      });
-      return done && (await this.pods(ns, `app.kubernetes.io/instance=${instance}`)).every((p) => !p.deleting);
-    }, timeoutMs, 2_000);
+    await this.until(
+      `every workload in ${ns} rolled out`,
+      async () => {
+        const list = await this.json<{ items: any[] }>(['-n', ns, 'get', 'deployments,statefulsets']);
+        const done = list.items.every((w) => {
+          const want = w.spec.replicas ?? 1;
+          const s = w.status ?? {};
+          return (
+            (s.observedGeneration ?? 0) >= w.metadata.generation &&
+            (s.updatedReplicas ?? 0) === want &&
+            (s.readyReplicas ?? 0) === want &&
+            (s.replicas ?? 0) === want
+          );
+        });
+        return done && (await this.pods(ns, `app.kubernetes.io/instance=${instance}`)).every((p) => !p.deleting);
+      },
+      timeoutMs,
+      2_000,
+    );
   }
 
   /** What to look at when a step failed: pods, recent events, and the tail of every container's log. */
@@ -119,8 +132,18 @@ export class Kube {
     parts[parts.length - 1] = parts.at(-1)!.split('\n').slice(-31).join('\n');
     const pods = await this.pods(ns).catch(() => []);
     for (const p of pods.filter((x) => x.phase !== 'Succeeded' && (!x.ready || x.restarts > 0))) {
-      await add(`logs ${p.name} (tail 40, all containers, previous included)`, ['-n', ns, 'logs', p.name, '--all-containers', '--tail=40', '--prefix']);
-      const prev = await this.run(this.kubectlBin, ['-n', ns, 'logs', p.name, '--all-containers', '--tail=40', '--prefix', '--previous'], { timeoutMs: 30_000 });
+      await add(`logs ${p.name} (tail 40, all containers, previous included)`, [
+        '-n',
+        ns,
+        'logs',
+        p.name,
+        '--all-containers',
+        '--tail=40',
+        '--prefix',
+      ]);
+      const prev = await this.run(this.kubectlBin, ['-n', ns, 'logs', p.name, '--all-containers', '--tail=40', '--prefix', '--previous'], {
+        timeoutMs: 30_000,
+      });
       if (prev.code === 0) parts.push(`----- previous ${p.name}\n${prev.stdout.trim()}`);
     }
     return parts.join('\n');
@@ -141,10 +164,21 @@ export interface PodInfo {
  * "refused", "timeout" or another error code. kube-router answers denied traffic with a REJECT, other
  * engines drop it: both count as blocked.
  */
-export async function tcpFrom(kube: Kube, ns: string, target: string, container: string | undefined, host: string, port: number): Promise<string> {
-  const script = `const s=require("net").connect({host:process.argv[1],port:+process.argv[2],timeout:4000});` +
+export async function tcpFrom(
+  kube: Kube,
+  ns: string,
+  target: string,
+  container: string | undefined,
+  host: string,
+  port: number,
+): Promise<string> {
+  const script =
+    `const s=require("net").connect({host:process.argv[1],port:+process.argv[2],timeout:4000});` +
     `s.on("connect",()=>{console.log("open");process.exit(0)});s.on("timeout",()=>{console.log("timeout");process.exit(0)});` +
     `s.on("error",e=>{console.log(e.code==="ECONNREFUSED"?"refused":e.code);process.exit(0)})`;
-  const out = await kube.kubectl(['-n', ns, 'exec', target, ...(container ? ['-c', container] : []), '--', 'node', '-e', script, host, String(port)], { timeoutMs: 60_000 });
+  const out = await kube.kubectl(
+    ['-n', ns, 'exec', target, ...(container ? ['-c', container] : []), '--', 'node', '-e', script, host, String(port)],
+    { timeoutMs: 60_000 },
+  );
   return out.trim();
 }

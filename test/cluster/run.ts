@@ -29,7 +29,10 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const CHART = path.join(ROOT, 'charts/pubsub-aggregator');
 const REL = 'pubsub-aggregator';
 const IMAGE = process.env.CLUSTER_IMAGE || 'pubsub-aggregator:dev';
-const EXTRA_VALUES = (process.env.CLUSTER_VALUES ?? '').split(',').filter(Boolean).map((f) => path.resolve(ROOT, f));
+const EXTRA_VALUES = (process.env.CLUSTER_VALUES ?? '')
+  .split(',')
+  .filter(Boolean)
+  .map((f) => path.resolve(ROOT, f));
 const NODE_PORT = Number(process.env.CLUSTER_NODE_PORT || 30080);
 const NATS_SETS = (process.env.CLUSTER_NATS || '1,3').split(',').map(Number);
 const KEEP = process.env.CLUSTER_KEEP === '1';
@@ -70,13 +73,21 @@ const [imageRepo, imageTag] = (() => {
 
 async function createNamespace(ns: string, restricted = true) {
   created.push(ns);
+  // Kube#apply is `kubectl apply`, not Function#apply.
+  // eslint-disable-next-line prefer-spread
   await kube.apply(undefined, {
     apiVersion: 'v1',
     kind: 'Namespace',
     metadata: {
       name: ns,
       // As k8s/namespace.yaml: every pod of the chart must pass Pod Security "restricted".
-      labels: restricted ? { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest', 'pubsub-aggregator/cluster-test': RUN_ID } : { 'pubsub-aggregator/cluster-test': RUN_ID },
+      labels: restricted
+        ? {
+            'pod-security.kubernetes.io/enforce': 'restricted',
+            'pod-security.kubernetes.io/enforce-version': 'latest',
+            'pubsub-aggregator/cluster-test': RUN_ID,
+          }
+        : { 'pubsub-aggregator/cluster-test': RUN_ID },
     },
   });
 }
@@ -84,15 +95,30 @@ async function createNamespace(ns: string, restricted = true) {
 /** helm install/upgrade with the kind values, this run's image and node port, and CLUSTER_VALUES. */
 function installArgs(ns: string, extra: string[] = []): string[] {
   return [
-    'upgrade', '--install', REL, CHART, '-n', ns,
-    '-f', path.join(ROOT, 'k8s/values-kind.yaml'),
+    'upgrade',
+    '--install',
+    REL,
+    CHART,
+    '-n',
+    ns,
+    '-f',
+    path.join(ROOT, 'k8s/values-kind.yaml'),
     ...EXTRA_VALUES.flatMap((f) => ['-f', f]),
-    '--set', `image.repository=${imageRepo}`, '--set', `image.tag=${imageTag}`,
-    '--set', `ingest.service.nodePort=${NODE_PORT}`,
+    '--set',
+    `image.repository=${imageRepo}`,
+    '--set',
+    `image.tag=${imageTag}`,
+    '--set',
+    `ingest.service.nodePort=${NODE_PORT}`,
     // Two of each, so that deleting one pod mid-load leaves another serving.
-    '--set', 'ingest.replicaCount=2', '--set', 'consumer.replicaCount=2',
+    '--set',
+    'ingest.replicaCount=2',
+    '--set',
+    'consumer.replicaCount=2',
     ...extra,
-    '--wait', '--timeout', '10m',
+    '--wait',
+    '--timeout',
+    '10m',
   ];
 }
 
@@ -109,7 +135,10 @@ let url = '';
 let readToken: string | undefined;
 
 async function stats(): Promise<Stats> {
-  const res = await fetch(`${url}/stats`, { headers: readToken ? { authorization: `Bearer ${readToken}` } : {}, signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${url}/stats`, {
+    headers: readToken ? { authorization: `Bearer ${readToken}` } : {},
+    signal: AbortSignal.timeout(10_000),
+  });
   if (!res.ok) throw new Error(`GET /stats answered ${res.status}`);
   return (await res.json()) as Stats;
 }
@@ -121,16 +150,31 @@ function expected(events: readonly Event[]) {
 }
 
 /** Waits until everything sent since `before` is stored, then checks the counts exactly. */
-async function settledExact(before: Stats, events: readonly Event[], sent: Pick<SendResult, 'retriedEvents'>): Promise<{ after: Stats; message: string }> {
+async function settledExact(
+  before: Stats,
+  events: readonly Event[],
+  sent: Pick<SendResult, 'retriedEvents'>,
+): Promise<{ after: Stats; message: string }> {
   const want = expected(events);
-  const after = await waitForStats(url, (s) => s.unique_processed - before.unique_processed >= want.unique && s.queue_depth === 0, 180_000, readToken);
-  const observed = { unique: after.unique_processed - before.unique_processed, duplicates: after.duplicate_dropped - before.duplicate_dropped };
+  const after = await waitForStats(
+    url,
+    (s) => s.unique_processed - before.unique_processed >= want.unique && s.queue_depth === 0,
+    180_000,
+    readToken,
+  );
+  const observed = {
+    unique: after.unique_processed - before.unique_processed,
+    duplicates: after.duplicate_dropped - before.duplicate_dropped,
+  };
   const verdict = checkCounts(observed, want, sent.retriedEvents);
   check(verdict.exact, verdict.message);
   const rows = after.database_rows - before.database_rows;
   check(rows === want.unique, `database_rows grew by ${rows}, expected ${want.unique}`);
   const received = after.received - before.received;
-  check(received === observed.unique + observed.duplicates, `received grew by ${received}, but ${observed.unique} stored + ${observed.duplicates} dropped`);
+  check(
+    received === observed.unique + observed.duplicates,
+    `received grew by ${received}, but ${observed.unique} stored + ${observed.duplicates} dropped`,
+  );
   return { after, message: `${verdict.message}; database_rows +${rows}, received +${received}` };
 }
 
@@ -165,11 +209,24 @@ async function installStep(ns: string, label: string, extra: string[]) {
     const pods = await kube.pods(ns);
     const running = pods.filter((p) => p.phase === 'Running');
     const restarts = pods.reduce((n, p) => n + p.restarts, 0);
-    const byComponent = Object.entries(running.reduce<Record<string, number>>((m, p) => ({ ...m, [p.component]: (m[p.component] ?? 0) + 1 }), {}))
-      .map(([c, n]) => `${c} ${n}`).join(', ');
-    check(restarts === 0, `pods restarted during the install: ${pods.filter((p) => p.restarts).map((p) => `${p.name} ${p.restarts}`).join(', ')}`);
+    const byComponent = Object.entries(
+      running.reduce<Record<string, number>>((m, p) => ({ ...m, [p.component]: (m[p.component] ?? 0) + 1 }), {}),
+    )
+      .map(([c, n]) => `${c} ${n}`)
+      .join(', ');
+    check(
+      restarts === 0,
+      `pods restarted during the install: ${pods
+        .filter((p) => p.restarts)
+        .map((p) => `${p.name} ${p.restarts}`)
+        .join(', ')}`,
+    );
     url = await ingestUrl();
-    await kube.until(`ingest ready behind ${url}`, async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok, 120_000);
+    await kube.until(
+      `ingest ready behind ${url}`,
+      async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok,
+      120_000,
+    );
     return `helm --wait returned after ${installed.toFixed(1)} s; running: ${byComponent}; 0 restarts; Pod Security "restricted" enforced on the namespace; ingest answers at ${url}`;
   });
 }
@@ -227,33 +284,55 @@ async function postgresRestartStep(ns: string) {
     const traffic = (async () => {
       for (let i = 0; !stop; i++) {
         const event = { topic: 'cluster.pg-restart', event_id: `${RUN_ID}-${i}`, timestamp: new Date().toISOString() };
-        const status = await fetch(`${url}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event), signal: AbortSignal.timeout(10_000) })
-          .then((r) => r.status, () => 0);
+        const status = await fetch(`${url}/publish`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(event),
+          signal: AbortSignal.timeout(10_000),
+        }).then(
+          (r) => r.status,
+          () => 0,
+        );
         publishes.push(status);
         if (status === 202) events.push(event);
-        if (i % 5 === 0) reads.push(await fetch(`${url}/stats`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => 0));
+        if (i % 5 === 0)
+          reads.push(
+            await fetch(`${url}/stats`, { signal: AbortSignal.timeout(10_000) }).then(
+              (r) => r.status,
+              () => 0,
+            ),
+          );
         await sleep(100);
       }
     })();
     await sleep(1_000);
     const t0 = Date.now();
     await kube.kubectl(['-n', ns, 'delete', 'pod', pgPod]);
-    await kube.until('PostgreSQL back and ready', async () => {
-      const p = await kube.json(['-n', ns, 'get', 'pod', pgPod]);
-      return p.metadata.uid !== uid && (p.status.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
-    }, 300_000);
+    await kube.until(
+      'PostgreSQL back and ready',
+      async () => {
+        const p = await kube.json(['-n', ns, 'get', 'pod', pgPod]);
+        return p.metadata.uid !== uid && (p.status.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+      },
+      300_000,
+    );
     const outage = (Date.now() - t0) / 1000;
     await sleep(2_000);
     stop = true;
     await traffic;
     const refused = publishes.filter((s) => s !== 202);
-    check(refused.length === 0, `${refused.length} of ${publishes.length} publishes were not accepted (statuses ${[...new Set(refused)].join(', ')}): ingest left its Service while PostgreSQL restarted`);
+    check(
+      refused.length === 0,
+      `${refused.length} of ${publishes.length} publishes were not accepted (statuses ${[...new Set(refused)].join(', ')}): ingest left its Service while PostgreSQL restarted`,
+    );
     const { after, message } = await settledExact(before, events, { retriedEvents: 0 });
     check(after.database_rows >= before.database_rows, 'rows lost');
     const count = (list: number[], s: number) => list.filter((x) => x === s).length;
-    return `PostgreSQL pod deleted; a new one was ready after ${outage.toFixed(1)} s\n` +
+    return (
+      `PostgreSQL pod deleted; a new one was ready after ${outage.toFixed(1)} s\n` +
       `${publishes.length}/${publishes.length} single-event publishes answered 202 meanwhile; /stats answered 200 x${count(reads, 200)}, 503 x${count(reads, 503)}, other x${reads.length - count(reads, 200) - count(reads, 503)}\n` +
-      `rows before ${before.database_rows}, after ${after.database_rows} (kept on the PVC); ${message}`;
+      `rows before ${before.database_rows}, after ${after.database_rows} (kept on the PVC); ${message}`
+    );
   });
 }
 
@@ -263,7 +342,10 @@ async function upgradeStep(ns: string) {
     const before = await stats();
     const revision = (await kube.json(['-n', ns, 'get', 'deployment', `${REL}-ingest`])).metadata.generation;
     const t0 = Date.now();
-    const upgrade = kube.helm(['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'config.shutdownTimeoutMs=12000', '--wait', '--timeout', '10m'], { timeoutMs: 12 * 60_000 });
+    const upgrade = kube.helm(
+      ['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'config.shutdownTimeoutMs=12000', '--wait', '--timeout', '10m'],
+      { timeoutMs: 12 * 60_000 },
+    );
     const { sent, result } = await sendWhile(w.events, upgrade, { batchSize: 10, concurrency: 4 });
     await upgrade;
     const took = (Date.now() - t0) / 1000;
@@ -281,25 +363,39 @@ async function networkPolicyStep(ns: string) {
     const other = `${ns}-probe`;
     await createNamespace(other, false);
     const probe = (namespace: string) => ({
-      apiVersion: 'v1', kind: 'Pod',
+      apiVersion: 'v1',
+      kind: 'Pod',
       metadata: { name: 'netprobe', namespace, labels: { app: 'netprobe' } },
       spec: {
         automountServiceAccountToken: false,
         // node as PID 1 ignores SIGTERM: without this the deletion waits 30 s.
         terminationGracePeriodSeconds: 0,
         securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
-        containers: [{
-          name: 'netprobe', image: IMAGE, imagePullPolicy: 'IfNotPresent', command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'],
-          securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-          resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
-        }],
+        containers: [
+          {
+            name: 'netprobe',
+            image: IMAGE,
+            imagePullPolicy: 'IfNotPresent',
+            command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'],
+            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+            resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
+          },
+        ],
       },
     });
     for (const n of [ns, other]) await kube.apply(n, probe(n));
     for (const n of [ns, other]) await kube.kubectl(['-n', n, 'wait', '--for=condition=Ready', 'pod/netprobe', '--timeout=120s']);
     const svc = (name: string) => `${REL}-${name}.${ns}.svc.cluster.local`;
     const rows: string[] = [];
-    const expectFrom = async (label: string, target: string, container: string | undefined, namespace: string, host: string, port: number, want: 'open' | 'blocked') => {
+    const expectFrom = async (
+      label: string,
+      target: string,
+      container: string | undefined,
+      namespace: string,
+      host: string,
+      port: number,
+      want: 'open' | 'blocked',
+    ) => {
       const got = await tcpFrom(kube, namespace, target, container, host, port);
       const blocked = got !== 'open';
       rows.push(`${label} -> ${host.split('.')[0]}:${port}: ${got}${(want === 'open') === !blocked ? '' : '   <-- WRONG'}`);
@@ -324,15 +420,40 @@ async function networkPolicyStep(ns: string) {
 
 async function authStep(ns: string) {
   await step('auth with read tokens only (publish open), then a token rotation: pods roll, the old token stops working', async () => {
-    const upgrade = (tokens: string) => kube.helm(['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'auth.enabled=true', '--set', `auth.readTokens={${tokens}}`, '--wait', '--timeout', '10m'], { timeoutMs: 12 * 60_000 });
-    const statsAs = (token?: string) => fetch(`${url}/stats`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(10_000) }).then((r) => r.status);
+    const upgrade = (tokens: string) =>
+      kube.helm(
+        [
+          'upgrade',
+          REL,
+          CHART,
+          '-n',
+          ns,
+          '--reuse-values',
+          '--set',
+          'auth.enabled=true',
+          '--set',
+          `auth.readTokens={${tokens}}`,
+          '--wait',
+          '--timeout',
+          '10m',
+        ],
+        { timeoutMs: 12 * 60_000 },
+      );
+    const statsAs = (token?: string) =>
+      fetch(`${url}/stats`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(10_000) }).then(
+        (r) => r.status,
+      );
     await upgrade(`read-${RUN_ID}-1`);
     await kube.rolledOut(ns);
     // The NodePort balances over pods: ask a few times so every ingest pod answers at least once.
     const statuses = async (token?: string) => [...new Set(await Promise.all(Array.from({ length: 8 }, () => statsAs(token))))].join(',');
     const anonymous = await statuses();
     const withToken = await statuses(`read-${RUN_ID}-1`);
-    const publish = await fetch(`${url}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic: 'cluster.auth', event_id: `${RUN_ID}-auth`, timestamp: new Date().toISOString() }) });
+    const publish = await fetch(`${url}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 'cluster.auth', event_id: `${RUN_ID}-auth`, timestamp: new Date().toISOString() }),
+    });
     check(anonymous === '401', `/stats without a token answered ${anonymous}`);
     check(withToken === '200', `/stats with the read token answered ${withToken}`);
     check(publish.status === 202, `/publish without a token answered ${publish.status} (publishing must stay open)`);
@@ -345,8 +466,10 @@ async function authStep(ns: string) {
     check(oldToken === '401', `the revoked token still answered ${oldToken}`);
     check(newToken === '200', `the new token answered ${newToken}`);
     readToken = `read-${RUN_ID}-2`;
-    return `read-only auth: /stats 401 without a token, 200 with it; /publish without a token 202; helm test passes with the token\n` +
-      `after rotating the read token with helm upgrade: old token ${oldToken}, new token ${newToken}`;
+    return (
+      `read-only auth: /stats 401 without a token, 200 with it; /publish without a token 202; helm test passes with the token\n` +
+      `after rotating the read token with helm upgrade: old token ${oldToken}, new token ${newToken}`
+    );
   });
 }
 
@@ -354,7 +477,19 @@ async function replicasRefusedStep(ns: string) {
   await step('changing nats.replicas on the live release is refused with what to do, and nothing changes', async () => {
     const history = async () => JSON.parse(await kube.helm(['history', REL, '-n', ns, '-o', 'json'])).length as number;
     const revisions = await history();
-    const r = await kube.run(kube.helmBin, ['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'nats.replicas=3', '--wait', '--timeout', '2m']);
+    const r = await kube.run(kube.helmBin, [
+      'upgrade',
+      REL,
+      CHART,
+      '-n',
+      ns,
+      '--reuse-values',
+      '--set',
+      'nats.replicas=3',
+      '--wait',
+      '--timeout',
+      '2m',
+    ]);
     check(r.code !== 0, 'the upgrade to 3 NATS servers was accepted');
     const message = /nats\.replicas cannot change[^\n]*/.exec(r.stderr)?.[0];
     check(message, `refused without the explanation: ${r.stderr.trim()}`);
@@ -378,10 +513,18 @@ async function uninstallStep(ns: string) {
     await kube.rolledOut(ns);
     await kube.until('ingest ready again', async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok, 120_000);
     const after = await stats();
-    check(after.database_rows === before.database_rows, `rows before uninstall ${before.database_rows}, after reinstall ${after.database_rows}`);
-    check(after.unique_processed === before.unique_processed && after.duplicate_dropped === before.duplicate_dropped, 'counters changed across the reinstall');
-    return `kept: PVCs ${pvcs.join(', ')}; Secrets ${REL}-postgresql, ${REL}-nats-users\n` +
-      `reinstalled with the kept passwords: ${after.database_rows} rows, ${after.unique_processed} unique, ${after.duplicate_dropped} duplicates, as before`;
+    check(
+      after.database_rows === before.database_rows,
+      `rows before uninstall ${before.database_rows}, after reinstall ${after.database_rows}`,
+    );
+    check(
+      after.unique_processed === before.unique_processed && after.duplicate_dropped === before.duplicate_dropped,
+      'counters changed across the reinstall',
+    );
+    return (
+      `kept: PVCs ${pvcs.join(', ')}; Secrets ${REL}-postgresql, ${REL}-nats-users\n` +
+      `reinstalled with the kept passwords: ${after.database_rows} rows, ${after.unique_processed} unique, ${after.duplicate_dropped} duplicates, as before`
+    );
   });
 }
 
@@ -392,29 +535,51 @@ async function natsReplicasProcedureStep(ns: string) {
     const t0 = Date.now();
     // 2. The NATS StatefulSet and its volumes go.
     await kube.kubectl(['-n', ns, 'delete', 'statefulset', `${REL}-nats`, '--wait=true']);
-    await kube.kubectl(['-n', ns, 'delete', 'pvc', '-l', `app.kubernetes.io/instance=${REL},app.kubernetes.io/component=nats`, '--wait=true']);
+    await kube.kubectl([
+      '-n',
+      ns,
+      'delete',
+      'pvc',
+      '-l',
+      `app.kubernetes.io/instance=${REL},app.kubernetes.io/component=nats`,
+      '--wait=true',
+    ]);
     // 3. The upgrade, now that no StatefulSet says otherwise.
-    await kube.helm(['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'nats.replicas=3', '--wait', '--timeout', '10m'], { timeoutMs: 12 * 60_000 });
+    await kube.helm(['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'nats.replicas=3', '--wait', '--timeout', '10m'], {
+      timeoutMs: 12 * 60_000,
+    });
     await kube.rolledOut(ns);
-    await kube.until('ingest ready on the new NATS (the consumer recreated the streams)', async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok, 300_000, 2_000);
+    await kube.until(
+      'ingest ready on the new NATS (the consumer recreated the streams)',
+      async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok,
+      300_000,
+      2_000,
+    );
     const took = (Date.now() - t0) / 1000;
     const replicas = (await kube.json(['-n', ns, 'get', 'statefulset', `${REL}-nats`])).spec.replicas;
     check(replicas === 3, `NATS runs ${replicas} servers`);
     const mid = await stats();
-    check(mid.database_rows === before.database_rows && mid.unique_processed === before.unique_processed, `rows ${before.database_rows} -> ${mid.database_rows}, unique ${before.unique_processed} -> ${mid.unique_processed}`);
+    check(
+      mid.database_rows === before.database_rows && mid.unique_processed === before.unique_processed,
+      `rows ${before.database_rows} -> ${mid.database_rows}, unique ${before.unique_processed} -> ${mid.unique_processed}`,
+    );
     // 4. Publishers back: new events land after the stored sequences, counts exact from here.
     const w = generateWorkload({ events: 5_000, duplicateRate: 0.3, seed: SEED + 4 });
     const r = await sendEvents(w.events, { baseUrl: url, batchSize: 100, concurrency: 4, maxAttempts: 30 });
     check(r.failed === 0, `${r.failed} requests failed after every retry`);
     const { message } = await settledExact(mid, w.events, r);
-    return `3 NATS servers ${took.toFixed(1)} s after the StatefulSet was deleted; rows ${mid.database_rows} and unique counts kept; ` +
-      `broker-duplicate count ${before.duplicates_by_layer.broker} -> ${mid.duplicates_by_layer.broker} (kept in NATS: documented loss)\n${sendSummary(w.events.length, r, 0).replace(' in 0.0 s', '')}\n${message}`;
+    return (
+      `3 NATS servers ${took.toFixed(1)} s after the StatefulSet was deleted; rows ${mid.database_rows} and unique counts kept; ` +
+      `broker-duplicate count ${before.duplicates_by_layer.broker} -> ${mid.duplicates_by_layer.broker} (kept in NATS: documented loss)\n${sendSummary(w.events.length, r, 0).replace(' in 0.0 s', '')}\n${message}`
+    );
   });
 }
 
 async function cleanup() {
   for (const ns of created.reverse()) {
-    await kube.run(kube.kubectlBin, ['delete', 'namespace', ns, '--wait=true', '--timeout=5m', '--ignore-not-found'], { timeoutMs: 6 * 60_000 });
+    await kube.run(kube.kubectlBin, ['delete', 'namespace', ns, '--wait=true', '--timeout=5m', '--ignore-not-found'], {
+      timeoutMs: 6 * 60_000,
+    });
   }
   created.length = 0;
 }
@@ -427,7 +592,10 @@ async function main() {
     const nodes = (await kube.json<{ items: any[] }>(['get', 'nodes'])).items.map((n) => n.metadata.name);
     const services = await kube.json<{ items: any[] }>(['get', 'services', '-A']);
     const taken = services.items.find((s) => (s.spec.ports ?? []).some((p: any) => p.nodePort === NODE_PORT));
-    check(!taken, `NodePort ${NODE_PORT} is used by ${taken?.metadata.namespace}/${taken?.metadata.name}: set CLUSTER_NODE_PORT (and CLUSTER_INGEST_URL)`);
+    check(
+      !taken,
+      `NodePort ${NODE_PORT} is used by ${taken?.metadata.namespace}/${taken?.metadata.name}: set CLUSTER_NODE_PORT (and CLUSTER_INGEST_URL)`,
+    );
     return `Kubernetes ${version}, nodes: ${nodes.join(', ')}; helm ${(await kube.helm(['version', '--short'])).trim()}`;
   });
   if (NATS_SETS.includes(1)) {
@@ -447,7 +615,10 @@ async function main() {
   }
   if (NATS_SETS.includes(3)) {
     const ns = (current = `pubsub-ct-${RUN_ID}-3`);
-    await installStep(ns, 'kind values + ci/nats-cluster-values.yaml, 3 NATS servers', ['-f', path.join(CHART, 'ci/nats-cluster-values.yaml')]);
+    await installStep(ns, 'kind values + ci/nats-cluster-values.yaml, 3 NATS servers', [
+      '-f',
+      path.join(CHART, 'ci/nats-cluster-values.yaml'),
+    ]);
     await helmTestStep(ns);
     await workloadStep('the standard workload on 3 NATS servers (streams replicated 3 times)', 20_000, SEED + 3);
     await step(`delete namespace ${ns} (release, PVCs)`, async () => (await cleanup(), ''));

@@ -23,14 +23,24 @@ const event = (over: Record<string, unknown> = {}) => ({
 
 const publish = (body: unknown) => app.inject({ method: 'POST', url: '/publish', payload: body as object });
 
-const eventually = <T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000) => pollUntil(fn, ok, { what: 'the expected answer', timeoutMs });
+const eventually = <T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000) =>
+  pollUntil(fn, ok, { what: 'the expected answer', timeoutMs });
 
 beforeAll(async () => {
   stack = await startTestStack();
   await stack.start('consumer');
-  app = await buildApp(loadIngestConfig({ ...stack.env, MAX_BATCH_SIZE: '50', BODY_LIMIT_BYTES: String(256 * 1024), MAX_EVENT_BYTES: '4096', PUBLISH_TIMEOUT_MS: '1000' }), {
-    loggerInstance: pino({ level: 'silent' }),
-  });
+  app = await buildApp(
+    loadIngestConfig({
+      ...stack.env,
+      MAX_BATCH_SIZE: '50',
+      BODY_LIMIT_BYTES: String(256 * 1024),
+      MAX_EVENT_BYTES: '4096',
+      PUBLISH_TIMEOUT_MS: '1000',
+    }),
+    {
+      loggerInstance: pino({ level: 'silent' }),
+    },
+  );
   await app.ready();
 });
 
@@ -52,7 +62,12 @@ describe('validation (seed scenarios)', () => {
   }
 
   it('rejects invalid JSON with 422, one error for the body itself', async () => {
-    const res = await app.inject({ method: 'POST', url: '/publish', headers: { 'content-type': 'application/json' }, payload: '{"topic": "a",' });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/publish',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"topic": "a",',
+    });
     expect(res.statusCode).toBe(422);
     expect(res.json().message).toMatch(/JSON/i);
     expect(res.json().errors).toEqual([{ field: '', message: expect.stringMatching(/JSON/) }]);
@@ -76,16 +91,22 @@ describe('validation (seed scenarios)', () => {
     expect(res.json().errors[0].field).toBe('topic');
   });
 
-  it.each([['2026-11-26 10:00:00'], ['2026-11-26T10:00'], ['yesterday'], ['2026-13-01T00:00:00Z']])('rejects the timestamp %j', async (timestamp) => {
-    const res = await publish(event({ timestamp }));
-    expect(res.statusCode).toBe(422);
-    expect(res.json().errors[0].field).toBe('timestamp');
-  });
+  it.each([['2026-11-26 10:00:00'], ['2026-11-26T10:00'], ['yesterday'], ['2026-13-01T00:00:00Z']])(
+    'rejects the timestamp %j',
+    async (timestamp) => {
+      const res = await publish(event({ timestamp }));
+      expect(res.statusCode).toBe(422);
+      expect(res.json().errors[0].field).toBe('timestamp');
+    },
+  );
 
   it('rejects wrong types and unknown fields, one error per field', async () => {
     const res = await publish({ topic: 5, event_id: '', timestamp: '2026-11-26T10:00:00Z', extra: true });
     expect(res.statusCode).toBe(422);
-    const fields = res.json().errors.map((e: { field: string }) => e.field).sort();
+    const fields = res
+      .json()
+      .errors.map((e: { field: string }) => e.field)
+      .sort();
     expect(fields).toEqual(['event_id', 'extra', 'topic']);
   });
 
@@ -163,7 +184,10 @@ describe('publishing', () => {
     expect((await publish(event({ topic: 'api.one', event_id: id }))).json().duplicates).toBe(0);
     expect((await publish(event({ topic: 'api.two', event_id: id }))).json().duplicates).toBe(0);
     for (const topic of ['api.one', 'api.two']) {
-      const evs = await eventually(async () => (await app.inject({ url: `/events?topic=${topic}` })).json(), (e: unknown[]) => e.length > 0);
+      const evs = await eventually(
+        async () => (await app.inject({ url: `/events?topic=${topic}` })).json(),
+        (e: unknown[]) => e.length > 0,
+      );
       expect(evs).toHaveLength(1);
     }
   });
@@ -171,12 +195,20 @@ describe('publishing', () => {
   it('accepts a batch as an array or as {"events": [...]} and counts broker duplicates', async () => {
     const batch = [event({ topic: 'api.batch' }), event({ topic: 'api.batch' })];
     expect((await publish(batch)).json()).toEqual({ status: 'queued', accepted: 2, duplicates: 0 });
-    expect((await publish({ events: [...batch, event({ topic: 'api.batch' })] })).json()).toEqual({ status: 'queued', accepted: 3, duplicates: 2 });
+    expect((await publish({ events: [...batch, event({ topic: 'api.batch' })] })).json()).toEqual({
+      status: 'queued',
+      accepted: 3,
+      duplicates: 2,
+    });
   });
 
   it('publishes nothing of a batch with one bad event and names its index and field', async () => {
     const before = (await app.nats.jsm.streams.info('EVENTS')).state.last_seq;
-    const res = await publish([event({ topic: 'api.allornothing' }), event({ topic: 'api.allornothing', timestamp: 'now' }), event({ topic: 'api.allornothing' })]);
+    const res = await publish([
+      event({ topic: 'api.allornothing' }),
+      event({ topic: 'api.allornothing', timestamp: 'now' }),
+      event({ topic: 'api.allornothing' }),
+    ]);
     expect(res.statusCode).toBe(422);
     expect(res.json().errors).toEqual([{ index: 1, field: 'timestamp', message: expect.stringMatching(/RFC 3339/) }]);
     expect((await app.nats.jsm.streams.info('EVENTS')).state.last_seq).toBe(before);
@@ -194,7 +226,10 @@ describe('reading', () => {
   it('lists events newest first as a JSON array, filtered by topic, paged by a Link header', async () => {
     const ids = Array.from({ length: 5 }, () => randomUUID());
     for (const id of ids) expect((await publish(event({ topic: 'api.page', event_id: id }))).statusCode).toBe(202);
-    await eventually(async () => (await app.inject({ url: '/events?topic=api.page&limit=1000' })).json().length, (n: number) => n === 5);
+    await eventually(
+      async () => (await app.inject({ url: '/events?topic=api.page&limit=1000' })).json().length,
+      (n: number) => n === 5,
+    );
     const first = await app.inject({ url: '/events?topic=api.page&limit=2' });
     expect(first.json().map((e: { event_id: string }) => e.event_id)).toEqual([ids[4], ids[3]]);
     const seqs = first.json().map((e: { stream_seq: number }) => e.stream_seq);
@@ -206,23 +241,46 @@ describe('reading', () => {
     expect(third.json().map((e: { event_id: string }) => e.event_id)).toEqual([ids[0]]);
     expect(third.headers.link).toBeUndefined();
     const item = third.json()[0];
-    expect(Object.keys(item).sort()).toEqual(['event_id', 'id', 'payload', 'persisted_at', 'received_at', 'source', 'stream_seq', 'timestamp', 'topic']);
+    expect(Object.keys(item).sort()).toEqual([
+      'event_id',
+      'id',
+      'payload',
+      'persisted_at',
+      'received_at',
+      'source',
+      'stream_seq',
+      'timestamp',
+      'topic',
+    ]);
     expect(Number.isInteger(item.id)).toBe(true);
     const all = (await app.inject({ url: '/events?limit=1000' })).json();
     expect(new Set(all.map((e: { topic: string }) => e.topic)).size).toBeGreaterThan(1);
   });
 
-  it.each([['limit=0'], ['limit=1001'], ['limit=abc'], ['before=-1'], ['topic=a*'], ['bogus=1']])('rejects /events?%s with 400', async (qs) => {
-    const res = await app.inject({ url: `/events?${qs}` });
-    expect(res.statusCode).toBe(400);
-    expect(res.json().message).toMatch(/querystring/);
-  });
+  it.each([['limit=0'], ['limit=1001'], ['limit=abc'], ['before=-1'], ['topic=a*'], ['bogus=1']])(
+    'rejects /events?%s with 400',
+    async (qs) => {
+      const res = await app.inject({ url: `/events?${qs}` });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().message).toMatch(/querystring/);
+    },
+  );
 
   it('reports /stats with the flat fields, the seed groups, and exact counts', async () => {
     const stats = async () => (await app.inject({ url: '/stats' })).json();
     const settle = () => eventually(stats, (x: any) => x.queue_depth === 0);
     const before = await settle();
-    for (const f of ['received', 'unique_processed', 'duplicate_dropped', 'duplicate_rate_percent', 'throughput_eps', 'avg_latency_ms', 'database_rows', 'queue_depth', 'uptime_seconds']) {
+    for (const f of [
+      'received',
+      'unique_processed',
+      'duplicate_dropped',
+      'duplicate_rate_percent',
+      'throughput_eps',
+      'avg_latency_ms',
+      'database_rows',
+      'queue_depth',
+      'uptime_seconds',
+    ]) {
       expect(before).toHaveProperty(f);
     }
     // Its own events, whatever earlier tests published: 3 new ones, one of them sent twice.
@@ -236,7 +294,11 @@ describe('reading', () => {
     expect(settled.received).toBe(settled.unique_processed + settled.duplicate_dropped);
     expect(settled.topics['api.stats']).toEqual({ unique_processed: 3, duplicates_db: 0, duplicates_broker: 1 });
     expect(settled.latency_ms.p99).toBeGreaterThanOrEqual(settled.latency_ms.p50);
-    expect(settled.uptime_stats).toEqual({ received_api: settled.received, unique_processed: settled.unique_processed, duplicate_dropped: settled.duplicate_dropped });
+    expect(settled.uptime_stats).toEqual({
+      received_api: settled.received,
+      unique_processed: settled.unique_processed,
+      duplicate_dropped: settled.duplicate_dropped,
+    });
     expect(settled.performance_metrics).toEqual({
       throughput_eps: settled.throughput_eps,
       avg_latency_ms: settled.avg_latency_ms,
@@ -285,7 +347,11 @@ describe('when JetStream is unavailable', () => {
     } finally {
       await stack.nats.start();
     }
-    const res = await eventually(() => publish(event({ topic: 'api.outage' })), (r) => r.statusCode === 202, 30_000);
+    const res = await eventually(
+      () => publish(event({ topic: 'api.outage' })),
+      (r) => r.statusCode === 202,
+      30_000,
+    );
     expect(res.statusCode).toBe(202);
   });
 });

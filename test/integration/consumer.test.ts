@@ -20,7 +20,8 @@ let ingestUrl: string;
 let db: pg.Client;
 const silent = { loggerInstance: pino({ level: 'silent' }) };
 const consumerConfig = () => loadConsumerConfig({ ...stack.env, PORT: '0', BATCH_SIZE: '100', CONSUMER_ACK_WAIT_MS: '2000' });
-const stored = async (topic: string) => Number((await db.query('SELECT count(*) AS n FROM processed_events WHERE topic = $1', [topic])).rows[0].n);
+const stored = async (topic: string) =>
+  Number((await db.query('SELECT count(*) AS n FROM processed_events WHERE topic = $1', [topic])).rows[0].n);
 
 const until = (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) => pollUntil(check, Boolean, { what, timeoutMs });
 

@@ -26,7 +26,10 @@ afterAll(async () => {
 describe('image entry points', () => {
   it('migrate applies the committed migrations with no native Prisma engine, and is idempotent', async () => {
     for (let i = 0; i < 2; i++) {
-      const r = spawnSync(process.execPath, [MAIN, 'migrate'], { env: { ...process.env, DATABASE_URL: db.url, ...APP_ROLE }, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [MAIN, 'migrate'], {
+        env: { ...process.env, DATABASE_URL: db.url, ...APP_ROLE },
+        encoding: 'utf8',
+      });
       expect(r.status, r.stderr + r.stdout).toBe(0);
       expect(r.stdout).toContain(`role ${APP_ROLE.APP_DB_USER}: login`);
       // Prisma's "url is unused with a driver adapter" warning is dropped, the rest of its report kept.
@@ -50,18 +53,33 @@ describe('image entry points', () => {
     const app = new pg.Client({ connectionString: appUrl() });
     await Promise.all([admin.connect(), app.connect()]);
     try {
-      const role = (await admin.query('SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolpassword FROM pg_authid WHERE rolname = $1', [APP_ROLE.APP_DB_USER])).rows[0];
+      const role = (
+        await admin.query('SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolpassword FROM pg_authid WHERE rolname = $1', [
+          APP_ROLE.APP_DB_USER,
+        ])
+      ).rows[0];
       expect(role).toMatchObject({ rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolcanlogin: true });
       // What the apps do: insert, upsert, read.
-      await app.query("INSERT INTO topic_counters (topic, unique_processed) VALUES ('t', 1) ON CONFLICT (topic) DO UPDATE SET unique_processed = topic_counters.unique_processed + 1");
+      await app.query(
+        "INSERT INTO topic_counters (topic, unique_processed) VALUES ('t', 1) ON CONFLICT (topic) DO UPDATE SET unique_processed = topic_counters.unique_processed + 1",
+      );
       expect((await app.query("SELECT unique_processed FROM topic_counters WHERE topic = 't'")).rows[0].unique_processed).toBe('1');
       expect((await app.query('SELECT count(*) FROM _prisma_migrations')).rows[0].count).not.toBe('0');
       // What they must not do.
-      for (const sql of ["DELETE FROM topic_counters", 'TRUNCATE processed_events', 'DROP TABLE duplicate_events', 'CREATE TABLE x (i int)', 'ALTER TABLE topic_counters ADD COLUMN x int']) {
+      for (const sql of [
+        'DELETE FROM topic_counters',
+        'TRUNCATE processed_events',
+        'DROP TABLE duplicate_events',
+        'CREATE TABLE x (i int)',
+        'ALTER TABLE topic_counters ADD COLUMN x int',
+      ]) {
         await expect(app.query(sql), sql).rejects.toThrow(/permission denied|must be owner/);
       }
       // Re-running with another password changes it (trust auth here, so compare the stored hash).
-      const r = spawnSync(process.execPath, [MAIN, 'migrate'], { env: { ...process.env, DATABASE_URL: db.url, ...APP_ROLE, APP_DB_PASSWORD: 'another-password' }, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [MAIN, 'migrate'], {
+        env: { ...process.env, DATABASE_URL: db.url, ...APP_ROLE, APP_DB_PASSWORD: 'another-password' },
+        encoding: 'utf8',
+      });
       expect(r.status, r.stderr + r.stdout).toBe(0);
       const after = (await admin.query('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [APP_ROLE.APP_DB_USER])).rows[0];
       expect(after.rolpassword).not.toBe(role.rolpassword);
@@ -69,10 +87,16 @@ describe('image entry points', () => {
       await Promise.all([admin.end(), app.end()]);
     }
     // The migration's own user cannot be handed to the apps (that would strip its superuser).
-    const self = spawnSync(process.execPath, [MAIN, 'migrate'], { env: { ...process.env, DATABASE_URL: db.url, APP_DB_USER: 'postgres', APP_DB_PASSWORD: 'whatever-pw' }, encoding: 'utf8' });
+    const self = spawnSync(process.execPath, [MAIN, 'migrate'], {
+      env: { ...process.env, DATABASE_URL: db.url, APP_DB_USER: 'postgres', APP_DB_PASSWORD: 'whatever-pw' },
+      encoding: 'utf8',
+    });
     expect(self.status).not.toBe(0);
     expect(self.stderr).toMatch(/APP_DB_USER \(postgres\) is the user migrations run as/);
-    const half = spawnSync(process.execPath, [MAIN, 'migrate'], { env: { ...process.env, DATABASE_URL: db.url, APP_DB_USER: 'x_app' }, encoding: 'utf8' });
+    const half = spawnSync(process.execPath, [MAIN, 'migrate'], {
+      env: { ...process.env, DATABASE_URL: db.url, APP_DB_USER: 'x_app' },
+      encoding: 'utf8',
+    });
     expect(half.stderr).toMatch(/APP_DB_USER and env\/APP_DB_PASSWORD must be set together/);
   });
 

@@ -54,19 +54,21 @@ describe('faults', () => {
     await stack.start('consumer');
     const [a, b] = await Promise.all([stack.start('ingest'), stack.start('ingest')]);
     const w = generateWorkload({ events: 8_000, duplicateRate: 0.3, seed: 22 });
-    const sending = sendEvents(w.events, { baseUrl: [a!.url, b!.url], batchSize: 10, concurrency: 16 });
+    const sending = sendEvents(w.events, { baseUrl: [a.url, b.url], batchSize: 10, concurrency: 16 });
     await sleep(300);
-    await a!.stop('SIGKILL');
+    await a.stop('SIGKILL');
     const sent = await sending;
     expect(sent.failed).toBe(0);
     expect(sent.retries).toBeGreaterThan(0);
-    const s = await settledStats(b!.url, w.unique);
+    const s = await settledStats(b.url, w.unique);
     expectExact(s, w);
     // A request whose 202 was lost with the process is retried: a real second delivery, caught by
     // the broker and counted as a duplicate. So duplicates ≥ the workload's, by at most the events
     // in retried requests.
     expect(sent.retriedEvents).toBeGreaterThan(0);
-    expect(checkCounts({ unique: s.unique_processed, duplicates: s.duplicate_dropped }, w, sent.retriedEvents)).toMatchObject({ exact: true });
+    expect(checkCounts({ unique: s.unique_processed, duplicates: s.duplicate_dropped }, w, sent.retriedEvents)).toMatchObject({
+      exact: true,
+    });
   });
 
   it('PostgreSQL stopped for seconds: ingest stays ready and accepting, reads answer 503; consumer stays up, reports not ready, catches up, loses nothing', async () => {
@@ -191,14 +193,14 @@ describe('faults', () => {
     const c1 = await stack.start('consumer');
     const [i1, i2] = await Promise.all([stack.start('ingest'), stack.start('ingest')]);
     const w = generateWorkload({ events: 8_000, duplicateRate: 0.3, seed: 25 });
-    const urls = [i1!.url, i2!.url];
+    const urls = [i1.url, i2.url];
     const sending = sendEvents(w.events, { baseUrl: urls, batchSize: 10, concurrency: 8, maxAttempts: 30 });
     await sleep(400);
     // Roll the consumer: start the new one, then SIGTERM the old; it must exit 0 after draining.
     await stack.start('consumer');
     expect(await c1.stop('SIGTERM')).toBe(0);
     // Roll the ingests one at a time, as a Deployment would.
-    for (const old of [i1!, i2!]) {
+    for (const old of [i1, i2]) {
       const fresh = await stack.start('ingest');
       urls[urls.indexOf(old.url)] = fresh.url;
       expect(await old.stop('SIGTERM')).toBe(0);
@@ -219,7 +221,11 @@ describe('faults', () => {
       await js.publish('events.poison', 'this is not json', { msgID: 'poison:1' });
       const w = generateWorkload({ events: 2_000, duplicateRate: 0.3, seed: 26 });
       expect((await sendEvents(w.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4 })).failed).toBe(0);
-      const s = await waitForStats(ingest.url, (x) => x.unique_processed >= w.unique && x.queue_depth === 0 && x.dead_lettered === 1, 30_000);
+      const s = await waitForStats(
+        ingest.url,
+        (x) => x.unique_processed >= w.unique && x.queue_depth === 0 && x.dead_lettered === 1,
+        30_000,
+      );
       expect(s.database_rows).toBe(w.unique);
       const jsm = await jetstreamManager(nc);
       const dead = await jsm.streams.getMessage('EVENTS_DLQ', { last_by_subj: 'dlq.EVENTS.poison' });
@@ -297,7 +303,11 @@ describe('faults', () => {
       // Each delivery is refused twice (its batch, then the message alone). Without a delay all 10
       // deliveries were spent (and the message dead-lettered) within about a second.
       const refusedDuring3s = await refusals();
-      const s = await waitForStats(ingest.url, (x) => x.dead_lettered > 0 || (x.unique_processed === body.length && x.queue_depth === 0), 30_000);
+      const s = await waitForStats(
+        ingest.url,
+        (x) => x.dead_lettered > 0 || (x.unique_processed === body.length && x.queue_depth === 0),
+        30_000,
+      );
       const storedAfterMs = Date.now() - firstRefusal;
       expect(s.dead_lettered).toBe(0);
       expect(s.database_rows).toBe(body.length);
@@ -315,9 +325,17 @@ describe('faults', () => {
 });
 
 async function waitForReadyz(url: string, status: number) {
-  await pollUntil(() => fetch(`${url}/readyz`).then((r) => r.status, () => 0), (got) => got === status, {
-    what: `${url}/readyz answering ${status}`,
-    timeoutMs: 20_000,
-    intervalMs: 200,
-  });
+  await pollUntil(
+    () =>
+      fetch(`${url}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      ),
+    (got) => got === status,
+    {
+      what: `${url}/readyz answering ${status}`,
+      timeoutMs: 20_000,
+      intervalMs: 200,
+    },
+  );
 }

@@ -84,9 +84,18 @@ describe('hostile input', () => {
   });
 
   it('refuses invalid UTF-8 in a body', async () => {
-    const bad = Buffer.concat([Buffer.from('{"topic":"a","event_id":"'), Buffer.from([0xff, 0xfe]), Buffer.from('","timestamp":"2026-11-26T10:00:00Z"}')]);
+    const bad = Buffer.concat([
+      Buffer.from('{"topic":"a","event_id":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('","timestamp":"2026-11-26T10:00:00Z"}'),
+    ]);
     const before = await streamSeq();
-    const res = await app.inject({ method: 'POST', url: '/publish', headers: { 'content-type': 'application/json', ...auth(PUB) }, payload: bad });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/publish',
+      headers: { 'content-type': 'application/json', ...auth(PUB) },
+      payload: bad,
+    });
     // Invalid bytes decode to U+FFFD; the event is then valid text, so either answer is safe, but
     // it must be a clean one.
     expect([202, 422]).toContain(res.statusCode);
@@ -112,7 +121,9 @@ describe('hostile input', () => {
     const { port } = app.server.address() as net.AddressInfo;
     const status = await new Promise<string>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => {
-        s.write(`POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${PUB}\r\nContent-Length: 1000\r\n\r\n{"topic":`);
+        s.write(
+          `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${PUB}\r\nContent-Length: 1000\r\n\r\n{"topic":`,
+        );
       });
       let data = '';
       s.on('data', (d) => (data += d));
@@ -123,14 +134,19 @@ describe('hostile input', () => {
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
   });
 
-  it.each([['limit=1e9'], ['limit=-5'], ['before=99999999999999999999'], ['before=abc'], ['topic=%00'], ['unknown=1'], ['limit=1&limit=2']])(
-    'answers 400 to /events?%s',
-    async (qs) => {
-      const res = await app.inject({ url: `/events?${qs}`, headers: auth(READ) });
-      expect(res.statusCode).toBe(400);
-      expect(res.json().message).toMatch(/querystring/);
-    },
-  );
+  it.each([
+    ['limit=1e9'],
+    ['limit=-5'],
+    ['before=99999999999999999999'],
+    ['before=abc'],
+    ['topic=%00'],
+    ['unknown=1'],
+    ['limit=1&limit=2'],
+  ])('answers 400 to /events?%s', async (qs) => {
+    const res = await app.inject({ url: `/events?${qs}`, headers: auth(READ) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().message).toMatch(/querystring/);
+  });
 
   it('never answers 5xx or crashes on arbitrary JSON bodies (property, bounded)', async () => {
     const before = await streamSeq();
@@ -168,7 +184,9 @@ describe('access control', () => {
     expect((await app.inject({ method: 'POST', url: '/publish', headers: auth('nope'), payload: ok() })).statusCode).toBe(401);
     expect((await app.inject({ method: 'POST', url: '/publish', headers: auth(READ), payload: ok() })).statusCode).toBe(403);
     expect((await app.inject({ method: 'POST', url: '/publish', headers: auth(PUB), payload: ok() })).statusCode).toBe(202);
-    expect((await app.inject({ method: 'POST', url: '/publish', headers: auth('both-token-0123456789'), payload: ok() })).statusCode).toBe(202);
+    expect((await app.inject({ method: 'POST', url: '/publish', headers: auth('both-token-0123456789'), payload: ok() })).statusCode).toBe(
+      202,
+    );
   });
 
   it('requires a read token for /events and /stats; health and metrics stay open', async () => {

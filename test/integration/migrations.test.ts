@@ -15,7 +15,19 @@ afterAll(async () => {
 it('builds from the committed migrations exactly the schema the client is generated from', () => {
   const diff = (schema: string) => {
     try {
-      return { status: 0, sql: prismaCli(pg.url, ['migrate', 'diff', '--from-migrations', 'prisma/migrations', '--to-schema-datamodel', schema, '--script', '--exit-code']) };
+      return {
+        status: 0,
+        sql: prismaCli(pg.url, [
+          'migrate',
+          'diff',
+          '--from-migrations',
+          'prisma/migrations',
+          '--to-schema-datamodel',
+          schema,
+          '--script',
+          '--exit-code',
+        ]),
+      };
     } catch (err) {
       const e = err as { status: number; stdout: string; stderr: string };
       return { status: e.status, sql: `${e.stdout}${e.stderr}` };

@@ -16,7 +16,10 @@ let app: FastifyInstance;
 const apps: FastifyInstance[] = [];
 
 beforeAll(async () => {
-  stack = await startLocalStack({ SHUTDOWN_TIMEOUT_MS: '10000', STREAM_REPLICAS: '3' }, { stopSignal: 'SIGKILL', natsNodes: 3, appLogs: 'files' });
+  stack = await startLocalStack(
+    { SHUTDOWN_TIMEOUT_MS: '10000', STREAM_REPLICAS: '3' },
+    { stopSignal: 'SIGKILL', natsNodes: 3, appLogs: 'files' },
+  );
   await stack.start('consumer');
   // Two ingest replicas, each on its own connection (as two pods would be), so copies of one event
   // race each other through different clients.
@@ -48,14 +51,20 @@ it('answers every concurrent copy of an event with 202, stores it once, counts t
   const copies = 8;
   const replies = await Promise.all(
     ids.flatMap((id) =>
-      Array.from({ length: copies }, (_, i) => apps[i % apps.length]!.inject({ method: 'POST', url: '/publish', payload: event(topic, id) })),
+      Array.from({ length: copies }, (_, i) =>
+        apps[i % apps.length]!.inject({ method: 'POST', url: '/publish', payload: event(topic, id) }),
+      ),
     ),
   );
   const statuses = replies.map((r) => r.statusCode);
   expect(statuses.filter((s) => s !== 202)).toEqual([]);
-  const duplicates = replies.reduce((n, r) => n + (r.json() as { duplicates: number }).duplicates, 0);
+  const duplicates = replies.reduce((n, r) => n + r.json<{ duplicates: number }>().duplicates, 0);
   expect(duplicates).toBe(ids.length * (copies - 1));
-  const s = await waitForStats(await listen(app), (x) => (x.topics[topic]?.unique_processed ?? 0) >= ids.length && x.queue_depth === 0, 60_000);
+  const s = await waitForStats(
+    await listen(app),
+    (x) => (x.topics[topic]?.unique_processed ?? 0) >= ids.length && x.queue_depth === 0,
+    60_000,
+  );
   expect(s.topics[topic]).toEqual({ unique_processed: ids.length, duplicates_db: 0, duplicates_broker: ids.length * (copies - 1) });
 });
 

@@ -57,12 +57,20 @@ describe('persistBatch', () => {
     expect(inserted).toBe(1_500);
     expect(dups).toBe(1_500);
     const c = await counters();
-    const sum = Object.entries(c).filter(([t]) => t.startsWith('c.')).reduce((n, [, [u, x]]) => [n[0]! + u!, n[1]! + x!], [0, 0]);
+    const sum = Object.entries(c)
+      .filter(([t]) => t.startsWith('c.'))
+      .reduce((n, [, [u, x]]) => [n[0]! + u!, n[1]! + x!], [0, 0]);
     expect(sum).toEqual([1_500, 1_500]);
   });
 
   it('stores each RFC 3339 form of a timestamp as the instant ingest validated, and keeps source and payload', async () => {
-    const forms = ['2026-11-26t10:00:00z', '2026-11-26 10:00:00Z', '2026-11-26T10:00:00+0530', '2026-11-26T10:00:00.123456-02:00', '2026-11-26T10:00:00.25Z'];
+    const forms = [
+      '2026-11-26t10:00:00z',
+      '2026-11-26 10:00:00Z',
+      '2026-11-26T10:00:00+0530',
+      '2026-11-26T10:00:00.123456-02:00',
+      '2026-11-26T10:00:00.25Z',
+    ];
     const batch = forms.map((timestamp, i) => {
       const delivery = d('ts.forms', String(i));
       const event = { ...delivery.event, timestamp, source: `src-${i}`, payload: i % 2 ? null : { nested: [i, 'x'] } };

@@ -45,13 +45,13 @@ describe('pipeline', () => {
     // through different ingest processes.
     const sent = await sendEvents(w.events, { baseUrl: ingests.map((i) => i.url), batchSize: 20, concurrency: 16 });
     expect(sent.failed).toBe(0);
-    const s = await waitForStats(ingests[0]!.url, settled(w.unique), 60_000);
+    const s = await waitForStats(ingests[0].url, settled(w.unique), 60_000);
     expect(s.database_rows).toBe(w.unique);
     expect(s.unique_processed).toBe(w.unique);
     expect(s.duplicate_dropped).toBe(w.duplicates);
     expect(s.received).toBe(w.events.length);
     // Both replicas read the same durable state.
-    const other = await (await fetch(`${ingests[1]!.url}/stats`)).json();
+    const other = await (await fetch(`${ingests[1].url}/stats`)).json();
     expect(other).toMatchObject({ unique_processed: s.unique_processed, duplicate_dropped: s.duplicate_dropped, received: s.received });
   });
 

@@ -79,7 +79,9 @@ describe('GET /stats', () => {
     expect(many.stats.unique_processed).toBe((9999 * 10_000) / 2);
     expect(many.stats.database_rows).toBe(many.stats.unique_processed);
     expect(many.stats.duplicates_by_layer.broker).toBe(10_000);
-    console.log(`/stats with 10,000 topics: ${many.nats} NATS requests, ${many.queries} queries, ${many.bytes} bytes, ${many.ms.toFixed(1)} ms`);
+    console.log(
+      `/stats with 10,000 topics: ${many.nats} NATS requests, ${many.queries} queries, ${many.bytes} bytes, ${many.ms.toFixed(1)} ms`,
+    );
   });
 
   it('pages through every topic at /stats/topics, by name, with a Link header', async () => {
@@ -89,7 +91,7 @@ describe('GET /stats', () => {
     while (url) {
       const res: Awaited<ReturnType<typeof app.inject>> = await app.inject({ url });
       expect(res.statusCode).toBe(200);
-      const page = res.json() as Array<{ topic: string; unique_processed: number; duplicates_broker: number }>;
+      const page = res.json<Array<{ topic: string; unique_processed: number; duplicates_broker: number }>>();
       expect(page.every((t) => t.duplicates_broker === 1)).toBe(true);
       seen.push(...page.map((t) => t.topic));
       url = /^<([^>]+)>; rel="next"$/.exec(String(res.headers.link ?? ''))?.[1];
@@ -119,11 +121,18 @@ describe('GET /events', () => {
     const replies = await Promise.all(
       Array.from({ length: 8 }, async () => {
         const res = await fetch(`${ingest.url}/events?topic=cost.big&limit=1000`);
-        return { status: res.status, retryAfter: res.headers.get('retry-after'), link: res.headers.get('link'), bytes: (await res.arrayBuffer()).byteLength };
+        return {
+          status: res.status,
+          retryAfter: res.headers.get('retry-after'),
+          link: res.headers.get('link'),
+          bytes: (await res.arrayBuffer()).byteLength,
+        };
       }),
     );
     const peak = peakRssMiB();
-    console.log(`8 concurrent /events reads: statuses ${replies.map((r) => r.status).join(',')}, largest reply ${Math.max(...replies.map((r) => r.bytes))} bytes, ingest peak RSS ${peak.toFixed(0)} MiB`);
+    console.log(
+      `8 concurrent /events reads: statuses ${replies.map((r) => r.status).join(',')}, largest reply ${Math.max(...replies.map((r) => r.bytes))} bytes, ingest peak RSS ${peak.toFixed(0)} MiB`,
+    );
     expect(peak).toBeLessThan(384);
     for (const r of replies) {
       if (r.status === 503) expect(Number(r.retryAfter)).toBeGreaterThan(0);
@@ -150,9 +159,14 @@ describe('GET /events', () => {
   });
 
   it(`answers 503 with Retry-After beyond EVENTS_MAX_CONCURRENT reads at once`, async () => {
-    const limited = await buildApp(loadIngestConfig({ ...stack.env, EVENTS_MAX_CONCURRENT: '1' }), { loggerInstance: pino({ level: 'silent' }) });
+    const limited = await buildApp(loadIngestConfig({ ...stack.env, EVENTS_MAX_CONCURRENT: '1' }), {
+      loggerInstance: pino({ level: 'silent' }),
+    });
     try {
-      const [a, b] = await Promise.all([limited.inject({ url: '/events?topic=cost.big&limit=1000' }), limited.inject({ url: '/events?topic=cost.big&limit=1000' })]);
+      const [a, b] = await Promise.all([
+        limited.inject({ url: '/events?topic=cost.big&limit=1000' }),
+        limited.inject({ url: '/events?topic=cost.big&limit=1000' }),
+      ]);
       expect([a.statusCode, b.statusCode].sort()).toEqual([200, 503]);
       const refused = a.statusCode === 503 ? a : b;
       expect(refused.headers['retry-after']).toBe('1');

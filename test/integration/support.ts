@@ -10,7 +10,10 @@ export const TEST_NATS_NODES = Number(process.env.TEST_NATS_NODES ?? 1);
 
 /** A throwaway stack (scripts/lib/services.ts) whose apps are SIGKILLed at the end: tests are quick. */
 export const startTestStack = (env: Record<string, string> = {}, postgresSettings?: Record<string, string>): Promise<TestStack> =>
-  startLocalStack({ SHUTDOWN_TIMEOUT_MS: '10000', ...env }, { stopSignal: 'SIGKILL', natsNodes: TEST_NATS_NODES, postgresSettings, appLogs: 'files' });
+  startLocalStack(
+    { SHUTDOWN_TIMEOUT_MS: '10000', ...env },
+    { stopSignal: 'SIGKILL', natsNodes: TEST_NATS_NODES, postgresSettings, appLogs: 'files' },
+  );
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });

@@ -14,7 +14,9 @@ beforeEach(({ onTestFailed }) => {
       for (const file of stack.logFiles()) {
         if (!existsSync(file)) continue;
         const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
-        console.error(`--- ${path.basename(file)} (last ${Math.min(TAIL_LINES, lines.length)} of ${lines.length} lines)\n${lines.slice(-TAIL_LINES).join('\n')}`);
+        console.error(
+          `--- ${path.basename(file)} (last ${Math.min(TAIL_LINES, lines.length)} of ${lines.length} lines)\n${lines.slice(-TAIL_LINES).join('\n')}`,
+        );
       }
     }
   });

@@ -7,7 +7,13 @@ const base = { DATABASE_URL: 'postgresql://u@h/db' };
 describe('config from env', () => {
   it('applies documented defaults', () => {
     const c = loadIngestConfig(base);
-    expect(c).toMatchObject({ PORT: 8080, MAX_BATCH_SIZE: 1000, MAX_EVENT_BYTES: 65_536, NATS_URL: 'nats://127.0.0.1:4222', STREAM_NAME: 'EVENTS' });
+    expect(c).toMatchObject({
+      PORT: 8080,
+      MAX_BATCH_SIZE: 1000,
+      MAX_EVENT_BYTES: 65_536,
+      NATS_URL: 'nats://127.0.0.1:4222',
+      STREAM_NAME: 'EVENTS',
+    });
     expect(loadConsumerConfig(base)).toMatchObject({ PORT: 9090, BATCH_SIZE: 500, PERSIST_MODE: 'batch' });
   });
 
@@ -33,7 +39,7 @@ describe('config from env', () => {
 });
 
 describe('TRUST_PROXY', () => {
-  it('is off by default and takes true or the proxies\' addresses, CIDRs and named ranges', () => {
+  it("is off by default and takes true or the proxies' addresses, CIDRs and named ranges", () => {
     expect(parseTrustProxy(loadIngestConfig(base).TRUST_PROXY)).toBe(false);
     expect(parseTrustProxy('true')).toBe(true);
     expect(parseTrustProxy(' 10.0.0.0/8, fd00::/8 ,192.168.1.7,loopback ')).toEqual(['10.0.0.0/8', 'fd00::/8', '192.168.1.7', 'loopback']);

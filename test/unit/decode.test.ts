@@ -23,7 +23,12 @@ describe('decodeMessage', () => {
   });
 });
 
-const d = (seq: number, topic: string, id: string): Delivery => ({ seq, event: { topic, event_id: id, timestamp: ev.timestamp }, receivedAt: new Date(0), json: '' });
+const d = (seq: number, topic: string, id: string): Delivery => ({
+  seq,
+  event: { topic, event_id: id, timestamp: ev.timestamp },
+  receivedAt: new Date(0),
+  json: '',
+});
 
 describe('rowsToInsert', () => {
   it('keeps one delivery per (topic, event_id), the earliest sequence, sorted by key', () => {

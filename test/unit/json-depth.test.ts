@@ -8,7 +8,7 @@ describe('jsonDepth', () => {
     ['[[{"a":[1]}]]', 4],
     ['{"s":"[[[[{{{{"}', 1],
     ['{"s":"\\"[[["}', 1],
-    ['[' .repeat(1000) + ']'.repeat(1000), 1000],
+    ['['.repeat(1000) + ']'.repeat(1000), 1000],
   ])('%s → %i', (text, depth) => {
     expect(jsonDepth(text)).toBe(depth);
   });

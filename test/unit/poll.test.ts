@@ -17,12 +17,18 @@ describe('pollUntil', () => {
   });
 
   it('times out naming what it waited for and the last value it saw', async () => {
-    await expect(pollUntil(async () => ({ depth: 7 }), (s) => s.depth === 0, { what: 'queue drained', timeoutMs: 30, intervalMs: 5 })).rejects.toThrow(
-      /queue drained: not within 30 ms; last: \{"depth":7\}/,
-    );
+    await expect(
+      pollUntil(
+        async () => ({ depth: 7 }),
+        (s) => s.depth === 0,
+        { what: 'queue drained', timeoutMs: 30, intervalMs: 5 },
+      ),
+    ).rejects.toThrow(/queue drained: not within 30 ms; last: \{"depth":7\}/);
   });
 
   it('gives up at once when abortIf has a reason', async () => {
-    await expect(pollUntil(async () => false, Boolean, { what: 'ingest', timeoutMs: 60_000, abortIf: () => 'exited with code 1' })).rejects.toThrow('ingest: exited with code 1');
+    await expect(
+      pollUntil(async () => false, Boolean, { what: 'ingest', timeoutMs: 60_000, abortIf: () => 'exited with code 1' }),
+    ).rejects.toThrow('ingest: exited with code 1');
   });
 });

@@ -30,7 +30,10 @@ describe('validateEvent', () => {
   );
 
   it('returns the event with its timestamp normalised to UTC; no offset means UTC', () => {
-    expect(acceptEvent({ ...ok, timestamp: '2026-11-27T06:00:00.123456' })).toEqual({ ok: true, event: { ...ok, timestamp: '2026-11-27T06:00:00.123456Z' } });
+    expect(acceptEvent({ ...ok, timestamp: '2026-11-27T06:00:00.123456' })).toEqual({
+      ok: true,
+      event: { ...ok, timestamp: '2026-11-27T06:00:00.123456Z' },
+    });
     expect(acceptEvent(ok)).toEqual({ ok: true, event: { ...ok, timestamp: '2026-11-26T04:30:00.123000Z' } });
     expect(acceptEvent({ ...ok, timestamp: '2026-11-26t10:00:00z' })).toMatchObject({ ok: true });
   });
@@ -50,7 +53,9 @@ describe('validateEvent', () => {
   it('accepts a null source like an absent one, and names only the real fault of a bad one', () => {
     expect(validateEvent({ ...ok, source: null })).toEqual([]);
     expect(validateEvent({ ...ok, source: true })).toEqual([{ field: 'source', message: 'must be string' }]);
-    expect(validateEvent({ ...ok, source: 'x'.repeat(256) })).toEqual([{ field: 'source', message: 'must NOT have more than 255 characters' }]);
+    expect(validateEvent({ ...ok, source: 'x'.repeat(256) })).toEqual([
+      { field: 'source', message: 'must NOT have more than 255 characters' },
+    ]);
   });
 
   it('accepts any other Unicode in event_id and source, paired surrogates (emoji) included', () => {

@@ -13,7 +13,13 @@ describe('generateWorkload', () => {
   });
 
   it('counts what it generates without generating it (the k6 script relies on that)', () => {
-    for (const [events, duplicateRate] of [[20_000, 0.3], [7, 0.5], [1, 0.9], [0, 0.3], [1_001, 0]] as const) {
+    for (const [events, duplicateRate] of [
+      [20_000, 0.3],
+      [7, 0.5],
+      [1, 0.9],
+      [0, 0.3],
+      [1_001, 0],
+    ] as const) {
       const g = generateWorkload({ events, duplicateRate, seed: 1 });
       expect(workloadCounts({ events, duplicateRate })).toEqual({ unique: g.unique, duplicates: g.duplicates });
       expect(g.events).toHaveLength(g.unique + g.duplicates);

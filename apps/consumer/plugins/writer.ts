@@ -37,7 +37,12 @@ export default fp<WriterPluginOptions>(
     const consumer = await js.consumers.get(config.STREAM_NAME, config.CONSUMER_NAME);
     let stopping = false;
     const health = new DatabaseHealth(app.db, metrics, app.log);
-    const puller = new BatchPuller(consumer, { highWater: config.BATCH_SIZE * config.CONSUMER_CONCURRENCY * 2, lingerMs: config.BATCH_LINGER_MS }, app.log, onFatal);
+    const puller = new BatchPuller(
+      consumer,
+      { highWater: config.BATCH_SIZE * config.CONSUMER_CONCURRENCY * 2, lingerMs: config.BATCH_LINGER_MS },
+      app.log,
+      onFatal,
+    );
     const deadLetters = new DeadLetterer(js, config.STREAM_NAME, metrics, app.log, () => stopping);
     const writer = new EventWriter({ puller, db: app.db, health, deadLetters, metrics, log: app.log }, config);
     app.decorate('databaseHealth', health);
@@ -56,7 +61,10 @@ export default fp<WriterPluginOptions>(
           /* NATS unavailable: the gauges keep their last value */
         }
       }, POLL_MS);
-      app.log.info({ batchSize: config.BATCH_SIZE, concurrency: config.CONSUMER_CONCURRENCY, mode: config.PERSIST_MODE }, 'consumer started');
+      app.log.info(
+        { batchSize: config.BATCH_SIZE, concurrency: config.CONSUMER_CONCURRENCY, mode: config.PERSIST_MODE },
+        'consumer started',
+      );
     });
     app.addHook('onClose', async () => {
       stopping = true;

@@ -23,7 +23,7 @@ function tokens(inline: string | undefined, file: string | undefined, name: stri
     try {
       raw = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new Error(`${name}_FILE: cannot read ${file}: ${(err as Error).message}`);
+      throw new Error(`${name}_FILE: cannot read ${file}: ${(err as Error).message}`, { cause: err });
     }
   }
   if (raw === undefined) return undefined;

@@ -25,7 +25,11 @@ export default fp(
         return reply
           .code(405)
           .header('allow', [...allowed].join(', '))
-          .send({ statusCode: 405, error: 'Method Not Allowed', message: `${req.method} is not allowed on ${path}; use ${[...allowed].join(' or ')}` });
+          .send({
+            statusCode: 405,
+            error: 'Method Not Allowed',
+            message: `${req.method} is not allowed on ${path}; use ${[...allowed].join(' or ')}`,
+          });
       }
       return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${path}` });
     });
@@ -41,7 +45,9 @@ export default fp(
         });
       }
       if (err instanceof UnprocessableBodyError) {
-        return reply.code(422).send({ statusCode: 422, code: err.code, error: STATUS_CODES[422], message: err.message, errors: err.errors });
+        return reply
+          .code(422)
+          .send({ statusCode: 422, code: err.code, error: STATUS_CODES[422], message: err.message, errors: err.errors });
       }
       const e = err as { statusCode?: number; code?: string; message: string; validationContext?: string };
       if (e.code === 'FST_ERR_VALIDATION' && e.validationContext === 'body') {

@@ -34,11 +34,15 @@ export default fp(
     app.removeContentTypeParser('application/json');
     app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
       const text = body as string;
-      if (jsonDepth(text) > MAX_JSON_DEPTH) return done(new UnprocessableBodyError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, 'JSON_TOO_DEEP'), undefined);
-      parse(req, text, (err, parsed) => {
+      if (jsonDepth(text) > MAX_JSON_DEPTH)
+        return done(new UnprocessableBodyError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, 'JSON_TOO_DEEP'), undefined);
+      void parse(req, text, (err, parsed) => {
         if (!err) return done(null, parsed);
         const code = (err as { code?: string }).code ?? 'FST_ERR_CTP_INVALID_JSON_BODY';
-        const message = code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'the body is empty; send a JSON event or array of events' : `the body is not valid JSON: ${err.message}`;
+        const message =
+          code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+            ? 'the body is empty; send a JSON event or array of events'
+            : `the body is not valid JSON: ${err.message}`;
         done(new UnprocessableBodyError(message, code), undefined);
       });
     });

@@ -24,14 +24,14 @@ export default fp<{ config: Pick<IngestConfig, 'METRICS_PORT' | 'HOST'> }>(
         reply.elapsedTime / 1000,
       );
     });
-    app.get('/metrics', async (_req, reply) =>
-      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-    );
+    app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
     if (config.METRICS_PORT > 0) {
       const server = http.createServer((req, res) => {
         if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-          res.writeHead(404, { 'content-type': 'application/json' }).end('{"statusCode":404,"error":"Not Found","message":"only GET /metrics here"}');
+          res
+            .writeHead(404, { 'content-type': 'application/json' })
+            .end('{"statusCode":404,"error":"Not Found","message":"only GET /metrics here"}');
           return;
         }
         metrics.registry.metrics().then(
@@ -39,10 +39,14 @@ export default fp<{ config: Pick<IngestConfig, 'METRICS_PORT' | 'HOST'> }>(
           (err: Error) => res.writeHead(500).end(err.message),
         );
       });
-      app.addHook('onReady', () => new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.METRICS_PORT, config.HOST, () => resolve());
-      }));
+      app.addHook(
+        'onReady',
+        () =>
+          new Promise<void>((resolve, reject) => {
+            server.once('error', reject);
+            server.listen(config.METRICS_PORT, config.HOST, () => resolve());
+          }),
+      );
       app.addHook('onClose', () => new Promise<void>((resolve) => server.close(() => resolve())));
     }
   },

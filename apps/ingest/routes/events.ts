@@ -6,7 +6,7 @@ import type { IngestConfig } from '../../../shared/config.ts';
 import { TOPIC_PATTERN } from '../../../shared/event.ts';
 
 const StoredEvent = Type.Object({
-  id: Type.Integer({ description: 'row id (the seed\'s field); use stream_seq for order and paging' }),
+  id: Type.Integer({ description: "row id (the seed's field); use stream_seq for order and paging" }),
   topic: Type.String(),
   event_id: Type.String(),
   timestamp: Type.String({ description: 'RFC 3339 in UTC (Z), microseconds when not zero' }),
@@ -58,7 +58,13 @@ const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { 
           {
             topic: Type.Optional(Type.String({ maxLength: 255, pattern: TOPIC_PATTERN })),
             limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-            before: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'from the Link header: events older than this stream_seq' })),
+            before: Type.Optional(
+              Type.Integer({
+                minimum: 1,
+                maximum: Number.MAX_SAFE_INTEGER,
+                description: 'from the Link header: events older than this stream_seq',
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -67,11 +73,14 @@ const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { 
     },
     async (req, reply) => {
       if (reading >= config.EVENTS_MAX_CONCURRENT) {
-        return reply.code(503).header('retry-after', '1').send({
-          statusCode: 503,
-          error: 'Service Unavailable',
-          message: `${reading} reads of /events are running on this replica (EVENTS_MAX_CONCURRENT); retry shortly`,
-        });
+        return reply
+          .code(503)
+          .header('retry-after', '1')
+          .send({
+            statusCode: 503,
+            error: 'Service Unavailable',
+            message: `${reading} reads of /events are running on this replica (EVENTS_MAX_CONCURRENT); retry shortly`,
+          });
       }
       reading++;
       try {
@@ -86,10 +95,7 @@ const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { 
     { topic, limit, before }: { topic?: string; limit: number; before?: number },
     reply: { header(name: string, value: string): unknown },
   ) {
-    const where = [
-      ...(topic ? [Prisma.sql`topic = ${topic}`] : []),
-      ...(before ? [Prisma.sql`stream_seq < ${BigInt(before)}`] : []),
-    ];
+    const where = [...(topic ? [Prisma.sql`topic = ${topic}`] : []), ...(before ? [Prisma.sql`stream_seq < ${BigInt(before)}`] : [])];
     // Prisma's DateTime keeps milliseconds; the event timestamp has microseconds, so PostgreSQL
     // formats it. One row past the page tells whether there is a next one. The running size is
     // summed newest first; rows past the byte budget stay in PostgreSQL (the first row is always

@@ -29,15 +29,23 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
       },
     },
     async (req, reply) => {
-      const body = req.body as unknown;
+      const body = req.body;
       const single = !Array.isArray(body) && !(isObject(body) && 'events' in body && !('topic' in body));
       const items: unknown = single ? [body] : Array.isArray(body) ? body : (body as { events: unknown }).events;
-      if (!Array.isArray(items)) return reply.code(422).send(unprocessable('"events" must be an array of events', [{ field: 'events', message: 'must be an array' }]));
-      if (items.length === 0) return reply.code(422).send(unprocessable('the batch is empty', [{ field: 'events', message: 'must hold at least one event' }]));
+      if (!Array.isArray(items))
+        return reply
+          .code(422)
+          .send(unprocessable('"events" must be an array of events', [{ field: 'events', message: 'must be an array' }]));
+      if (items.length === 0)
+        return reply.code(422).send(unprocessable('the batch is empty', [{ field: 'events', message: 'must hold at least one event' }]));
       if (items.length > config.MAX_BATCH_SIZE) {
-        return reply.code(422).send(unprocessable(`the batch has ${items.length} events; the limit is ${config.MAX_BATCH_SIZE}`, [
-          { field: 'events', message: `must hold at most ${config.MAX_BATCH_SIZE} events` },
-        ]));
+        return reply
+          .code(422)
+          .send(
+            unprocessable(`the batch has ${items.length} events; the limit is ${config.MAX_BATCH_SIZE}`, [
+              { field: 'events', message: `must hold at most ${config.MAX_BATCH_SIZE} events` },
+            ]),
+          );
       }
 
       const receivedAt = new Date().toISOString();
@@ -54,8 +62,12 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
       });
       if (errors.length > 0) {
         app.metrics.rejected.inc(items.length);
-        const what = single ? 'the event is invalid' : `${new Set(errors.map((e) => e.index)).size} of ${items.length} events are invalid; nothing was published`;
-        return reply.code(422).send(unprocessable(`${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errors.length > 3 ? '; …' : ''}`, errors));
+        const what = single
+          ? 'the event is invalid'
+          : `${new Set(errors.map((e) => e.index)).size} of ${items.length} events are invalid; nothing was published`;
+        return reply
+          .code(422)
+          .send(unprocessable(`${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errors.length > 3 ? '; …' : ''}`, errors));
       }
 
       const started = performance.now();
@@ -74,6 +86,11 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const describe = (e: FieldError) => `${e.index === undefined ? '' : `events[${e.index}].`}${e.field || 'event'} ${e.message}`;
-const unprocessable = (message: string, errors: FieldError[]) => ({ statusCode: 422 as const, error: 'Unprocessable Entity', message, errors });
+const unprocessable = (message: string, errors: FieldError[]) => ({
+  statusCode: 422 as const,
+  error: 'Unprocessable Entity',
+  message,
+  errors,
+});
 
 export default publishRoute;

@@ -23,7 +23,9 @@ const statsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { c
         querystring: Type.Object(
           {
             limit: Type.Integer({ minimum: 1, maximum: MAX_SUBJECTS_PER_READ, default: 100 }),
-            after: Type.Optional(Type.String({ maxLength: 255, pattern: TOPIC_PATTERN, description: 'from the Link header: topics after this one' })),
+            after: Type.Optional(
+              Type.String({ maxLength: 255, pattern: TOPIC_PATTERN, description: 'from the Link header: topics after this one' }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -36,10 +38,20 @@ const statsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { c
         SELECT topic, unique_processed AS u, duplicates_dropped AS d FROM topic_counters
         WHERE topic > ${after ?? ''} ORDER BY topic LIMIT ${limit + 1}`;
       const page = rows.slice(0, limit);
-      const broker = await readBrokerDuplicates(app.nats.jsm, config.STREAM_NAME, page.map((r) => r.topic));
+      const broker = await readBrokerDuplicates(
+        app.nats.jsm,
+        config.STREAM_NAME,
+        page.map((r) => r.topic),
+      );
       const last = page.at(-1);
-      if (rows.length > limit && last) reply.header('link', `</stats/topics?${new URLSearchParams({ limit: String(limit), after: last.topic })}>; rel="next"`);
-      return page.map((r) => ({ topic: r.topic, unique_processed: Number(r.u), duplicates_db: Number(r.d), duplicates_broker: broker.get(r.topic) ?? 0 }));
+      if (rows.length > limit && last)
+        reply.header('link', `</stats/topics?${new URLSearchParams({ limit: String(limit), after: last.topic })}>; rel="next"`);
+      return page.map((r) => ({
+        topic: r.topic,
+        unique_processed: Number(r.u),
+        duplicates_db: Number(r.d),
+        duplicates_broker: broker.get(r.topic) ?? 0,
+      }));
     },
   );
 };

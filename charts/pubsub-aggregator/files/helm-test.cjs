@@ -2,7 +2,11 @@
 // Service and polls GET /events?topic=helm.test until the consumer has committed it.
 const base = process.env.INGEST_URL;
 const timeoutMs = Number(process.env.TEST_TIMEOUT_SECONDS || 60) * 1000;
-const first = (list) => (list || '').split(',').map((s) => s.trim()).filter(Boolean)[0];
+const first = (list) =>
+  (list || '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)[0];
 const publishToken = first(process.env.AUTH_PUBLISH_TOKENS);
 const readToken = first(process.env.AUTH_READ_TOKENS) || publishToken;
 const headers = (token) => (token ? { authorization: `Bearer ${token}` } : {});
@@ -29,7 +33,11 @@ const eventId = `helm-test-${Date.now()}-${Math.random().toString(36).slice(2, 1
       console.log(`read back ${eventId} through GET /events: ok`);
       return;
     }
-    if (Date.now() > deadline) throw new Error(`event ${eventId} not returned by GET /events within ${timeoutMs} ms (last status ${r.status})`);
+    if (Date.now() > deadline)
+      throw new Error(`event ${eventId} not returned by GET /events within ${timeoutMs} ms (last status ${r.status})`);
     await sleep(1000);
   }
-})().catch((err) => { console.error(`helm test failed: ${err.message}`); process.exit(1); });
+})().catch((err) => {
+  console.error(`helm test failed: ${err.message}`);
+  process.exit(1);
+});

@@ -9,9 +9,14 @@ const fs = require('node:fs');
 const appRequire = require('node:module').createRequire(`${process.cwd()}/`);
 const mode = process.env.WAIT_FOR || 'migrations';
 const deadline = Date.now() + Number(process.env.WAIT_TIMEOUT_SECONDS || 900) * 1000;
-const wanted = mode === 'migrations'
-  ? fs.readdirSync('prisma/migrations', { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()
-  : [];
+const wanted =
+  mode === 'migrations'
+    ? fs
+        .readdirSync('prisma/migrations', { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
+        .sort()
+    : [];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function check() {
   if (mode === 'url') {
@@ -23,11 +28,15 @@ async function check() {
   const client = new Client({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
-    if (mode !== 'migrations') { await client.query('select 1'); return []; }
+    if (mode !== 'migrations') {
+      await client.query('select 1');
+      return [];
+    }
     const table = await client.query("select to_regclass('_prisma_migrations') is not null as present");
     if (!table.rows[0].present) return wanted;
     const done = await client.query(
-      'select migration_name from _prisma_migrations where finished_at is not null and rolled_back_at is null');
+      'select migration_name from _prisma_migrations where finished_at is not null and rolled_back_at is null',
+    );
     const applied = new Set(done.rows.map((r) => r.migration_name));
     return wanted.filter((m) => !applied.has(m));
   } finally {
@@ -39,12 +48,18 @@ async function check() {
     let why;
     try {
       const missing = await check();
-      if (missing.length === 0) { console.log(`wait-for ${mode}: ready`); return; }
+      if (missing.length === 0) {
+        console.log(`wait-for ${mode}: ready`);
+        return;
+      }
       why = `missing migrations: ${missing.join(', ')}`;
     } catch (err) {
       why = err && err.message ? err.message : String(err);
     }
-    if (Date.now() > deadline) { console.error(`wait-for ${mode}: timed out (${why})`); process.exit(1); }
+    if (Date.now() > deadline) {
+      console.error(`wait-for ${mode}: timed out (${why})`);
+      process.exit(1);
+    }
     console.log(`wait-for ${mode}: waiting (${why})`);
     await sleep(2000);
   }
