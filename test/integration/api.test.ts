@@ -266,7 +266,7 @@ describe('reading', () => {
     },
   );
 
-  it('reports /stats with the flat fields, the seed groups, and exact counts', async () => {
+  it('reports /stats with exact counts', async () => {
     const stats = async () => (await app.inject({ url: '/stats' })).json();
     const settle = () => eventually(stats, (x: any) => x.queue_depth === 0);
     const before = await settle();
@@ -294,18 +294,7 @@ describe('reading', () => {
     expect(settled.received).toBe(settled.unique_processed + settled.duplicate_dropped);
     expect(settled.topics['api.stats']).toEqual({ unique_processed: 3, duplicates_db: 0, duplicates_broker: 1 });
     expect(settled.latency_ms.p99).toBeGreaterThanOrEqual(settled.latency_ms.p50);
-    expect(settled.uptime_stats).toEqual({
-      received_api: settled.received,
-      unique_processed: settled.unique_processed,
-      duplicate_dropped: settled.duplicate_dropped,
-    });
-    expect(settled.performance_metrics).toEqual({
-      throughput_eps: settled.throughput_eps,
-      avg_latency_ms: settled.avg_latency_ms,
-      duplicate_rate_percent: settled.duplicate_rate_percent,
-      uptime_seconds: settled.uptime_seconds,
-    });
-    expect(settled.system_state).toEqual({ database_rows: settled.database_rows, queue_depth: settled.queue_depth });
+    // The seed's groups beside these: test/integration/seed-contract.test.ts.
   });
 });
 
