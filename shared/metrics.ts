@@ -33,6 +33,11 @@ export function createIngestMetrics() {
       help: 'Requests answered 503 because JetStream was unavailable or slow',
       registers: [registry],
     }),
+    inProcessRetries: new Counter({
+      name: 'ingest_publish_in_process_retries_total',
+      help: 'Publishes asked again because JetStream had their Nats-Msg-Id in process (clustered streams, 10158)',
+      registers: [registry],
+    }),
     publishDuration: new Histogram({
       name: 'ingest_publish_duration_seconds',
       help: "Time from publishing a request's events to the last PubAck",

@@ -13,7 +13,10 @@ export const TopicStats = Type.Object({
 });
 
 export const StatsReplySchema = Type.Object({
-  received: Type.Integer({ description: 'events answered 202: stream messages + broker duplicates' }),
+  received: Type.Integer({
+    description:
+      'events that reached JetStream (stream messages + broker duplicates): every event answered 202, and any stored before a 503',
+  }),
   unique_processed: Count,
   duplicate_dropped: Count,
   duplicate_rate_percent: Type.Number(),

@@ -39,7 +39,7 @@ const isLeap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 const daysInMonth = (y: number, m: number) => (m === 2 ? (isLeap(y) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31);
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 
-export const TIMESTAMP_RULE =
+const TIMESTAMP_RULE =
   'must be an RFC 3339 date-time with a "T" separator and seconds, e.g. 2026-01-01T12:00:00Z; without an offset it is taken as UTC';
 
 export type NormalisedTimestamp = { ok: true; value: string } | { ok: false; message: string };
@@ -66,7 +66,8 @@ export function normaliseTimestamp(text: string): NormalisedTimestamp {
   const d = Number(ds);
   const h = Number(hs);
   const mi = Number(mis);
-  // 60 is RFC 3339's leap second; like PostgreSQL we roll it into the next minute.
+  // 60 is RFC 3339's leap second. Like PostgreSQL we take it at any minute (not only where a leap
+  // second was inserted) and roll it into the next one.
   const s = Number(ss);
   if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 60) {
     return { ok: false, message: `is not a valid date-time (${text.slice(0, 40)})` };

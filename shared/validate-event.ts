@@ -100,12 +100,6 @@ export function acceptEvent(value: unknown, index?: number): Accepted {
   return { ok: true, event: { ...value, timestamp: timestamp.value } };
 }
 
-/** Validates one event; returns the errors (empty when valid). */
-export const validateEvent = (value: unknown, index?: number): FieldError[] => {
-  const result = acceptEvent(value, index);
-  return result.ok ? [] : result.errors;
-};
-
 /** Checks an event's size as it will travel (its JSON encoding, in UTF-8 bytes). */
 export function checkEncodedEvent(encoded: string, maxBytes: number, index?: number): FieldError[] {
   const bytes = Buffer.byteLength(encoded);

@@ -30,6 +30,8 @@ interface Pending {
 
 export interface EventWriterParts {
   puller: BatchPuller;
+  /** True once the app is closing: a batch held for a PostgreSQL outage is handed back then. */
+  stopping: () => boolean;
   db: Db;
   health: DatabaseHealth;
   deadLetters: DeadLetterer;
@@ -123,6 +125,11 @@ export class EventWriter {
         return;
       } catch (err) {
         if (await health.probe()) throw err;
+        if (this.parts.stopping()) {
+          // Not stored, not refused: back to the stream for whoever runs next.
+          for (const p of pending) p.msg.nak();
+          return;
+        }
         const delay = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
         if (attempt === 1 || attempt % 10 === 0) {
           log.warn({ err: (err as Error).message, attempt, held: pending.length }, 'PostgreSQL unavailable; holding batch');

@@ -44,18 +44,20 @@ export class BatchPuller {
   }
 
   /**
-   * The next batch of at most `size` messages; undefined once stopping. A trickle of messages would
-   * otherwise become a transaction (and a WAL flush) per message: waiting a few ms lets a batch form.
-   * Under load the buffer is full and nobody waits.
+   * The next batch of at most `size` messages; undefined once stopping (what is still buffered then
+   * goes back to the stream in drain(), rather than being stored during a shutdown's grace period).
+   * A trickle of messages would otherwise become a transaction (and a WAL flush) per message:
+   * waiting a few ms lets a batch form. Under load the buffer is full and nobody waits.
    */
   async next(size: number): Promise<JsMsg[] | undefined> {
-    while (this.buffer.length === 0) {
-      if (this.stopping) return undefined;
+    while (this.buffer.length === 0 && !this.stopping) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    if (this.buffer.length < size && this.opts.lingerMs > 0 && !this.stopping) {
+    if (this.stopping) return undefined;
+    if (this.buffer.length < size && this.opts.lingerMs > 0) {
       await sleep(this.opts.lingerMs);
-      if (this.buffer.length === 0) return this.stopping ? undefined : this.next(size);
+      if (this.stopping) return undefined;
+      if (this.buffer.length === 0) return this.next(size);
     }
     const batch = this.buffer.splice(0, size);
     this.resumePump?.();

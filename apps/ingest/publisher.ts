@@ -1,7 +1,7 @@
 import { headers, type MsgHdrs } from '@nats-io/nats-core';
 import { addBrokerDuplicates } from '../../shared/nats/counters.ts';
 import { msgIdFor, subjectFor, type Event } from '../../shared/event.ts';
-import { JetStreamRefusalError, type PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
+import { JetStreamRefusalError, PubAckTimeoutError, type PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
 import { sleep } from '../../shared/retry.ts';
 
 /** JetStream did not acknowledge in time or is unreachable: answered 503 with Retry-After. */
@@ -39,9 +39,13 @@ const DUPLICATE_IN_PROCESS = 10158;
 const IN_PROCESS_FIRST_RETRY_MS = 10;
 const IN_PROCESS_MAX_RETRY_MS = 250;
 
-/** Caps unacknowledged publishes per process so overload turns into waiting, not memory growth. */
-class Semaphore {
-  private waiters: Array<() => void> = [];
+/**
+ * Caps unacknowledged publishes per process so overload turns into waiting, not memory growth. A
+ * waiter gives up at its request's deadline: otherwise, with JetStream slow, queued requests would
+ * wait one publish timeout per request ahead of them, and publish long after their client retried.
+ */
+export class Semaphore {
+  private waiters: Array<{ handOver: () => void }> = [];
   constructor(private available: number) {}
   /** Takes a slot if one is free without a microtask per event (the common case: slots to spare). */
   tryAcquire(): boolean {
@@ -49,13 +53,29 @@ class Semaphore {
     this.available--;
     return true;
   }
-  async acquire(): Promise<void> {
-    if (this.tryAcquire()) return;
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  /** True once a slot is held; false if none came free before `deadline` (performance.now() time). */
+  acquire(deadline: number): Promise<boolean> {
+    if (this.tryAcquire()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const waiter = {
+        handOver: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(
+        () => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          resolve(false);
+        },
+        Math.max(0, deadline - performance.now()),
+      );
+      this.waiters.push(waiter);
+    });
   }
   release(): void {
     const next = this.waiters.shift();
-    if (next) next();
+    if (next) next.handOver();
     else this.available++;
   }
 }
@@ -71,6 +91,8 @@ export class EventPublisher {
     private readonly stream: string,
     maxInFlight: number,
     private readonly timeoutMs: number,
+    /** Called each time a publish is asked again because its copy was in process (a metric). */
+    private readonly onInProcessRetry: () => void = () => {},
   ) {
     this.slots = new Semaphore(maxInFlight);
   }
@@ -108,7 +130,10 @@ export class EventPublisher {
     let failure: Error | undefined;
     const acks: Promise<void>[] = [];
     for (const message of prepared.values()) {
-      if (!this.slots.tryAcquire()) await this.slots.acquire();
+      if (!this.slots.tryAcquire() && !(await this.slots.acquire(deadline))) {
+        failure ??= new PubAckTimeoutError(`no publish slot came free within ${this.timeoutMs} ms (MAX_PUBLISH_IN_FLIGHT)`);
+        break;
+      }
       if (failure) {
         this.slots.release();
         break;
@@ -147,6 +172,7 @@ export class EventPublisher {
       } catch (err) {
         const inProcess = err instanceof JetStreamRefusalError && err.errCode === DUPLICATE_IN_PROCESS;
         if (!inProcess || performance.now() + delay > deadline) throw err;
+        this.onInProcessRetry();
         await sleep(delay);
       }
     }

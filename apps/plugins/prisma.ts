@@ -10,6 +10,8 @@ declare module 'fastify' {
 
 export interface PrismaPluginOptions {
   config: CommonConfig;
+  /** PostgreSQL's statement_timeout for this app's statements (shared/db/prisma.ts says why). */
+  statementTimeoutMs?: number;
   /**
    * Wait at start until PostgreSQL answers (retrying up to STARTUP_TIMEOUT_MS): the consumer,
    * which can do nothing without it. Ingest does not: publishing needs only JetStream, so a
@@ -21,8 +23,8 @@ export interface PrismaPluginOptions {
 
 /** PostgreSQL through Prisma (apps/../shared/db/prisma.ts), disconnected when the app closes. */
 export default fp<PrismaPluginOptions>(
-  async (app, { config, waitAtStart }) => {
-    const db = createPrisma(config.DATABASE_URL, config.DB_POOL_SIZE);
+  async (app, { config, waitAtStart, statementTimeoutMs }) => {
+    const db = createPrisma(config.DATABASE_URL, config.DB_POOL_SIZE, statementTimeoutMs);
     app.decorate('db', db);
     app.addHook('onClose', async () => db.$disconnect());
     if (waitAtStart) {

@@ -17,14 +17,26 @@ const driverAdapters = new WeakMap<Db, Promise<DriverAdapter>>();
  */
 export const driverAdapterOf = (db: Db): Promise<DriverAdapter> => driverAdapters.get(db)!;
 
-/** A Prisma client on the Rust-free engine, talking to PostgreSQL through node-postgres. */
-export function createPrisma(databaseUrl: string, poolSize: number): Db {
+/** A statement runs at most this long unless the caller says otherwise. */
+const STATEMENT_TIMEOUT_MS = 25_000;
+
+/**
+ * A Prisma client on the Rust-free engine, talking to PostgreSQL through node-postgres.
+ *
+ * `statementTimeoutMs` is enforced by PostgreSQL itself (statement_timeout): a client-side timeout
+ * alone gives up while the server keeps running the statement, and the consumer would then retry
+ * the same messages beside their still-running first attempt, where the first commit is invisible
+ * to the second's snapshot (one event counted as new and as a duplicate). The consumer keeps it
+ * below the ack wait for the same reason: no redelivery can overlap a statement still running.
+ */
+export function createPrisma(databaseUrl: string, poolSize: number, statementTimeoutMs = STATEMENT_TIMEOUT_MS): Db {
   const pool = createPgPool({
     connectionString: databaseUrl,
     max: poolSize,
     connectionTimeoutMillis: 5_000,
-    // Fail a statement rather than hang a batch forever if PostgreSQL stops answering.
-    query_timeout: 30_000,
+    statement_timeout: statementTimeoutMs,
+    // If PostgreSQL stops answering altogether, the client still gives up a little later.
+    query_timeout: statementTimeoutMs + 5_000,
   });
   // An idle client whose server went away emits 'error'; unhandled, that would crash the process.
   pool.on('error', () => {});

@@ -29,6 +29,15 @@ export async function addBrokerDuplicates(publisher: PipelinedPublisher, stream:
 
 const valueOf = (msg: { json<T>(): T } | null | undefined) => Number(msg?.json<{ val?: string }>().val ?? 0);
 
+/**
+ * Whether the total exists. Until the consumer has created it (from the per-topic counters, when
+ * upgrading from a release without it), an ingest that counted a duplicate would create it from
+ * that one increment and the history would be lost: ingest stays unready meanwhile (/readyz).
+ */
+export async function brokerDuplicateTotalExists(jsm: JetStreamManager, stream: string): Promise<boolean> {
+  return (await jsm.direct.getMessage(counterStreamName(stream), { last_by_subj: brokerDuplicateTotalSubject(stream) })) !== null;
+}
+
 /** All broker duplicates of the stream: one request. */
 export async function readBrokerDuplicateTotal(jsm: JetStreamManager, stream: string): Promise<number> {
   return valueOf(await jsm.direct.getMessage(counterStreamName(stream), { last_by_subj: brokerDuplicateTotalSubject(stream) }));
@@ -48,9 +57,10 @@ export async function readBrokerDuplicates(jsm: JetStreamManager, stream: string
 /**
  * Creates the total counter when it is missing, as the sum of the per-topic counters: releases
  * before the total kept only those. Two replicas starting together publish under the same
- * Nats-Msg-Id, so only one sum is added. A replica of an older release that counts a duplicate
- * after the sum was taken adds to its topic only: upgrade while no duplicates arrive, or accept
- * that the total may be short by those (docs/kubernetes.md).
+ * Nats-Msg-Id, so only one sum is added. New ingest replicas wait for it (their readiness), but a
+ * replica of the older release that counts a duplicate after the sum was taken adds to its topic
+ * only: the total can be short by the duplicates old replicas catch during the rollout
+ * (docs/kubernetes.md).
  */
 export async function ensureBrokerDuplicateTotal(jsm: JetStreamManager, stream: string, log: Log): Promise<void> {
   const name = counterStreamName(stream);

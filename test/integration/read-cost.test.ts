@@ -116,7 +116,8 @@ describe('GET /events', () => {
        FROM generate_series(1, $2::int) i`,
       [EVENT_BYTES, EVENTS],
     );
-    const ingest = await stack.start('ingest');
+    // All 8 served at once (the default lets 4 through): the byte budget alone bounds the memory.
+    const ingest = await stack.start('ingest', { EVENTS_MAX_CONCURRENT: '8' });
     const peakRssMiB = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${ingest.proc.pid}/status`, 'utf8'))![1]) / 1024;
     const replies = await Promise.all(
       Array.from({ length: 8 }, async () => {
@@ -135,14 +136,10 @@ describe('GET /events', () => {
     );
     expect(peak).toBeLessThan(384);
     for (const r of replies) {
-      if (r.status === 503) expect(Number(r.retryAfter)).toBeGreaterThan(0);
-      else {
-        expect(r.status).toBe(200);
-        expect(r.bytes).toBeLessThanOrEqual(4 * 1024 * 1024 + EVENT_BYTES);
-        expect(r.link).toMatch(/^<\/events\?topic=cost\.big&limit=1000&before=\d+>; rel="next"$/);
-      }
+      expect(r.status).toBe(200);
+      expect(r.bytes).toBeLessThanOrEqual(4 * 1024 * 1024 + EVENT_BYTES);
+      expect(r.link).toMatch(/^<\/events\?topic=cost\.big&limit=1000&before=\d+>; rel="next"$/);
     }
-    expect(replies.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(1);
 
     // Following the links returns every event once, newest first.
     const ids: string[] = [];

@@ -40,10 +40,14 @@ describe('normaliseTimestamp', () => {
     expect(refused('0000-06-01T00:00:00Z')).toMatch(/0001-9999/);
     expect(refused('0001-01-01T00:00:00+00:01')).toMatch(/0001-9999/);
     expect(refused('9999-12-31T23:59:59-00:01')).toMatch(/0001-9999/);
+    // The range is the UTC one: a local year 0000 that is 0001 in UTC is fine.
+    expect(ok('0000-12-31T23:30:00-01:00')).toBe('0001-01-01T00:30:00Z');
   });
 
   it('rolls a leap second into the next minute, as PostgreSQL does', () => {
     expect(ok('2016-12-31T23:59:60Z')).toBe('2017-01-01T00:00:00Z');
+    // At any minute, as PostgreSQL takes it.
+    expect(ok('2026-11-27T10:15:60.5Z')).toBe('2026-11-27T10:16:00.500000Z');
   });
 
   it.each([

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { acceptEvent, checkEncodedEvent, validateEvent } from '../../shared/validate-event.ts';
+import { acceptEvent, checkEncodedEvent } from '../../shared/validate-event.ts';
+import { validateEvent } from './event-errors.ts';
 
 const ok = { topic: 'a.b-c_d', event_id: 'x', timestamp: '2026-11-26T10:00:00.123+05:30' };
 

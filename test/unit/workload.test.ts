@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { generateWorkload, workloadCounts } from '../../load/workload.ts';
-import { validateEvent } from '../../shared/validate-event.ts';
+import { validateEvent } from './event-errors.ts';
 
 describe('generateWorkload', () => {
   const w = generateWorkload({ events: 20_000, duplicateRate: 0.3, seed: 42 });

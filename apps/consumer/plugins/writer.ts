@@ -28,7 +28,7 @@ export interface WriterPluginOptions {
 
 /**
  * The pull loop: starts pulling when the app is ready, and on close stops pulling, stores and acks
- * the batches in hand, and hands the rest back to the stream.
+ * the batches in hand (or, while PostgreSQL is down, hands them back), and hands the rest back to the stream.
  */
 export default fp<WriterPluginOptions>(
   async (app, { config, onFatal }) => {
@@ -44,7 +44,7 @@ export default fp<WriterPluginOptions>(
       onFatal,
     );
     const deadLetters = new DeadLetterer(js, config.STREAM_NAME, metrics, app.log, () => stopping);
-    const writer = new EventWriter({ puller, db: app.db, health, deadLetters, metrics, log: app.log }, config);
+    const writer = new EventWriter({ puller, stopping: () => stopping, db: app.db, health, deadLetters, metrics, log: app.log }, config);
     app.decorate('databaseHealth', health);
 
     let poll: NodeJS.Timeout | undefined;

@@ -44,16 +44,17 @@ export default fp(
           message: 'the event stream is unavailable; nothing is lost by retrying the same request',
         });
       }
-      if (err instanceof UnprocessableBodyError) {
-        return reply
-          .code(422)
-          .send({ statusCode: 422, code: err.code, error: STATUS_CODES[422], message: err.message, errors: err.errors });
-      }
       const e = err as { statusCode?: number; code?: string; message: string; validationContext?: string };
-      if (e.code === 'FST_ERR_VALIDATION' && e.validationContext === 'body') {
-        // A body that parsed but is not an event or a list of events (a string, a number, null).
-        const message = 'the body must be a JSON event, an array of events, or {"events": [...]}';
-        return reply.code(422).send({ statusCode: 422, code: e.code, error: STATUS_CODES[422], message, errors: [{ field: '', message }] });
+      // A body that parsed but is not an event or a list of events (a string, a number, null).
+      const unprocessable =
+        err instanceof UnprocessableBodyError
+          ? err
+          : e.code === 'FST_ERR_VALIDATION' && e.validationContext === 'body'
+            ? new UnprocessableBodyError('the body must be a JSON event, an array of events, or {"events": [...]}', e.code)
+            : undefined;
+      if (unprocessable) {
+        const { code, message, errors } = unprocessable;
+        return reply.code(422).send({ statusCode: 422, code, error: STATUS_CODES[422], message, errors });
       }
       const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : undefined;
       if (status) {

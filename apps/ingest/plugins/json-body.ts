@@ -26,14 +26,21 @@ export function jsonDepth(text: string): number {
  * Fastify's own JSON parser (prototype-poisoning keys refused), behind a nesting-depth check: a
  * body nested thousands deep would otherwise overflow the stack in a recursive walker and turn a
  * client's mistake into a server error. A body that does not parse is a body that cannot be
- * accepted as events: 422, like the seed.
+ * accepted as events: 422, like the seed. Invalid UTF-8 is refused too, rather than decoded to
+ * U+FFFD: two event_ids that differ only in their invalid bytes would become one event.
  */
 export default fp(
   async (app) => {
     const parse = app.getDefaultJsonParser('error', 'error');
     app.removeContentTypeParser('application/json');
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-      const text = body as string;
+    const utf8 = new TextDecoder('utf-8', { fatal: true });
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+      let text: string;
+      try {
+        text = utf8.decode(body as Buffer);
+      } catch {
+        return done(new UnprocessableBodyError('the body is not valid UTF-8', 'INVALID_UTF8'), undefined);
+      }
       if (jsonDepth(text) > MAX_JSON_DEPTH)
         return done(new UnprocessableBodyError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, 'JSON_TOO_DEEP'), undefined);
       void parse(req, text, (err, parsed) => {

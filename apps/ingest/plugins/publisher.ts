@@ -18,10 +18,14 @@ declare module 'fastify' {
 export default fp<{ config: IngestConfig }>(
   async (app, { config }) => {
     const pipelined = new PipelinedPublisher(app.nats.nc, config.PUBLISH_TIMEOUT_MS);
-    app.decorate('publisher', new EventPublisher(pipelined, config.STREAM_NAME, config.MAX_PUBLISH_IN_FLIGHT, config.PUBLISH_TIMEOUT_MS));
+    const retries = app.metrics.inProcessRetries;
+    app.decorate(
+      'publisher',
+      new EventPublisher(pipelined, config.STREAM_NAME, config.MAX_PUBLISH_IN_FLIGHT, config.PUBLISH_TIMEOUT_MS, () => retries.inc()),
+    );
     // onClose runs once in-flight requests have finished, before the nats plugin's drain (hooks run
     // in reverse order of registration): anything still waiting for a PubAck is told, not left hanging.
     app.addHook('onClose', async () => pipelined.close());
   },
-  { name: 'publisher', dependencies: ['nats'] },
+  { name: 'publisher', dependencies: ['nats', 'metrics'] },
 );

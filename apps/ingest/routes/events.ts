@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Prisma } from '../../../generated/prisma/client.ts';
@@ -33,7 +33,7 @@ interface Row {
   fetched: bigint;
 }
 
-/** An estimate of a row's size in the reply beyond its payload, event_id and source: names, numbers, dates. */
+/** An estimate of a row's size in the reply beyond its text fields: names, numbers, dates. */
 const ROW_OVERHEAD_BYTES = 256;
 
 /**
@@ -91,32 +91,29 @@ const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { 
     },
   );
 
-  async function readPage(
-    { topic, limit, before }: { topic?: string; limit: number; before?: number },
-    reply: { header(name: string, value: string): unknown },
-  ) {
+  async function readPage({ topic, limit, before }: { topic?: string; limit: number; before?: number }, reply: FastifyReply) {
     const where = [...(topic ? [Prisma.sql`topic = ${topic}`] : []), ...(before ? [Prisma.sql`stream_seq < ${BigInt(before)}`] : [])];
-    // Prisma's DateTime keeps milliseconds; the event timestamp has microseconds, so PostgreSQL
-    // formats it. One row past the page tells whether there is a next one. The running size is
-    // summed newest first; rows past the byte budget stay in PostgreSQL (the first row is always
-    // sent: a single event is at most MAX_EVENT_BYTES).
+    // One row past the page tells whether there is a next one. The running size is summed newest
+    // first over sizes only (`sized` keeps no payloads), then just the rows that fit the byte budget
+    // are read in full: PostgreSQL does not hold the other payloads either. The first row is always
+    // sent (a single event is at most MAX_EVENT_BYTES). Prisma's DateTime keeps milliseconds; the
+    // event timestamp has microseconds, so PostgreSQL formats it.
     const rows = await app.db.$queryRaw<Row[]>`
-      WITH candidates AS (
-        SELECT id, topic, event_id, "timestamp", source, payload, stream_seq, received_at, persisted_at,
-               row_number() OVER newest AS n,
-               sum(coalesce(octet_length(payload::text), 4) + octet_length(event_id) + coalesce(octet_length(source), 4) + ${ROW_OVERHEAD_BYTES})
-                 OVER (newest ROWS UNBOUNDED PRECEDING) AS running
+      WITH sized AS (
+        SELECT stream_seq, row_number() OVER newest AS n,
+               sum(coalesce(octet_length(payload::text), 4) + octet_length(topic) + octet_length(event_id)
+                   + coalesce(octet_length(source), 4) + ${ROW_OVERHEAD_BYTES}) OVER (newest ROWS UNBOUNDED PRECEDING) AS running
         FROM processed_events
         ${where.length > 0 ? Prisma.sql`WHERE ${Prisma.join(where, ' AND ')}` : Prisma.empty}
         WINDOW newest AS (ORDER BY stream_seq DESC)
         ORDER BY stream_seq DESC
         LIMIT ${limit + 1}
       )
-      SELECT id, topic, event_id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts,
-             source, payload, stream_seq, received_at, persisted_at, (SELECT count(*) FROM candidates) AS fetched
-      FROM candidates
-      WHERE n = 1 OR running <= ${config.EVENTS_MAX_BYTES}
-      ORDER BY stream_seq DESC`;
+      SELECT p.id, p.topic, p.event_id, to_char(p."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts,
+             p.source, p.payload, p.stream_seq, p.received_at, p.persisted_at, (SELECT count(*) FROM sized) AS fetched
+      FROM sized s JOIN processed_events p ON p.stream_seq = s.stream_seq
+      WHERE s.n = 1 OR s.running <= ${config.EVENTS_MAX_BYTES}
+      ORDER BY p.stream_seq DESC`;
     const page = rows.slice(0, limit).map((r) => ({
       id: Number(r.id),
       topic: r.topic,

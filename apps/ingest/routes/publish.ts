@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { IngestConfig } from '../../../shared/config.ts';
 import { acceptEvent, checkEncodedEvent, type FieldError } from '../../../shared/validate-event.ts';
 import type { EncodedEvent } from '../publisher.ts';
-import { Unprocessable } from '../unprocessable.ts';
+import { Unprocessable, UnprocessableBodyError } from '../unprocessable.ts';
 
 const Accepted = Type.Object({
   status: Type.Literal('queued'),
@@ -32,20 +32,13 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
       const body = req.body;
       const single = !Array.isArray(body) && !(isObject(body) && 'events' in body && !('topic' in body));
       const items: unknown = single ? [body] : Array.isArray(body) ? body : (body as { events: unknown }).events;
-      if (!Array.isArray(items))
-        return reply
-          .code(422)
-          .send(unprocessable('"events" must be an array of events', [{ field: 'events', message: 'must be an array' }]));
-      if (items.length === 0)
-        return reply.code(422).send(unprocessable('the batch is empty', [{ field: 'events', message: 'must hold at least one event' }]));
+      if (!Array.isArray(items)) throw invalidBatch('"events" must be an array of events', 'must be an array');
+      if (items.length === 0) throw invalidBatch('the batch is empty', 'must hold at least one event');
       if (items.length > config.MAX_BATCH_SIZE) {
-        return reply
-          .code(422)
-          .send(
-            unprocessable(`the batch has ${items.length} events; the limit is ${config.MAX_BATCH_SIZE}`, [
-              { field: 'events', message: `must hold at most ${config.MAX_BATCH_SIZE} events` },
-            ]),
-          );
+        throw invalidBatch(
+          `the batch has ${items.length} events; the limit is ${config.MAX_BATCH_SIZE}`,
+          `must hold at most ${config.MAX_BATCH_SIZE} events`,
+        );
       }
 
       const receivedAt = new Date().toISOString();
@@ -65,9 +58,11 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
         const what = single
           ? 'the event is invalid'
           : `${new Set(errors.map((e) => e.index)).size} of ${items.length} events are invalid; nothing was published`;
-        return reply
-          .code(422)
-          .send(unprocessable(`${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errors.length > 3 ? '; …' : ''}`, errors));
+        throw new UnprocessableBodyError(
+          `${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errors.length > 3 ? '; …' : ''}`,
+          'INVALID_EVENTS',
+          errors,
+        );
       }
 
       const started = performance.now();
@@ -86,11 +81,7 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const describe = (e: FieldError) => `${e.index === undefined ? '' : `events[${e.index}].`}${e.field || 'event'} ${e.message}`;
-const unprocessable = (message: string, errors: FieldError[]) => ({
-  statusCode: 422 as const,
-  error: 'Unprocessable Entity',
-  message,
-  errors,
-});
+const invalidBatch = (message: string, why: string) =>
+  new UnprocessableBodyError(message, 'INVALID_BATCH', [{ field: 'events', message: why }]);
 
 export default publishRoute;
