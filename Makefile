@@ -11,7 +11,7 @@ demo:  ## Start NATS, PostgreSQL, ingest, consumer; send 20,000 events (30% dupl
 stack: ## Run ingest + consumer (and throwaway NATS/PostgreSQL unless NATS_URL/DATABASE_URL are set) until Ctrl-C
 	$(BOOT) npm run -s stack
 
-test:  ## Everything CI runs: build, typecheck, unit + integration + chart tests, chart validation
+test:  ## build, typecheck, unit + integration (1 NATS server, then a 3-node cluster) + chart tests, chart validation; CI adds the cluster suite (.ci/run)
 	$(BOOT) --k8s npm test
 
 test-unit:
