@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 
 // The wire format of one event. Topics become NATS subjects (`events.<topic>`), so they are held
@@ -45,6 +45,5 @@ export const subjectFor = (topic: string) => `${SUBJECT_PREFIX}.${topic}`;
  * the event_id holds. The JSON array makes the (topic, event_id) pair unambiguous.
  */
 export const msgIdFor = (e: Pick<Event, 'topic' | 'event_id'>) =>
-  createHash('sha256')
-    .update(JSON.stringify([e.topic, e.event_id]))
-    .digest('base64url');
+  // The one-shot hash: half the CPU of createHash().update().digest() for these short inputs.
+  hash('sha256', JSON.stringify([e.topic, e.event_id]), 'base64url');

@@ -1,8 +1,8 @@
 import { headers, type MsgHdrs } from '@nats-io/nats-core';
-import { addBrokerDuplicates } from '../../shared/nats/counters.ts';
 import { msgIdFor, subjectFor, type Event } from '../../shared/event.ts';
 import { JetStreamRefusalError, PubAckTimeoutError, type PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
 import { sleep } from '../../shared/retry.ts';
+import { DuplicateCounter } from './duplicate-counter.ts';
 
 /** JetStream did not acknowledge in time or is unreachable: answered 503 with Retry-After. */
 export class PublishUnavailableError extends Error {
@@ -82,19 +82,21 @@ export class Semaphore {
 
 export class EventPublisher {
   private readonly slots: Semaphore;
+  private readonly duplicateCounter: DuplicateCounter;
   private inFlight = 0;
   /** When a publish last settled, or when the publisher became busy: see stalled(). */
   private lastProgress = performance.now();
 
   constructor(
     private readonly publisher: PipelinedPublisher,
-    private readonly stream: string,
+    stream: string,
     maxInFlight: number,
     private readonly timeoutMs: number,
     /** Called each time a publish is asked again because its copy was in process (a metric). */
     private readonly onInProcessRetry: () => void = () => {},
   ) {
     this.slots = new Semaphore(maxInFlight);
+    this.duplicateCounter = new DuplicateCounter(publisher, stream);
   }
 
   /**
@@ -155,7 +157,7 @@ export class EventPublisher {
     await Promise.all(acks);
     try {
       if (failure) throw failure;
-      if (dupByTopic.size > 0) await addBrokerDuplicates(this.publisher, this.stream, dupByTopic);
+      if (dupByTopic.size > 0) await this.duplicateCounter.add(dupByTopic);
     } catch (err) {
       throw new PublishUnavailableError(`JetStream did not acknowledge: ${(err as Error).message}`, { cause: err });
     }

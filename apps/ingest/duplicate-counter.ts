@@ -1,0 +1,54 @@
+import { addBrokerDuplicates } from '../../shared/nats/counters.ts';
+import type { PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Adds the broker-caught duplicates of many requests to the NATS counters with one increment per
+ * topic (and one to the total) at a time: while an increment is on its way, the counts of the
+ * requests that follow are summed, and sent together once it is answered (group commit).
+ *
+ * Why: every increment is a message JetStream stores and acknowledges. Sent per request, a
+ * single-event publisher with 30% re-sends made 0.6 counter messages per event on top of the event
+ * itself. A request still resolves only once an increment holding its counts is stored, so /stats
+ * never lags a 202 it follows; if that increment fails, every request in it is told (503). A
+ * request may wait out the increment in flight before its own: at most two publish timeouts.
+ */
+export class DuplicateCounter {
+  private pending = new Map<string, number>();
+  private waiters: Waiter[] = [];
+  private sending = false;
+
+  constructor(
+    private readonly publisher: PipelinedPublisher,
+    private readonly stream: string,
+  ) {}
+
+  /** Resolves once these counts are stored in the counters. */
+  add(byTopic: ReadonlyMap<string, number>): Promise<void> {
+    for (const [topic, n] of byTopic) this.pending.set(topic, (this.pending.get(topic) ?? 0) + n);
+    const stored = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (!this.sending) this.send();
+    return stored;
+  }
+
+  private send(): void {
+    const counts = this.pending;
+    const waiters = this.waiters;
+    this.pending = new Map();
+    this.waiters = [];
+    this.sending = true;
+    addBrokerDuplicates(this.publisher, this.stream, counts)
+      .then(
+        () => waiters.forEach((w) => w.resolve()),
+        (err: Error) => waiters.forEach((w) => w.reject(err)),
+      )
+      .finally(() => {
+        this.sending = false;
+        if (this.waiters.length > 0) this.send();
+      });
+  }
+}
