@@ -1,6 +1,5 @@
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Log } from '../../shared/logger.ts';
-import { sleep } from '../../shared/retry.ts';
 
 export interface PullOptions {
   /** Messages held in this process at most; beyond it the pull stops until batches are taken. */
@@ -18,6 +17,8 @@ export class BatchPuller {
   private readonly buffer: JsMsg[] = [];
   private messages?: ConsumerMessages;
   private waiters: Array<() => void> = [];
+  /** next() calls waiting for their batch to fill (see filledOrAfter). */
+  private readonly fillWaiters = new Set<{ size: number; wake: () => void }>();
   private resumePump?: () => void;
   private stopping = false;
   private pumping?: Promise<void>;
@@ -47,7 +48,8 @@ export class BatchPuller {
    * The next batch of at most `size` messages; undefined once stopping (what is still buffered then
    * goes back to the stream in drain(), rather than being stored during a shutdown's grace period).
    * A trickle of messages would otherwise become a transaction (and a WAL flush) per message:
-   * waiting a few ms lets a batch form. Under load the buffer is full and nobody waits.
+   * waiting up to lingerMs lets a batch form, and the wait ends as soon as the batch is full, so
+   * under load nobody waits longer than it takes `size` messages to arrive.
    */
   async next(size: number): Promise<JsMsg[] | undefined> {
     while (this.buffer.length === 0 && !this.stopping) {
@@ -55,7 +57,7 @@ export class BatchPuller {
     }
     if (this.stopping) return undefined;
     if (this.buffer.length < size && this.opts.lingerMs > 0) {
-      await sleep(this.opts.lingerMs);
+      await this.filledOrAfter(size, this.opts.lingerMs);
       if (this.stopping) return undefined;
       if (this.buffer.length === 0) return this.next(size);
     }
@@ -65,11 +67,28 @@ export class BatchPuller {
     return batch;
   }
 
+  /** Resolves once the buffer holds `size` messages, after `ms` at the latest, or on stop(). */
+  private filledOrAfter(size: number, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const waiter = {
+        size,
+        wake: () => {
+          clearTimeout(timer);
+          this.fillWaiters.delete(waiter);
+          resolve();
+        },
+      };
+      const timer = setTimeout(waiter.wake, ms);
+      this.fillWaiters.add(waiter);
+    });
+  }
+
   /** Stops pulling and wakes every waiting next(); call drain() once no batch is in hand. */
   stop(): void {
     this.stopping = true;
     this.messages?.stop();
     for (const w of this.waiters.splice(0)) w();
+    for (const w of this.fillWaiters) w.wake();
     this.resumePump?.();
   }
 
@@ -84,6 +103,7 @@ export class BatchPuller {
       for await (const m of messages) {
         this.buffer.push(m);
         for (const w of this.waiters.splice(0)) w();
+        for (const w of this.fillWaiters) if (this.buffer.length >= w.size) w.wake();
         if (this.buffer.length >= this.opts.highWater && !this.stopping) {
           await new Promise<void>((resolve) => (this.resumePump = resolve));
         }
