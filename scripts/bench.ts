@@ -8,6 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { counterStreamName } from '../shared/nats/topology.ts';
 import pg from 'pg';
 import { sendEvents } from '../load/client.ts';
 import { checkCounts } from '../load/count-check.ts';
@@ -18,15 +20,18 @@ import { seedTopics } from './lib/seed-topics.ts';
 import { findBinary } from './lib/binaries.ts';
 import { cpuSeconds } from './lib/cpu.ts';
 import { startLocalStack } from './lib/stack.ts';
+import { freePort } from './lib/ports.ts';
 
 const { values: args } = parseArgs({
   options: {
     // 5, not the minimum of 3: this VM's speed swings enough that a median of 3 moves by ~10%.
     runs: { type: 'string', default: '5' },
     events: { type: 'string', default: '20000' },
+    // Comma-separated; `single+NAME=VALUE` is an A/B variant with that setting for both apps.
     modes: { type: 'string', default: 'batched,batched-4,single,baseline' },
     out: { type: 'string', default: 'bench/RESULTS.md' },
-    // Writes V8 CPU profiles of ingest and consumer here (open in Chrome DevTools / speedscope).
+    // Writes V8 CPU profiles of ingest and consumer here (open in Chrome DevTools / speedscope), and
+    // nats-server's pprof CPU profile of the run's first NATS_PROFILE_SECONDS (`go tool pprof -top`).
     profile: { type: 'string' },
     // Extra Node/V8 flags for ingest and consumer (space-separated), to A/B a runtime setting.
     'node-flags': { type: 'string', default: '' },
@@ -40,6 +45,8 @@ interface Mode {
   batchSize: number;
   concurrency: number;
   consumerEnv: Record<string, string>;
+  /** Set for ingest (and, in consumerEnv, for the consumer) by an A/B variant (modeNamed). */
+  appEnv?: Record<string, string>;
   description: string;
 }
 
@@ -94,13 +101,17 @@ interface RunResult {
   exact: boolean;
   /** machineSpeedMs() just before the run: how fast this VM was at the time (lower = faster). */
   machine_ms: number;
+  /** Broker-duplicate counter increments JetStream stored during the run (messages besides the events). */
+  counter_messages: number;
 }
 
 async function runOnce(mode: Mode, events: number, seed: number): Promise<RunResult> {
   const w = generateWorkload({ events, duplicateRate: 0.3, seed });
+  const natsProfPort = args.profile ? await freePort() : undefined;
   const stack = await startLocalStack(args.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${args.profile}` } : {}, {
     extraNodeFlags: args['node-flags'].split(' ').filter(Boolean),
     exitOnSignal: true,
+    natsConfig: natsProfPort ? `prof_port: ${natsProfPort}\n` : undefined,
   });
   const { nats, pg: db } = stack;
   const client = new pg.Client({ connectionString: db.url });
@@ -108,7 +119,7 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
   // leave its NATS and PostgreSQL running.
   try {
     const consumer = await stack.start('consumer', mode.consumerEnv);
-    const ingest = await stack.start('ingest');
+    const ingest = await stack.start('ingest', mode.appEnv);
     await client.connect();
     const latencies: number[] = [];
     const cpuOf = () => ({
@@ -119,6 +130,12 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
       load_generator: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
     });
     const machineMs = machineSpeedMs();
+    // Caught here: a run that fails first stops nats-server under the profile's request.
+    const natsProfile = natsProfPort
+      ? profileNats(natsProfPort, `${args.profile}/nats-${mode.name.replace(/[^\w.=+-]/g, '_')}-${seed}.pprof`).catch((err: Error) =>
+          console.error(`[bench] no nats-server profile: ${err.message}`),
+        )
+      : undefined;
     const cpu0 = cpuOf();
     const t0 = performance.now();
     const sending = sendEvents(w.events, { baseUrl: ingest.url, batchSize: mode.batchSize, concurrency: mode.concurrency, latencies });
@@ -134,6 +151,7 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
     const committedAt = performance.now();
     const sent = await sending;
     const cpu1 = cpuOf();
+    await natsProfile;
     const { rows: lat } = await client.query<{ ms: number }>(
       'SELECT extract(epoch FROM persisted_at - received_at)::float8 * 1000 AS ms FROM processed_events ORDER BY 1',
     );
@@ -143,6 +161,11 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
       duplicate_dropped: number;
       database_rows: number;
     };
+    const nc = await connect({ servers: nats.url });
+    const counterMessages = await jetstreamManager(nc)
+      .then((jsm) => jsm.streams.info(counterStreamName('EVENTS')))
+      .then((info) => info.state.last_seq)
+      .finally(() => nc.close());
     latencies.sort((a, b) => a - b);
     const e2e = (committedAt - t0) / 1000;
     const accept = (acceptedAt - t0) / 1000;
@@ -161,6 +184,7 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
         Object.entries(cpu1).map(([k, v]) => [k, +(v - cpu0[k as keyof typeof cpu0]).toFixed(2)]),
       ) as RunResult['cpu_s'],
       machine_ms: machineMs,
+      counter_messages: counterMessages,
       exact:
         sent.failed === 0 &&
         stats.database_rows === w.unique &&
@@ -170,6 +194,16 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
     await client.end().catch(() => {});
     await stack.stop();
   }
+}
+
+const NATS_PROFILE_SECONDS = 5;
+
+/** nats-server's CPU profile (its pprof endpoint) of the next NATS_PROFILE_SECONDS, saved to `file`. */
+async function profileNats(port: number, file: string): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}/debug/pprof/profile?seconds=${NATS_PROFILE_SECONDS}`);
+  if (!res.ok) throw new Error(`nats-server profile: HTTP ${res.status}`);
+  writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+  console.error(`[bench] nats-server profile: ${file} (go tool pprof -top ${file})`);
 }
 
 /**
@@ -202,11 +236,26 @@ async function statsLatency(topics: number, calls = 50): Promise<{ p50: number; 
   }
 }
 
-const summaries: Array<{ mode: Mode; runs: RunResult[] }> = args.modes.split(',').map((name) => {
-  const mode = MODES[name];
+/**
+ * A mode, or an A/B variant of one: `single+BATCH_LINGER_MS=50+PUBLISH_LINGER_MS=1` is the single
+ * mode with those variables set for both apps, taking its turn with the others like any mode.
+ */
+function modeNamed(spec: string): Mode {
+  const [name, ...settings] = spec.split('+');
+  const mode = MODES[name!];
   if (!mode) throw new Error(`unknown mode ${name} (known: ${Object.keys(MODES).join(', ')})`);
-  return { mode, runs: [] };
-});
+  const env = Object.fromEntries(
+    settings.map((kv) => {
+      const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(kv);
+      if (!m) throw new Error(`--modes ${spec}: "${kv}" is not NAME=VALUE`);
+      return [m[1]!, m[2]!];
+    }),
+  );
+  if (settings.length === 0) return mode;
+  return { ...mode, name: spec, appEnv: env, consumerEnv: { ...mode.consumerEnv, ...env } };
+}
+
+const summaries: Array<{ mode: Mode; runs: RunResult[] }> = args.modes.split(',').map((spec) => ({ mode: modeNamed(spec), runs: [] }));
 // Round robin (batched, single, baseline, batched, ...) rather than all runs of one mode in a row:
 // this VM has slow and fast spells of minutes, and a mode that ran entirely in one would be
 // compared (the speedup) with one that did not.

@@ -42,6 +42,8 @@ export async function startLocalStack(
     exitOnSignal?: boolean;
     /** nats-servers: 1, or a JetStream cluster of N (STREAM_REPLICAS then defaults to N). */
     natsNodes?: number;
+    /** Extra nats-server configuration for a single server (e.g. `prof_port: N` for its pprof). */
+    natsConfig?: string;
     /** Extra PostgreSQL server settings (see startPostgres). */
     postgresSettings?: Record<string, string>;
     /** Where the apps' output goes: the terminal (scripts), or a file each (tests: quiet output). */
@@ -51,7 +53,7 @@ export async function startLocalStack(
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pubsub-stack-'));
   const natsNodes = opts.natsNodes ?? 1;
   const [nats, pg] = await Promise.all([
-    natsNodes > 1 ? startNatsCluster({ nodes: natsNodes, dir }) : startNats({ dir }),
+    natsNodes > 1 ? startNatsCluster({ nodes: natsNodes, dir }) : startNats({ dir, config: opts.natsConfig }),
     startPostgres({ settings: opts.postgresSettings }),
   ]);
   const apps: AppProcess[] = [];
