@@ -92,6 +92,11 @@ async function createNamespace(ns: string, restricted = true) {
   });
 }
 
+/** helm upgrade of the installed release: its values so far, plus `sets` (name=value), waiting for the rollout. */
+function upgradeArgs(ns: string, sets: string[], timeout = '10m'): string[] {
+  return ['upgrade', REL, CHART, '-n', ns, '--reuse-values', ...sets.flatMap((s) => ['--set', s]), '--wait', '--timeout', timeout];
+}
+
 /** helm install/upgrade with the kind values, this run's image and node port, and CLUSTER_VALUES. */
 function installArgs(ns: string, extra: string[] = []): string[] {
   return [
@@ -342,10 +347,7 @@ async function upgradeStep(ns: string) {
     const before = await stats();
     const revision = (await kube.json(['-n', ns, 'get', 'deployment', `${REL}-ingest`])).metadata.generation;
     const t0 = Date.now();
-    const upgrade = kube.helm(
-      ['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'config.shutdownTimeoutMs=12000', '--wait', '--timeout', '10m'],
-      { timeoutMs: 12 * 60_000 },
-    );
+    const upgrade = kube.helm(upgradeArgs(ns, ['config.shutdownTimeoutMs=12000']), { timeoutMs: 12 * 60_000 });
     const { sent, result } = await sendWhile(w.events, upgrade, { batchSize: 10, concurrency: 4 });
     await upgrade;
     const took = (Date.now() - t0) / 1000;
@@ -421,24 +423,7 @@ async function networkPolicyStep(ns: string) {
 async function authStep(ns: string) {
   await step('auth with read tokens only (publish open), then a token rotation: pods roll, the old token stops working', async () => {
     const upgrade = (tokens: string) =>
-      kube.helm(
-        [
-          'upgrade',
-          REL,
-          CHART,
-          '-n',
-          ns,
-          '--reuse-values',
-          '--set',
-          'auth.enabled=true',
-          '--set',
-          `auth.readTokens={${tokens}}`,
-          '--wait',
-          '--timeout',
-          '10m',
-        ],
-        { timeoutMs: 12 * 60_000 },
-      );
+      kube.helm(upgradeArgs(ns, ['auth.enabled=true', `auth.readTokens={${tokens}}`]), { timeoutMs: 12 * 60_000 });
     const statsAs = (token?: string) =>
       fetch(`${url}/stats`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(10_000) }).then(
         (r) => r.status,
@@ -477,19 +462,7 @@ async function replicasRefusedStep(ns: string) {
   await step('changing nats.replicas on the live release is refused with what to do, and nothing changes', async () => {
     const history = async () => JSON.parse(await kube.helm(['history', REL, '-n', ns, '-o', 'json'])).length as number;
     const revisions = await history();
-    const r = await kube.run(kube.helmBin, [
-      'upgrade',
-      REL,
-      CHART,
-      '-n',
-      ns,
-      '--reuse-values',
-      '--set',
-      'nats.replicas=3',
-      '--wait',
-      '--timeout',
-      '2m',
-    ]);
+    const r = await kube.run(kube.helmBin, upgradeArgs(ns, ['nats.replicas=3'], '2m'));
     check(r.code !== 0, 'the upgrade to 3 NATS servers was accepted');
     const message = /nats\.replicas cannot change[^\n]*/.exec(r.stderr)?.[0];
     check(message, `refused without the explanation: ${r.stderr.trim()}`);
@@ -545,9 +518,7 @@ async function natsReplicasProcedureStep(ns: string) {
       '--wait=true',
     ]);
     // 3. The upgrade, now that no StatefulSet says otherwise.
-    await kube.helm(['upgrade', REL, CHART, '-n', ns, '--reuse-values', '--set', 'nats.replicas=3', '--wait', '--timeout', '10m'], {
-      timeoutMs: 12 * 60_000,
-    });
+    await kube.helm(upgradeArgs(ns, ['nats.replicas=3']), { timeoutMs: 12 * 60_000 });
     await kube.rolledOut(ns);
     await kube.until(
       'ingest ready on the new NATS (the consumer recreated the streams)',
