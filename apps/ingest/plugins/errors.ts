@@ -1,9 +1,10 @@
 import { STATUS_CODES } from 'node:http';
 import fp from 'fastify-plugin';
 import { PublishUnavailableError } from '../publisher.ts';
+import { sendUnavailable } from '../unavailable.ts';
 import { UnprocessableBodyError } from '../unprocessable.ts';
 
-const RETRY_AFTER_SECONDS = '2';
+const RETRY_AFTER_SECONDS = 2;
 
 /**
  * Every error answers JSON a human can act on, never a stack trace. Infrastructure faults
@@ -38,11 +39,7 @@ export default fp(
       if (err instanceof PublishUnavailableError) {
         app.metrics.publishFailures.inc();
         req.log.warn({ err: err.message }, 'publish failed; answering 503');
-        return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({
-          statusCode: 503,
-          error: 'Service Unavailable',
-          message: 'the event stream is unavailable; nothing is lost by retrying the same request',
-        });
+        return sendUnavailable(reply, 'the event stream is unavailable; nothing is lost by retrying the same request', RETRY_AFTER_SECONDS);
       }
       const e = err as { statusCode?: number; code?: string; message: string; validationContext?: string };
       // A body that parsed but is not an event or a list of events (a string, a number, null).
@@ -63,11 +60,7 @@ export default fp(
       }
       // Anything else here is a dependency failing (PostgreSQL down during a read, NATS timing out).
       req.log.error({ err }, 'request failed');
-      return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({
-        statusCode: 503,
-        error: 'Service Unavailable',
-        message: 'a dependency (PostgreSQL or NATS) is unavailable; retry shortly',
-      });
+      return sendUnavailable(reply, 'a dependency (PostgreSQL or NATS) is unavailable; retry shortly', RETRY_AFTER_SECONDS);
     });
   },
   { name: 'errors', dependencies: ['metrics'] },

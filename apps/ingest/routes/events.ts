@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { Prisma } from '../../../generated/prisma/client.ts';
 import type { IngestConfig } from '../../../shared/config.ts';
 import { TOPIC_PATTERN } from '../../../shared/event.ts';
+import { sendUnavailable, Unavailable } from '../unavailable.ts';
 
 const StoredEvent = Type.Object({
   id: Type.Integer({ description: "row id (the seed's field); use stream_seq for order and paging" }),
@@ -16,8 +17,6 @@ const StoredEvent = Type.Object({
   received_at: Type.String(),
   persisted_at: Type.String(),
 });
-
-const Busy = Type.Object({ statusCode: Type.Literal(503), error: Type.String(), message: Type.String() });
 
 interface Row {
   id: bigint;
@@ -68,19 +67,12 @@ const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { 
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Array(StoredEvent), 503: Busy },
+        response: { 200: Type.Array(StoredEvent), 503: Unavailable },
       },
     },
     async (req, reply) => {
       if (reading >= config.EVENTS_MAX_CONCURRENT) {
-        return reply
-          .code(503)
-          .header('retry-after', '1')
-          .send({
-            statusCode: 503,
-            error: 'Service Unavailable',
-            message: `${reading} reads of /events are running on this replica (EVENTS_MAX_CONCURRENT); retry shortly`,
-          });
+        return sendUnavailable(reply, `${reading} reads of /events are running on this replica (EVENTS_MAX_CONCURRENT); retry shortly`, 1);
       }
       reading++;
       try {
