@@ -44,7 +44,7 @@ const IN_PROCESS_MAX_RETRY_MS = 250;
  * waiter gives up at its request's deadline: otherwise, with JetStream slow, queued requests would
  * wait one publish timeout per request ahead of them, and publish long after their client retried.
  */
-export class Semaphore {
+class Semaphore {
   private waiters: Array<{ handOver: () => void }> = [];
   constructor(private available: number) {}
   /** Takes a slot if one is free without a microtask per event (the common case: slots to spare). */
