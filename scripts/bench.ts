@@ -215,6 +215,8 @@ async function statsLatency(topics: number, calls = 50): Promise<{ p50: number; 
   const client = new pg.Client({ connectionString: stack.pg.url });
   const nc = await connect({ servers: stack.nats.url });
   try {
+    // The consumer owns the topology (streams, the broker-duplicate total); ingest is not ready before it.
+    await stack.start('consumer');
     const ingest = await stack.start('ingest');
     await client.connect();
     await seedTopics(client, nc, 'EVENTS', 'bench.t', 0, topics);
