@@ -3,9 +3,10 @@
 // duplicates), and: accepted events/s at ingest, first request → last event committed, request
 // and accept→commit latency percentiles, peak RSS, exact final counts. Prints one JSON line per
 // mode and writes bench/RESULTS.md.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -18,8 +19,9 @@ import { machineSpeedMs } from './lib/machine-speed.ts';
 import { pollUntil } from '../shared/poll.ts';
 import { seedTopics } from './lib/seed-topics.ts';
 import { findBinary } from './lib/binaries.ts';
-import { cpuSeconds } from './lib/cpu.ts';
+import { contextSwitches, cpuSeconds } from './lib/cpu.ts';
 import { startLocalStack } from './lib/stack.ts';
+import { NODE_FLAGS } from './lib/apps.ts';
 import { freePort } from './lib/ports.ts';
 
 const { values: args } = parseArgs({
@@ -28,7 +30,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '5' },
     events: { type: 'string', default: '20000' },
     // Comma-separated; `single+NAME=VALUE` is an A/B variant with that setting for both apps.
-    modes: { type: 'string', default: 'batched,batched-4,single,baseline' },
+    modes: { type: 'string', default: 'batched,batched-4,single,floor,baseline' },
     out: { type: 'string', default: 'bench/RESULTS.md' },
     // Writes V8 CPU profiles of ingest and consumer here (open in Chrome DevTools / speedscope), and
     // nats-server's pprof CPU profile of the run's first NATS_PROFILE_SECONDS (`go tool pprof -top`).
@@ -47,6 +49,8 @@ interface Mode {
   consumerEnv: Record<string, string>;
   /** Set for ingest (and, in consumerEnv, for the consumer) by an A/B variant (modeNamed). */
   appEnv?: Record<string, string>;
+  /** Events go to scripts/lib/floor-server.ts instead of ingest (the consumer stores them as usual). */
+  floor?: boolean;
   description: string;
 }
 
@@ -69,6 +73,17 @@ const MODES: Record<string, Mode> = {
     description: '100 events/request, 4 clients, batched consumer',
   },
   single: { name: 'single', batchSize: 1, concurrency: 16, consumerEnv: {}, description: '1 event/request, 16 clients, batched consumer' },
+  // What the design costs before ingest does anything of its own (issue #14): the single mode with
+  // ingest replaced by a bare node:http server that publishes each event with its Nats-Msg-Id and
+  // answers after the PubAck. Its broker duplicates are not counted, so exactness is rows only.
+  floor: {
+    name: 'floor',
+    batchSize: 1,
+    concurrency: 16,
+    consumerEnv: {},
+    floor: true,
+    description: '1 event/request, 16 clients, ingest replaced by the bare floor server (scripts/lib/floor-server.ts)',
+  },
   baseline: {
     name: 'baseline',
     batchSize: 100,
@@ -98,6 +113,8 @@ interface RunResult {
   rss_mib: { ingest: number; consumer: number };
   /** CPU seconds each part used during the run: where the 2 cores went. */
   cpu_s: { ingest: number; consumer: number; nats: number; postgres: number; load_generator: number };
+  /** Context switches of each part during the run (threads going to sleep and being woken). */
+  switches: { ingest: number; consumer: number; nats: number; postgres: number; load_generator: number };
   exact: boolean;
   /** machineSpeedMs() just before the run: how fast this VM was at the time (lower = faster). */
   machine_ms: number;
@@ -115,19 +132,30 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
   });
   const { nats, pg: db } = stack;
   const client = new pg.Client({ connectionString: db.url });
+  let stopFloor: (() => void) | undefined;
   // Everything after the stack exists is inside the try: an app that fails to start must not
   // leave its NATS and PostgreSQL running.
   try {
     const consumer = await stack.start('consumer', mode.consumerEnv);
     const ingest = await stack.start('ingest', mode.appEnv);
+    // In the floor mode ingest stays idle (it answers /stats below); the floor server takes the load.
+    const target = mode.floor ? await startFloorServer(nats.url) : ingest;
+    stopFloor = mode.floor ? () => target.proc.kill() : undefined;
     await client.connect();
     const latencies: number[] = [];
     const cpuOf = () => ({
-      ingest: cpuSeconds(ingest.proc.pid!),
+      ingest: cpuSeconds(target.proc.pid!),
       consumer: cpuSeconds(consumer.proc.pid!),
       nats: cpuSeconds(nats.pid()!),
       postgres: cpuSeconds(db.pid()!, true),
       load_generator: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+    });
+    const switchesOf = () => ({
+      ingest: contextSwitches(target.proc.pid!),
+      consumer: contextSwitches(consumer.proc.pid!),
+      nats: contextSwitches(nats.pid()!),
+      postgres: contextSwitches(db.pid()!, true),
+      load_generator: contextSwitches(process.pid),
     });
     const machineMs = machineSpeedMs();
     // Caught here: a run that fails first stops nats-server under the profile's request.
@@ -137,20 +165,24 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
         )
       : undefined;
     const cpu0 = cpuOf();
+    const switches0 = switchesOf();
     const t0 = performance.now();
-    const sending = sendEvents(w.events, { baseUrl: ingest.url, batchSize: mode.batchSize, concurrency: mode.concurrency, latencies });
+    const t0Epoch = Date.now();
+    const sending = sendEvents(w.events, { baseUrl: target.url, batchSize: mode.batchSize, concurrency: mode.concurrency, latencies });
     let acceptedAt = 0;
     void sending.then(() => (acceptedAt = performance.now()));
-    // Done when every unique event is committed (polled cheaply from the counters table).
+    // Done when every unique event is committed, polled from the counters table every 100 ms: the
+    // poll is PostgreSQL work the server would not do (at 10 ms it added ~10% to the single mode's
+    // server CPU), so the end is read afterwards from the rows' commit times instead.
     await pollUntil(
       async () =>
         Number((await client.query<{ n: string | null }>('SELECT sum(unique_processed) AS n FROM topic_counters')).rows[0]?.n ?? 0),
       (n) => n >= w.unique,
-      { what: 'every unique event committed', timeoutMs: 300_000, intervalMs: 10 },
+      { what: 'every unique event committed', timeoutMs: 300_000, intervalMs: 100 },
     );
-    const committedAt = performance.now();
     const sent = await sending;
     const cpu1 = cpuOf();
+    const switches1 = switchesOf();
     await natsProfile;
     const { rows: lat } = await client.query<{ ms: number }>(
       'SELECT extract(epoch FROM persisted_at - received_at)::float8 * 1000 AS ms FROM processed_events ORDER BY 1',
@@ -167,7 +199,11 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
       .then((info) => info.state.last_seq)
       .finally(() => nc.close());
     latencies.sort((a, b) => a - b);
-    const e2e = (committedAt - t0) / 1000;
+    // persisted_at is the writing transaction's start (now()), on this machine's clock.
+    const { rows: last } = await client.query<{ ms: number }>(
+      'SELECT extract(epoch FROM max(persisted_at))::float8 * 1000 AS ms FROM processed_events',
+    );
+    const e2e = (last[0]!.ms - t0Epoch) / 1000;
     const accept = (acceptedAt - t0) / 1000;
     return {
       events,
@@ -179,21 +215,39 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
       e2e_events_per_s: Math.round(events / e2e),
       request_ms: { p50: +pct(latencies, 50).toFixed(1), p95: +pct(latencies, 95).toFixed(1), p99: +pct(latencies, 99).toFixed(1) },
       commit_ms: { p50: +pct(commit, 50).toFixed(1), p95: +pct(commit, 95).toFixed(1), p99: +pct(commit, 99).toFixed(1) },
-      rss_mib: { ingest: peakRssMiB(ingest.proc.pid!), consumer: peakRssMiB(consumer.proc.pid!) },
+      rss_mib: { ingest: peakRssMiB(target.proc.pid!), consumer: peakRssMiB(consumer.proc.pid!) },
       cpu_s: Object.fromEntries(
         Object.entries(cpu1).map(([k, v]) => [k, +(v - cpu0[k as keyof typeof cpu0]).toFixed(2)]),
       ) as RunResult['cpu_s'],
+      switches: Object.fromEntries(
+        Object.entries(switches1).map(([k, v]) => [k, v - switches0[k as keyof typeof switches0]]),
+      ) as RunResult['switches'],
       machine_ms: machineMs,
       counter_messages: counterMessages,
       exact:
         sent.failed === 0 &&
         stats.database_rows === w.unique &&
-        checkCounts({ unique: stats.unique_processed, duplicates: stats.duplicate_dropped }, w, sent.retriedEvents).exact,
+        (mode.floor ? stats.unique_processed === w.unique : true) &&
+        (mode.floor ||
+          checkCounts({ unique: stats.unique_processed, duplicates: stats.duplicate_dropped }, w, sent.retriedEvents).exact),
     };
   } finally {
+    stopFloor?.();
     await client.end().catch(() => {});
     await stack.stop();
   }
+}
+
+/** scripts/lib/floor-server.ts as a child process (the apps' V8 flags), publishing to `natsUrl`. */
+async function startFloorServer(natsUrl: string): Promise<{ url: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', path.join(import.meta.dirname, 'lib/floor-server.ts')], {
+    env: { ...process.env, PORT: String(port), NATS_URL: natsUrl },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await pollUntil(async () => (await fetch(url)).ok, Boolean, { what: `floor server on ${url}`, timeoutMs: 30_000 });
+  return { url, proc };
 }
 
 const NATS_PROFILE_SECONDS = 5;
@@ -332,6 +386,17 @@ const lines = [
     const us = (f: (c: RunResult['cpu_s']) => number) => Math.round(median(runs.map((r) => (f(r.cpu_s) / r.events) * 1e6)));
     const server = us((c) => c.ingest + c.nats + c.consumer + c.postgres);
     return `| ${mode.name} | **${server}** | ${us((c) => c.ingest)} | ${us((c) => c.nats)} | ${us((c) => c.consumer)} | ${us((c) => c.postgres)} | ${us((c) => c.load_generator)} |`;
+  }),
+  '',
+  'Context switches per event (all threads; median of the runs): each is a thread that slept and was woken, what a',
+  'message passed one at a time costs every process it crosses.',
+  '',
+  '| mode | server switches/event | ingest | NATS | consumer | PostgreSQL | load generator |',
+  '| --- | --- | --- | --- | --- | --- | --- |',
+  ...summaries.map(({ mode, runs }) => {
+    const per = (f: (c: RunResult['switches']) => number) => median(runs.map((r) => f(r.switches) / r.events)).toFixed(2);
+    const server = per((c) => c.ingest + c.nats + c.consumer + c.postgres);
+    return `| ${mode.name} | **${server}** | ${per((c) => c.ingest)} | ${per((c) => c.nats)} | ${per((c) => c.consumer)} | ${per((c) => c.postgres)} | ${per((c) => c.load_generator)} |`;
   }),
   '',
   'Every run, in order (e2e seconds @ machine ms):',
