@@ -228,8 +228,7 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
         sent.failed === 0 &&
         stats.database_rows === w.unique &&
         (mode.floor ? stats.unique_processed === w.unique : true) &&
-        (mode.floor ||
-          checkCounts({ unique: stats.unique_processed, duplicates: stats.duplicate_dropped }, w, sent.retriedEvents).exact),
+        (mode.floor || checkCounts({ unique: stats.unique_processed, duplicates: stats.duplicate_dropped }, w, sent.retriedEvents).exact),
     };
   } finally {
     stopFloor?.();
