@@ -64,7 +64,13 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
     port,
     pid: () => proc?.pid,
     async start() {
-      proc = spawn(bin, args, { stdio: 'ignore' });
+      // GOMAXPROCS 1 as the chart sets it (values.yaml nats.goMaxProcs says why); GOMAXPROCS=0 in
+      // the environment leaves it to Go, any other value is used as it is.
+      const goMaxProcs = process.env.GOMAXPROCS ?? '1';
+      proc = spawn(bin, args, {
+        stdio: 'ignore',
+        env: { ...process.env, GOMAXPROCS: goMaxProcs === '0' ? undefined : goMaxProcs },
+      });
       try {
         await pollUntil(() => portOpen(port), Boolean, { what: `nats-server ${name}`, timeoutMs: 30_000, abortIf: () => exitReason(proc) });
       } catch (err) {

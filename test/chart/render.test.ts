@@ -903,6 +903,13 @@ describe('NATS memory and storage', () => {
     expect(env(['--set', 'nats.resources.limits=null']).GOMEMLIMIT).toBeUndefined();
   });
 
+  it('GOMAXPROCS is nats.goMaxProcs (1 by default), absent at 0 (Go decides)', () => {
+    const env = (args: string[]) => envOf(podOf(find(render(args), 'StatefulSet', `${F}-nats`)).spec.containers[0]);
+    expect(env([]).GOMAXPROCS).toBe('1');
+    expect(env(set({ 'nats.goMaxProcs': 4 })).GOMAXPROCS).toBe('4');
+    expect(env(set({ 'nats.goMaxProcs': 0 })).GOMAXPROCS).toBeUndefined();
+  });
+
   it('the JetStream file store may not exceed its PVC (NATS and Kubernetes units)', () => {
     expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '9Gi', 'nats.jetstream.fileStore.pvc.size': '10Gi' })).ok).toBe(true);
     expect(tryRender(set({ 'nats.jetstream.fileStore.maxSize': '10G', 'nats.jetstream.fileStore.pvc.size': '10Gi' })).ok).toBe(true);

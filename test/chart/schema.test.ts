@@ -35,6 +35,7 @@ describe('values.schema.json', () => {
     [['--set', 'ingest.startupProbe.periodSeconds=0'], /\/ingest\/startupProbe\/periodSeconds/],
     [['--set', 'nats.auth.passwords.ingest=has@sign'], /\/nats\/auth\/passwords\/ingest/],
     [['--set', 'nats.goMemLimitPercent=150'], /\/nats\/goMemLimitPercent/],
+    [['--set', 'nats.goMaxProcs=-1'], /\/nats\/goMaxProcs/],
     [['--set', 'postgresql.auth.appUsername=Bad-Name'], /\/postgresql\/auth\/appUsername/],
     [['--set', 'k6.teardownTimeout=soon'], /\/k6\/teardownTimeout/],
     [['--set', 'auth.readTokens={has space}'], /\/auth\/readTokens\/0/],
