@@ -131,7 +131,9 @@ export class Kube {
     await add('events (last 30)', ['-n', ns, 'get', 'events', '--sort-by=.lastTimestamp']);
     parts[parts.length - 1] = parts.at(-1)!.split('\n').slice(-31).join('\n');
     const pods = await this.pods(ns).catch(() => []);
-    for (const p of pods.filter((x) => x.phase !== 'Succeeded' && (!x.ready || x.restarts > 0))) {
+    // Every running pod's log, ready or not: a step can fail with every pod ready (a consumer that
+    // stopped consuming, a proxy that lost an endpoint), and the apps log at warn and above only.
+    for (const p of pods.filter((x) => x.phase !== 'Succeeded')) {
       await add(`logs ${p.name} (tail 40, all containers, previous included)`, [
         '-n',
         ns,

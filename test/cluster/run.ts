@@ -166,7 +166,14 @@ async function settledExact(
     (s) => s.unique_processed - before.unique_processed >= want.unique && s.queue_depth === 0,
     180_000,
     readToken,
-  );
+  ).catch(async (err: Error) => {
+    // The poll's last answer may be a failed request; what the counts had reached says more.
+    const seen = await stats().then(
+      (s) => `unique +${s.unique_processed - before.unique_processed} of ${want.unique}, queue_depth ${s.queue_depth}`,
+      (e: Error) => `/stats unreadable too: ${e.message}`,
+    );
+    throw new Error(`${err.message}; then: ${seen}`, { cause: err });
+  });
   const observed = {
     unique: after.unique_processed - before.unique_processed,
     duplicates: after.duplicate_dropped - before.duplicate_dropped,
