@@ -117,7 +117,13 @@ export async function waitForStats(
 ): Promise<StatsReply> {
   return pollUntil(
     async () => {
-      const res = await fetch(`${baseUrl}/stats`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      // A time limit per probe: fetch reuses kept-alive connections, and one to a pod that was
+      // force-deleted never answers (no RST comes from a removed network namespace); without a
+      // limit that probe waits for undici's 300 s headers timeout and the whole wait fails.
+      const res = await fetch(`${baseUrl}/stats`, {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        signal: AbortSignal.timeout(10_000),
+      });
       if (!res.ok) throw new Error(`GET /stats answered ${res.status}`);
       return (await res.json()) as StatsReply;
     },

@@ -445,6 +445,7 @@ async function authStep(ns: string) {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ topic: 'cluster.auth', event_id: `${RUN_ID}-auth`, timestamp: new Date().toISOString() }),
+      signal: AbortSignal.timeout(10_000),
     });
     check(anonymous === '401', `/stats without a token answered ${anonymous}`);
     check(withToken === '200', `/stats with the read token answered ${withToken}`);
