@@ -21,6 +21,7 @@ import { sendEvents, waitForStats, type SendResult } from '../../load/client.ts'
 import { checkCounts } from '../../load/count-check.ts';
 import { generateWorkload } from '../../load/workload.ts';
 import type { Event } from '../../shared/event.ts';
+import { pollUntil } from '../../shared/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 import type { StatsReply as Stats } from '../../shared/stats-reply.ts';
 import { Kube, tcpFrom } from './kube.ts';
@@ -139,13 +140,21 @@ async function ingestUrl(): Promise<string> {
 let url = '';
 let readToken: string | undefined;
 
+/**
+ * GET /stats through the NodePort, asked again for up to 30 s when it fails: across a roll or a
+ * reinstall a request can land on a kept-alive connection to a pod that is gone ("fetch failed"
+ * once, with every pod ready; seen in CI after the reinstall).
+ */
 async function stats(): Promise<Stats> {
-  const res = await fetch(`${url}/stats`, {
-    headers: readToken ? { authorization: `Bearer ${readToken}` } : {},
-    signal: AbortSignal.timeout(10_000),
-  });
-  if (!res.ok) throw new Error(`GET /stats answered ${res.status}`);
-  return (await res.json()) as Stats;
+  const once = async () => {
+    const res = await fetch(`${url}/stats`, {
+      headers: readToken ? { authorization: `Bearer ${readToken}` } : {},
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok) throw new Error(`GET /stats answered ${res.status}`);
+    return (await res.json()) as Stats;
+  };
+  return pollUntil(once, () => true, { what: `${url}/stats`, timeoutMs: 30_000, intervalMs: 500 });
 }
 
 /** Distinct events and re-sends in what was sent (the same for any prefix of a workload). */
