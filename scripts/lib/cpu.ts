@@ -8,13 +8,13 @@ export function cpuSeconds(pid: number, withChildren = false): number {
       const f = readFileSync(`/proc/${p}/stat`, 'utf8');
       const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
       // fields after the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
-      return { cpu: (Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14])) / ticks };
+      return (Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14])) / ticks;
     } catch {
       return undefined;
     }
   };
-  let total = read(pid)?.cpu ?? 0;
-  if (withChildren) for (const child of childPids(pid)) total += read(child)?.cpu ?? 0;
+  let total = read(pid) ?? 0;
+  if (withChildren) for (const child of childPids(pid)) total += read(child) ?? 0;
   return total;
 }
 

@@ -21,7 +21,6 @@ import { sendEvents, waitForStats, type SendResult } from '../../load/client.ts'
 import { checkCounts } from '../../load/count-check.ts';
 import { generateWorkload } from '../../load/workload.ts';
 import type { Event } from '../../shared/event.ts';
-import { pollUntil } from '../../shared/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 import type { StatsReply as Stats } from '../../shared/stats-reply.ts';
 import { Kube, tcpFrom } from './kube.ts';
@@ -145,17 +144,7 @@ let readToken: string | undefined;
  * reinstall a request can land on a kept-alive connection to a pod that is gone ("fetch failed"
  * once, with every pod ready; seen in CI after the reinstall).
  */
-async function stats(): Promise<Stats> {
-  const once = async () => {
-    const res = await fetch(`${url}/stats`, {
-      headers: readToken ? { authorization: `Bearer ${readToken}` } : {},
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!res.ok) throw new Error(`GET /stats answered ${res.status}`);
-    return (await res.json()) as Stats;
-  };
-  return pollUntil(once, () => true, { what: `${url}/stats`, timeoutMs: 30_000, intervalMs: 500 });
-}
+const stats = (): Promise<Stats> => waitForStats(url, () => true, 30_000, readToken);
 
 /** Distinct events and re-sends in what was sent (the same for any prefix of a workload). */
 function expected(events: readonly Event[]) {
