@@ -67,7 +67,13 @@ export class PipelinedPublisher {
   ) {
     this.sub = nc.subscribe(`${this.prefix}*`, { callback: (err, msg) => this.onReply(err, msg) });
     // Deadlines are set in publish order with one timeout, so the sweep stops at the first live one.
-    this.sweeper = setInterval(() => this.expire(performance.now()), Math.min(1_000, Math.max(10, timeoutMs / 10)));
+    // The expiry itself waits for the poll phase of this event-loop turn (setImmediate): after the
+    // loop was blocked (a huge body being parsed), the timer fires first, while the PubAcks that
+    // arrived meanwhile still sit unread in the socket; those are stored messages, not timeouts.
+    this.sweeper = setInterval(() => {
+      const now = performance.now();
+      setImmediate(() => this.expire(now));
+    }, Math.min(1_000, Math.max(10, timeoutMs / 10)));
     this.sweeper.unref();
   }
 

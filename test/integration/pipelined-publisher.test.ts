@@ -72,6 +72,20 @@ describe('PipelinedPublisher', () => {
     }
   });
 
+  it('counts a PubAck that arrived while the event loop was blocked past the timeout as an answer', async () => {
+    const short = new PipelinedPublisher(nc, 200);
+    try {
+      const acks = Array.from({ length: 20 }, (_, i) => short.publish('pipe.d', '{}', msgId(`blocked-${i}`)));
+      await new Promise((r) => setImmediate(r)); // the publishes are written
+      const until = performance.now() + 600;
+      while (performance.now() < until); // a synchronous stall, as when a huge body is parsed
+      const settled = await Promise.allSettled(acks);
+      expect(settled.map((s) => s.status)).toEqual(Array(20).fill('fulfilled'));
+    } finally {
+      short.close();
+    }
+  });
+
   it('rejects what is still waiting when closed', async () => {
     const p = new PipelinedPublisher(nc, 60_000);
     const waiting = p.publish('silent.y', '{}', msgId('y'));
