@@ -109,6 +109,18 @@ describe('hostile input', () => {
     expect(res.json().errors).toEqual([{ field: '', message: expect.stringMatching(/nested deeper/) }]);
   });
 
+  it('lists at most 100 field errors, however many there are, and says how many', async () => {
+    const fields = Object.fromEntries(Array.from({ length: 40_000 }, (_, i) => [`k${i}`, 0]));
+    const res = await post({ ...ok(), ...fields });
+    expect(res.statusCode).toBe(422);
+    const body = res.json();
+    expect(body.errors).toHaveLength(100);
+    expect(body.errors[0]).toEqual({ field: 'k0', message: expect.stringMatching(/not a known field/) });
+    expect(body.message).toMatch(/\(40000 errors; the first 100 are listed\)$/);
+    expect(res.body.length).toBeLessThan(20_000);
+    expect((await post(ok())).statusCode).toBe(202);
+  });
+
   it('publishes nothing of a batch with one bad item', async () => {
     const before = await streamSeq();
     const res = await post([ok(), ok(), { ...ok(), topic: 'bad topic' }, ok()]);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { acceptEvent, checkEncodedEvent } from '../../shared/validate-event.ts';
+import { acceptAndEncode, acceptEvent, checkEncodedEvent } from '../../shared/validate-event.ts';
 import { validateEvent } from './event-errors.ts';
 
 const ok = { topic: 'a.b-c_d', event_id: 'x', timestamp: '2026-11-26T10:00:00.123+05:30' };
@@ -105,5 +105,41 @@ describe('checkEncodedEvent', () => {
   it('enforces the byte size, counting UTF-8 bytes', () => {
     expect(checkEncodedEvent('"ab"', 4)).toEqual([]);
     expect(checkEncodedEvent('"é"', 3)[0]).toMatchObject({ field: 'payload', message: expect.stringMatching(/4 bytes/) });
+  });
+});
+
+describe('acceptAndEncode', () => {
+  const extra = { received_at: '2026-11-27T20:00:00.000Z' };
+
+  it('returns the event as it travels: normalised timestamp, then the extra fields', () => {
+    const accepted = acceptAndEncode({ ...ok, payload: { n: 1 } }, 2, 1_000, extra);
+    expect(accepted).toEqual({
+      ok: true,
+      event: { ...ok, timestamp: '2026-11-26T04:30:00.123000Z', payload: { n: 1 } },
+      json: JSON.stringify({ ...ok, timestamp: '2026-11-26T04:30:00.123000Z', payload: { n: 1 }, ...extra }),
+    });
+  });
+
+  it('refuses an event over the limit as encoded, before looking inside its payload', () => {
+    const payload = { big: 'x'.repeat(2_000), bad: 'nul\u0000' };
+    expect(acceptAndEncode({ ...ok, payload }, 0, 1_000, extra)).toEqual({
+      ok: false,
+      errors: [{ index: 0, field: 'payload', message: expect.stringMatching(/bytes encoded; the limit is 1000/) }],
+    });
+    // Under the limit, the same payload's fault is found and named.
+    expect(acceptAndEncode({ ...ok, payload }, 0, 10_000, extra)).toEqual({
+      ok: false,
+      errors: [{ index: 0, field: 'payload.bad', message: expect.stringMatching(/NUL/) }],
+    });
+  });
+
+  it('names a bad timestamp and a payload fault together, as acceptEvent does', () => {
+    const value = { ...ok, timestamp: 'now', payload: [[1, Infinity]] };
+    const expected = [
+      { field: 'timestamp', message: expect.any(String) },
+      { field: 'payload.0.1', message: expect.stringMatching(/IEEE double/) },
+    ];
+    expect(acceptAndEncode(value, undefined, 10_000, extra)).toEqual({ ok: false, errors: expected });
+    expect(validateEvent(value)).toEqual(expected);
   });
 });

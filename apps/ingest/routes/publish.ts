@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { IngestConfig } from '../../../shared/config.ts';
-import { acceptEvent, checkEncodedEvent, type FieldError } from '../../../shared/validate-event.ts';
+import { acceptAndEncode, type FieldError } from '../../../shared/validate-event.ts';
 import type { EncodedEvent } from '../publisher.ts';
 import { Unprocessable, UnprocessableBodyError } from '../unprocessable.ts';
 
@@ -11,6 +11,12 @@ const Accepted = Type.Object({
   accepted: Type.Integer({ description: 'events now stored by JetStream' }),
   duplicates: Type.Integer({ description: 'of those, how many JetStream already had (dedup window)' }),
 });
+
+/**
+ * At most this many field errors in a 422: a body of 150,000 unknown fields would otherwise be
+ * answered with megabytes of errors (and, spread into one push, overflowed the stack: a 503).
+ */
+export const MAX_LISTED_ERRORS = 100;
 
 /**
  * POST /publish takes one event, a JSON array of events, or {"events": [...]}. A batch is all or
@@ -41,25 +47,28 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
         );
       }
 
-      const receivedAt = new Date().toISOString();
+      const extra = { received_at: new Date().toISOString() };
       const errors: FieldError[] = [];
+      let errorCount = 0;
+      const invalidEvents = new Set<number | undefined>();
       const encoded: EncodedEvent[] = [];
       items.forEach((item, i) => {
         const index = single ? undefined : i;
-        const accepted = acceptEvent(item, index);
-        if (!accepted.ok) return void errors.push(...accepted.errors);
-        const json = JSON.stringify({ ...accepted.event, received_at: receivedAt });
-        const encodedErrors = checkEncodedEvent(json, config.MAX_EVENT_BYTES, index);
-        if (encodedErrors.length > 0) return void errors.push(...encodedErrors);
-        encoded.push({ event: accepted.event, json });
+        const accepted = acceptAndEncode(item, index, config.MAX_EVENT_BYTES, extra);
+        if (accepted.ok) return void encoded.push({ event: accepted.event, json: accepted.json });
+        invalidEvents.add(index);
+        errorCount += accepted.errors.length;
+        for (const e of accepted.errors) if (errors.length < MAX_LISTED_ERRORS) errors.push(e);
       });
-      if (errors.length > 0) {
+      if (errorCount > 0) {
         app.metrics.rejected.inc(items.length);
         const what = single
           ? 'the event is invalid'
-          : `${new Set(errors.map((e) => e.index)).size} of ${items.length} events are invalid; nothing was published`;
+          : `${invalidEvents.size} of ${items.length} events are invalid; nothing was published`;
+        const unlisted = errorCount - errors.length;
         throw new UnprocessableBodyError(
-          `${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errors.length > 3 ? '; …' : ''}`,
+          `${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errorCount > 3 ? '; …' : ''}` +
+            (unlisted > 0 ? ` (${errorCount} errors; the first ${errors.length} are listed)` : ''),
           'INVALID_EVENTS',
           errors,
         );
