@@ -11,6 +11,7 @@ import publisherPlugin from './plugins/publisher.ts';
 import eventsRoute from './routes/events.ts';
 import healthRoutes from './routes/health.ts';
 import publishRoute from './routes/publish.ts';
+import { finiteKeyword } from './query-integer.ts';
 import statsRoute from './routes/stats.ts';
 
 /**
@@ -31,7 +32,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
     // One log line per request would be per-event on the hot path for single-event publishers.
     logController: new LogController({ disableRequestLogging: true }),
     // Unknown query parameters are an error, not silently dropped; nothing is coerced into shape.
-    ajv: { customOptions: { removeAdditional: false, allErrors: true } },
+    ajv: { customOptions: { removeAdditional: false, allErrors: true }, plugins: [finiteKeyword] },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // req.ip, the rate limit's key for clients without a valid token: X-Forwarded-For counts only

@@ -266,6 +266,20 @@ describe('reading', () => {
     },
   );
 
+  // Strings the validator would coerce to ±Infinity (past minimum and maximum, see query-integer.ts).
+  it.each([
+    ['/events?limit=1e999', 'limit'],
+    ['/events?limit=Infinity', 'limit'],
+    ['/events?limit=-Infinity', 'limit'],
+    ['/events?before=Infinity', 'before'],
+    ['/events?before=1e309', 'before'],
+    ['/stats/topics?limit=Infinity', 'limit'],
+  ])('rejects %s with 400 naming %s', async (url, field) => {
+    const res = await app.inject({ url });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().message).toBe(`querystring ${field} must be a finite number`);
+  });
+
   it('reports /stats with exact counts', async () => {
     const stats = async () => (await app.inject({ url: '/stats' })).json();
     const settle = () => eventually(stats, (x: any) => x.queue_depth === 0);

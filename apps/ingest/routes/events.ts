@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { Prisma } from '../../../generated/prisma/client.ts';
 import type { IngestConfig } from '../../../shared/config.ts';
 import { TOPIC_PATTERN } from '../../../shared/event.ts';
+import { QueryInteger } from '../query-integer.ts';
 import { sendUnavailable, Unavailable } from '../unavailable.ts';
 
 const StoredEvent = Type.Object({
@@ -56,9 +57,9 @@ const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { 
         querystring: Type.Object(
           {
             topic: Type.Optional(Type.String({ maxLength: 255, pattern: TOPIC_PATTERN })),
-            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+            limit: QueryInteger({ minimum: 1, maximum: 1000, default: 100 }),
             before: Type.Optional(
-              Type.Integer({
+              QueryInteger({
                 minimum: 1,
                 maximum: Number.MAX_SAFE_INTEGER,
                 description: 'from the Link header: events older than this stream_seq',
