@@ -129,6 +129,26 @@ describe('hostile input', () => {
     expect(await streamSeq()).toBe(before);
   });
 
+  it('answers every request pipelined behind a body that does not parse (the connection stays open)', async () => {
+    const { port } = app.server.address() as net.AddressInfo;
+    const request = (body: string) =>
+      `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${PUB}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const bodies = ['{bad', JSON.stringify(ok()), '', JSON.stringify(ok()), '['.repeat(100) + ']'.repeat(100), JSON.stringify(ok())];
+    const statuses = await new Promise<string[]>((resolve) => {
+      let data = '';
+      const s = net.connect(port, '127.0.0.1', () => s.write(bodies.map(request).join('')));
+      const done = () => resolve([...data.matchAll(/HTTP\/1\.1 (\d+) /g)].map((m) => m[1]!));
+      s.on('data', (d) => {
+        data += d;
+        if ((data.match(/HTTP\/1\.1 \d+ /g) ?? []).length === bodies.length) s.end();
+      });
+      s.on('close', done);
+      setTimeout(() => s.destroy(), 5_000);
+    });
+    expect(statuses).toEqual(['422', '202', '422', '202', '422', '202']);
+  });
+
   it('times out a slow body with 408 and keeps serving', async () => {
     const { port } = app.server.address() as net.AddressInfo;
     const status = await new Promise<string>((resolve) => {

@@ -50,6 +50,10 @@ export default fp(
             ? new UnprocessableBodyError('the body must be a JSON event, an array of events, or {"events": [...]}', e.code)
             : undefined;
       if (unprocessable) {
+        // Fastify asks to close the connection after any body-parser error, in case the client is
+        // still sending; ours are raised only once the whole body was read. Closing would drop the
+        // replies to requests pipelined behind this one, which were processed (and maybe stored).
+        reply.removeHeader('connection');
         const { code, message, errors } = unprocessable;
         return reply.code(422).send({ statusCode: 422, code, error: STATUS_CODES[422], message, errors });
       }
