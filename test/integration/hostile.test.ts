@@ -57,6 +57,8 @@ describe('hostile input', () => {
     ['constructor.prototype key', '{"topic":"a","event_id":"1","timestamp":"2026-11-26T10:00:00Z","constructor":{"prototype":{"x":1}}}'],
     ['missing content type', '{}', { 'content-type': '' }, 415],
     ['form content type', 'topic=a', { 'content-type': 'application/x-www-form-urlencoded' }, 415],
+    ['a gzip content encoding', JSON.stringify(ok()), { 'content-encoding': 'gzip' }, 415],
+    ['a br content encoding on a plain body', JSON.stringify(ok()), { 'content-encoding': 'br' }, 415],
     ['a 10k-char topic', { ...ok(), topic: 'a'.repeat(10_000) }],
     ['a 300-char event_id', { ...ok(), event_id: 'x'.repeat(300) }],
     ['an object as topic', { ...ok(), topic: { $ne: null } }],
@@ -81,6 +83,13 @@ describe('hostile input', () => {
     expect(JSON.stringify(body)).not.toMatch(/at .*\.(js|ts):\d+/); // no stack traces
     expect(await streamSeq()).toBe(before);
     expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
+  });
+
+  it('names the content coding it takes, and takes "identity"', async () => {
+    const refused = await post(JSON.stringify(ok()), { 'content-encoding': 'gzip' });
+    expect(refused.headers['accept-encoding']).toBe('identity');
+    expect(refused.json().message).toMatch(/Content-Encoding "gzip" is not supported/);
+    expect((await post(JSON.stringify(ok()), { 'content-encoding': 'identity' })).statusCode).toBe(202);
   });
 
   it('refuses invalid UTF-8 in a body with 422: decoded to U+FFFD, two different ids would become one event', async () => {

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import fp from 'fastify-plugin';
 import { PublishUnavailableError } from '../publisher.ts';
+import { UnsupportedContentEncodingError } from './json-body.ts';
 import { sendUnavailable } from '../unavailable.ts';
 import { UnprocessableBodyError } from '../unprocessable.ts';
 
@@ -59,6 +60,8 @@ export default fp(
       }
       const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : undefined;
       if (status) {
+        // RFC 9110 §15.5.16: say which content codings would have been accepted.
+        if (err instanceof UnsupportedContentEncodingError) reply.header('accept-encoding', 'identity');
         const message = e.code === 'FST_ERR_VALIDATION' ? e.message.replace(/^(body|querystring)\/?/, '$1 ') : e.message;
         return reply.code(status).send({ statusCode: status, code: e.code, error: STATUS_CODES[status] ?? 'Client Error', message });
       }

@@ -23,6 +23,18 @@ export function jsonDepth(text: string): number {
 }
 
 /**
+ * 415 for a body sent in a content coding (gzip, br, ...): ingest reads JSON as sent. Ignoring the
+ * header would refuse gzip as "not valid UTF-8" and take a body labelled br as if it were plain.
+ */
+export class UnsupportedContentEncodingError extends Error {
+  readonly statusCode = 415;
+  readonly code = 'UNSUPPORTED_CONTENT_ENCODING';
+  constructor(encoding: string) {
+    super(`Content-Encoding "${encoding}" is not supported; send the JSON body uncompressed`);
+  }
+}
+
+/**
  * Fastify's own JSON parser (prototype-poisoning keys refused), behind a nesting-depth check: a
  * body nested thousands deep would otherwise overflow the stack in a recursive walker and turn a
  * client's mistake into a server error. A body that does not parse is a body that cannot be
@@ -35,6 +47,8 @@ export default fp(
     app.removeContentTypeParser('application/json');
     const utf8 = new TextDecoder('utf-8', { fatal: true });
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+      const encoding = req.headers['content-encoding']?.trim();
+      if (encoding && encoding.toLowerCase() !== 'identity') return done(new UnsupportedContentEncodingError(encoding), undefined);
       let text: string;
       try {
         text = utf8.decode(body as Buffer);
