@@ -3,6 +3,7 @@
 // nats-server and PostgreSQL (pg_stat_statements counts the queries; a subscription on the
 // JetStream API subjects counts the NATS requests; /proc gives the ingest process's peak RSS).
 import { readFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
@@ -153,6 +154,34 @@ describe('GET /events', () => {
     expect(ids).toHaveLength(EVENTS);
     expect(ids[0]).toBe(`e${EVENTS}`);
     expect(new Set(ids).size).toBe(EVENTS);
+  });
+
+  it('counts a read until its reply has left the process: a client that does not read keeps its slot', async () => {
+    const limited = await buildApp(loadIngestConfig({ ...stack.env, EVENTS_MAX_CONCURRENT: '1' }), {
+      loggerInstance: pino({ level: 'silent' }),
+    });
+    await limited.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = limited.server.address() as AddressInfo;
+    const base = `http://127.0.0.1:${port}`;
+    const stalled = net.connect(port, '127.0.0.1');
+    try {
+      // The reply's first bytes arrive (its query is over), then this client stops reading with
+      // ~4 MiB of reply still to come: more than the kernel's buffers take.
+      await new Promise<void>((resolve) => {
+        stalled.once('data', () => {
+          stalled.pause();
+          resolve();
+        });
+        stalled.write(`GET /events?topic=cost.big&limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n`);
+      });
+      const meanwhile = await fetch(`${base}/events?topic=cost.big&limit=1`);
+      expect(meanwhile.status).toBe(503);
+      stalled.destroy();
+      await expect.poll(async () => (await fetch(`${base}/events?topic=cost.big&limit=1`)).status, { timeout: 5_000 }).toBe(200);
+    } finally {
+      stalled.destroy();
+      await limited.close();
+    }
   });
 
   it(`answers 503 with Retry-After beyond EVENTS_MAX_CONCURRENT reads at once`, async () => {

@@ -75,12 +75,12 @@ const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { 
       if (reading >= config.EVENTS_MAX_CONCURRENT) {
         return sendUnavailable(reply, `${reading} reads of /events are running on this replica (EVENTS_MAX_CONCURRENT); retry shortly`, 1);
       }
+      // A read counts until its reply has left the process ('close': written out, or the client
+      // gone), not just until its query ends: a client that does not read would otherwise leave
+      // up to EVENTS_MAX_BYTES per request in ingest's memory, for any number of requests.
       reading++;
-      try {
-        return await readPage(req.query, reply);
-      } finally {
-        reading--;
-      }
+      reply.raw.once('close', () => reading--);
+      return readPage(req.query, reply);
     },
   );
 
