@@ -85,6 +85,18 @@ describe('hostile input', () => {
     expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
   });
 
+  it.each(['5', '"x"', 'null', 'true'])('answers the scalar body %s as not events, not as a batch', async (body) => {
+    const res = await post(body);
+    expect(res.statusCode).toBe(422);
+    expect(res.json().errors).toEqual([{ field: '', message: 'the body must be a JSON event, an array of events, or {"events": [...]}' }]);
+  });
+
+  it('names a prototype-poisoning key as the reason, not "invalid JSON"', async () => {
+    const res = await post(`{"topic":"a","event_id":"1","timestamp":"2026-11-26T10:00:00Z","payload":{"x":{"__proto__":{}}}}`);
+    expect(res.statusCode).toBe(422);
+    expect(res.json().message).toMatch(/"__proto__" key .* refused/);
+  });
+
   it('names the content coding it takes, and takes "identity"', async () => {
     const refused = await post(JSON.stringify(ok()), { 'content-encoding': 'gzip' });
     expect(refused.headers['accept-encoding']).toBe('identity');

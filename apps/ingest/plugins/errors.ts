@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import fp from 'fastify-plugin';
 import { PublishUnavailableError } from '../publisher.ts';
-import { UnsupportedContentEncodingError } from './json-body.ts';
+import { NOT_EVENTS, UnsupportedContentEncodingError } from './json-body.ts';
 import { sendUnavailable } from '../unavailable.ts';
 import { UnprocessableBodyError } from '../unprocessable.ts';
 
@@ -48,7 +48,7 @@ export default fp(
         err instanceof UnprocessableBodyError
           ? err
           : e.code === 'FST_ERR_VALIDATION' && e.validationContext === 'body'
-            ? new UnprocessableBodyError('the body must be a JSON event, an array of events, or {"events": [...]}', e.code)
+            ? new UnprocessableBodyError(NOT_EVENTS, e.code)
             : undefined;
       if (unprocessable) {
         // Fastify asks to close the connection after any body-parser error, in case the client is

@@ -1,5 +1,10 @@
 import fp from 'fastify-plugin';
+import secureJson from 'secure-json-parse';
 import { UnprocessableBodyError } from '../unprocessable.ts';
+
+export const NOT_EVENTS = 'the body must be a JSON event, an array of events, or {"events": [...]}';
+/** secure-json-parse's message for a `__proto__` or `constructor.prototype` key. */
+const FORBIDDEN_KEY = /forbidden prototype property/;
 
 /** Deeper than any real event; deep enough nesting overflows the recursive JSON walkers. */
 export const MAX_JSON_DEPTH = 64;
@@ -35,15 +40,15 @@ export class UnsupportedContentEncodingError extends Error {
 }
 
 /**
- * Fastify's own JSON parser (prototype-poisoning keys refused), behind a nesting-depth check: a
- * body nested thousands deep would otherwise overflow the stack in a recursive walker and turn a
- * client's mistake into a server error. A body that does not parse is a body that cannot be
+ * JSON with prototype-poisoning keys refused (secure-json-parse, as in Fastify's own parser, which
+ * drops the reason and says only "not valid JSON"), behind a nesting-depth check: a body nested
+ * thousands deep would otherwise overflow the stack in a recursive walker and turn a client's
+ * mistake into a server error. A body that does not parse is a body that cannot be
  * accepted as events: 422, like the seed. Invalid UTF-8 is refused too, rather than decoded to
  * U+FFFD: two event_ids that differ only in their invalid bytes would become one event.
  */
 export default fp(
   async (app) => {
-    const parse = app.getDefaultJsonParser('error', 'error');
     app.removeContentTypeParser('application/json');
     const utf8 = new TextDecoder('utf-8', { fatal: true });
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
@@ -57,15 +62,23 @@ export default fp(
       }
       if (jsonDepth(text) > MAX_JSON_DEPTH)
         return done(new UnprocessableBodyError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, 'JSON_TOO_DEEP'), undefined);
-      void parse(req, text, (err, parsed) => {
-        if (!err) return done(null, parsed);
-        const code = (err as { code?: string }).code ?? 'FST_ERR_CTP_INVALID_JSON_BODY';
-        const message =
-          code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
-            ? 'the body is empty; send a JSON event or array of events'
-            : `the body is not valid JSON: ${err.message}`;
-        done(new UnprocessableBodyError(message, code), undefined);
-      });
+      if (text.trim() === '') {
+        return done(new UnprocessableBodyError('the body is empty; send a JSON event or array of events', 'FST_ERR_CTP_EMPTY_JSON_BODY'), undefined);
+      }
+      let parsed: unknown;
+      try {
+        parsed = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+      } catch (err) {
+        const message = FORBIDDEN_KEY.test((err as Error).message)
+          ? 'the body holds a "__proto__" key or a "constructor" object with a "prototype" key (the payload included): ' +
+            'refused, as keys that could alter object prototypes'
+          : `the body is not valid JSON: ${(err as Error).message}`;
+        return done(new UnprocessableBodyError(message, 'FST_ERR_CTP_INVALID_JSON_BODY'), undefined);
+      }
+      // Refused here, before schema validation: Fastify's Ajv coerces a scalar into an array of
+      // one, and `5` would be answered as a batch whose events[0] is invalid.
+      if (typeof parsed !== 'object' || parsed === null) return done(new UnprocessableBodyError(NOT_EVENTS, 'NOT_EVENTS'), undefined);
+      done(null, parsed);
     });
   },
   { name: 'json-body' },
