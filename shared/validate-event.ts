@@ -102,33 +102,15 @@ function payloadErrors(event: Event, index: number | undefined): FieldError[] {
 }
 
 /**
- * Validates one event and returns it as it will be published: timestamp normalised to UTC
- * (shared/timestamp.ts). Everything refused here is something a later layer could not store, so
- * nothing answered 202 is ever dead-lettered for its content.
+ * Both entry points below: the schema, then the timestamp normalised to UTC, then (for ingest) the
+ * event encoded as it will travel and refused over `maxBytes` before its payload is walked, so an
+ * oversized body costs one JSON.stringify rather than a walk over every key it holds.
  */
-export function acceptEvent(value: unknown, index?: number): Accepted {
-  const invalid = schemaErrors(value, index);
-  if (invalid.length > 0) return { ok: false, errors: invalid };
-  const event = value as Event;
-  const errors: FieldError[] = [];
-  const timestamp = normaliseTimestamp(event.timestamp);
-  if (!timestamp.ok) errors.push({ ...at(index), field: 'timestamp', message: timestamp.message });
-  errors.push(...payloadErrors(event, index));
-  if (errors.length > 0 || !timestamp.ok) return { ok: false, errors };
-  return { ok: true, event: { ...event, timestamp: timestamp.value } };
-}
-
-/**
- * acceptEvent for ingest, which also needs the event as it will travel (with `extra`, i.e.
- * received_at) and refuses it over `maxBytes`: the size is checked on that encoding before the
- * payload is walked, so an oversized body costs one JSON.stringify, not a walk over every key.
- */
-export function acceptAndEncode(
+function accept(
   value: unknown,
   index: number | undefined,
-  maxBytes: number,
-  extra: Record<string, string>,
-): { ok: true; event: Event; json: string } | { ok: false; errors: FieldError[] } {
+  encoding?: { maxBytes: number; extra: Record<string, string> },
+): { ok: true; event: Event; json?: string } | { ok: false; errors: FieldError[] } {
   const invalid = schemaErrors(value, index);
   if (invalid.length > 0) return { ok: false, errors: invalid };
   const sent = value as Event;
@@ -136,10 +118,29 @@ export function acceptAndEncode(
   const timestamp = normaliseTimestamp(sent.timestamp);
   if (!timestamp.ok) errors.push({ ...at(index), field: 'timestamp', message: timestamp.message });
   const event = timestamp.ok ? { ...sent, timestamp: timestamp.value } : sent;
-  const json = JSON.stringify({ ...event, ...extra });
-  const tooLarge = checkEncodedEvent(json, maxBytes, index);
+  const json = encoding ? JSON.stringify({ ...event, ...encoding.extra }) : undefined;
+  const tooLarge = encoding && json !== undefined ? checkEncodedEvent(json, encoding.maxBytes, index) : [];
   errors.push(...(tooLarge.length > 0 ? tooLarge : payloadErrors(event, index)));
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, event, json };
+  if (errors.length > 0) return { ok: false, errors };
+  return json === undefined ? { ok: true, event } : { ok: true, event, json };
+}
+
+/**
+ * Validates one event and returns it as it will be published: timestamp normalised to UTC
+ * (shared/timestamp.ts). Everything refused here is something a later layer could not store, so
+ * nothing answered 202 is ever dead-lettered for its content.
+ */
+export const acceptEvent = (value: unknown, index?: number): Accepted => accept(value, index);
+
+/** acceptEvent for ingest: also the event's encoding as it travels (with `extra`: received_at), at most `maxBytes`. */
+export function acceptAndEncode(
+  value: unknown,
+  index: number | undefined,
+  maxBytes: number,
+  extra: Record<string, string>,
+): { ok: true; event: Event; json: string } | { ok: false; errors: FieldError[] } {
+  const accepted = accept(value, index, { maxBytes, extra });
+  return accepted.ok ? { ok: true, event: accepted.event, json: accepted.json! } : accepted;
 }
 
 /** Checks an event's size as it will travel (its JSON encoding, in UTF-8 bytes). */

@@ -1,3 +1,4 @@
+import { finished } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
@@ -75,11 +76,13 @@ const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { 
       if (reading >= config.EVENTS_MAX_CONCURRENT) {
         return sendUnavailable(reply, `${reading} reads of /events are running on this replica (EVENTS_MAX_CONCURRENT); retry shortly`, 1);
       }
-      // A read counts until its reply has left the process ('close': written out, or the client
-      // gone), not just until its query ends: a client that does not read would otherwise leave
-      // up to EVENTS_MAX_BYTES per request in ingest's memory, for any number of requests.
+      // A read counts until its reply has left the process (written out, or the client gone), not
+      // just until its query ends: a client that does not read would otherwise leave up to
+      // EVENTS_MAX_BYTES per request in ingest's memory, for any number of requests. finished(),
+      // not a 'close' listener: the client may have gone before this handler runs, and a listener
+      // added after 'close' never fires (the slot would be lost for good).
       reading++;
-      reply.raw.once('close', () => reading--);
+      finished(reply.raw, () => reading--);
       return readPage(req.query, reply);
     },
   );
