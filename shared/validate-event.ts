@@ -68,7 +68,7 @@ function findUnstorable(value: unknown): Fault | undefined {
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const found = findUnstorable(value[i]);
-      if (found) return found.path.unshift(i), found;
+      if (found) return (found.path.unshift(i), found);
     }
     return undefined;
   }
@@ -77,7 +77,7 @@ function findUnstorable(value: unknown): Fault | undefined {
       const what = unstorableText(key);
       if (what) return { path: [], message: `has a key containing ${what}` };
       const found = findUnstorable((value as Record<string, unknown>)[key]);
-      if (found) return found.path.unshift(key), found;
+      if (found) return (found.path.unshift(key), found);
     }
   }
   return undefined;

@@ -70,10 +70,13 @@ export class PipelinedPublisher {
     // The expiry itself waits for the poll phase of this event-loop turn (setImmediate): after the
     // loop was blocked (a huge body being parsed), the timer fires first, while the PubAcks that
     // arrived meanwhile still sit unread in the socket; those are stored messages, not timeouts.
-    this.sweeper = setInterval(() => {
-      const now = performance.now();
-      setImmediate(() => this.expire(now));
-    }, Math.min(1_000, Math.max(10, timeoutMs / 10)));
+    this.sweeper = setInterval(
+      () => {
+        const now = performance.now();
+        setImmediate(() => this.expire(now));
+      },
+      Math.min(1_000, Math.max(10, timeoutMs / 10)),
+    );
     this.sweeper.unref();
   }
 

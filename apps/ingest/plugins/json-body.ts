@@ -63,7 +63,10 @@ export default fp(
       if (jsonDepth(text) > MAX_JSON_DEPTH)
         return done(new UnprocessableBodyError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, 'JSON_TOO_DEEP'), undefined);
       if (text.trim() === '') {
-        return done(new UnprocessableBodyError('the body is empty; send a JSON event or array of events', 'FST_ERR_CTP_EMPTY_JSON_BODY'), undefined);
+        return done(
+          new UnprocessableBodyError('the body is empty; send a JSON event or array of events', 'FST_ERR_CTP_EMPTY_JSON_BODY'),
+          undefined,
+        );
       }
       let parsed: unknown;
       try {

@@ -62,9 +62,7 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
       });
       if (errorCount > 0) {
         app.metrics.rejected.inc(items.length);
-        const what = single
-          ? 'the event is invalid'
-          : `${invalidEvents.size} of ${items.length} events are invalid; nothing was published`;
+        const what = single ? 'the event is invalid' : `${invalidEvents.size} of ${items.length} events are invalid; nothing was published`;
         const unlisted = errorCount - errors.length;
         throw new UnprocessableBodyError(
           `${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errorCount > 3 ? '; …' : ''}` +
