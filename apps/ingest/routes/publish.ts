@@ -50,19 +50,19 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
       const extra = { received_at: new Date().toISOString() };
       const errors: FieldError[] = [];
       let errorCount = 0;
-      const invalidEvents = new Set<number | undefined>();
+      let invalidEvents = 0;
       const encoded: EncodedEvent[] = [];
       items.forEach((item, i) => {
         const index = single ? undefined : i;
         const accepted = acceptAndEncode(item, index, config.MAX_EVENT_BYTES, extra);
         if (accepted.ok) return void encoded.push({ event: accepted.event, json: accepted.json });
-        invalidEvents.add(index);
+        invalidEvents++;
         errorCount += accepted.errors.length;
         for (const e of accepted.errors) if (errors.length < MAX_LISTED_ERRORS) errors.push(e);
       });
       if (errorCount > 0) {
         app.metrics.rejected.inc(items.length);
-        const what = single ? 'the event is invalid' : `${invalidEvents.size} of ${items.length} events are invalid; nothing was published`;
+        const what = single ? 'the event is invalid' : `${invalidEvents} of ${items.length} events are invalid; nothing was published`;
         const unlisted = errorCount - errors.length;
         throw new UnprocessableBodyError(
           `${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errorCount > 3 ? '; …' : ''}` +
