@@ -16,7 +16,7 @@ const Accepted = Type.Object({
  * At most this many field errors in a 422: a body of 150,000 unknown fields would otherwise be
  * answered with megabytes of errors (and, spread into one push, overflowed the stack: a 503).
  */
-export const MAX_LISTED_ERRORS = 100;
+const MAX_LISTED_ERRORS = 100;
 
 /**
  * POST /publish takes one event, a JSON array of events, or {"events": [...]}. A batch is all or
