@@ -22,8 +22,23 @@ const common = {
   STREAM_NAME: Type.String({ default: 'EVENTS', pattern: '^[A-Za-z0-9_-]+$' }),
   STREAM_REPLICAS: Int(1, 1, 5, 'JetStream replicas: 3 in a 3-node cluster makes a PubAck mean "on a quorum"'),
   STREAM_DUPLICATE_WINDOW_MS: Int(120_000, 100, 7 * 86_400_000, 'broker-side dedup window for Nats-Msg-Id'),
-  STREAM_MAX_AGE_MS: Int(7 * 86_400_000, 0, 365 * 86_400_000, 'how long the stream keeps messages (0 = forever)'),
-  STREAM_MAX_BYTES: Type.Integer({ default: -1, minimum: -1, description: 'stream size cap in bytes (-1 = none)' }),
+  // The event stream is a bounded buffer between ingest and PostgreSQL (work-queue retention: an
+  // event leaves it once committed). No age limit: one would delete events not yet stored. At the
+  // cap JetStream refuses new events (discard New) and ingest answers 503 + Retry-After.
+  // nats-server reserves this, plus DLQ_MAX_BYTES, out of its max_file_store when the streams are
+  // created, so both must fit there with room for the counter stream.
+  STREAM_MAX_BYTES: Type.Integer({
+    default: 1024 ** 3,
+    minimum: 1024 ** 2,
+    maximum: 2 ** 50,
+    description: 'byte cap of the event stream (the buffer of events accepted but not yet stored)',
+  }),
+  DLQ_MAX_BYTES: Type.Integer({
+    default: 256 * 1024 ** 2,
+    minimum: 1024 ** 2,
+    maximum: 2 ** 50,
+    description: 'byte cap of the dead-letter stream; nothing in it expires (full = dead-lettering waits)',
+  }),
   CONSUMER_NAME: Type.String({ default: 'event-writer', pattern: '^[A-Za-z0-9_-]+$' }),
   CONSUMER_MAX_DELIVER: Int(10, 2, 1000, 'deliveries before a message is dead-lettered'),
   CONSUMER_ACK_WAIT_MS: Int(30_000, 1_000, 600_000, 'must exceed the slowest batch commit'),
@@ -53,6 +68,8 @@ const ingest = {
   AUTH_READ_TOKENS_FILE: Type.Optional(Type.String()),
   RATE_LIMIT_MAX: Int(0, 0, 10_000_000, 'requests per client per window; 0 = no limit'),
   RATE_LIMIT_WINDOW_MS: Int(1_000, 100, 3_600_000, 'rate-limit window'),
+  // Each topic costs a counter row in PostgreSQL and a counter subject in NATS, kept for good.
+  MAX_TOPICS: Int(10_000, 1, 1_000_000, 'distinct topics; an event of a new topic past it is refused (422)'),
   STATS_TOP_TOPICS: Int(100, 1, 1_000, 'topics listed in /stats, the busiest first (GET /stats/topics lists all)'),
   EVENTS_MAX_BYTES: Int(4 * 1024 * 1024, 65_536, 256 * 1024 * 1024, 'bytes of events in one GET /events page; a page ends early past it'),
   EVENTS_MAX_CONCURRENT: Int(4, 1, 1_000, 'GET /events reads served at once per replica; beyond it 503 + Retry-After'),

@@ -27,10 +27,26 @@ export function createIngestMetrics() {
       help: 'Events JetStream already had within its dedup window (PubAck duplicate)',
       registers: [registry],
     }),
-    rejected: new Counter({ name: 'ingest_events_rejected_total', help: 'Events refused as invalid (400)', registers: [registry] }),
+    rejected: new Counter({ name: 'ingest_events_rejected_total', help: 'Events refused as invalid (422)', registers: [registry] }),
     publishFailures: new Counter({
       name: 'ingest_publish_failures_total',
-      help: 'Requests answered 503 because JetStream was unavailable or slow',
+      help: 'Requests answered 503 because JetStream was unavailable or slow (a full buffer is not counted here)',
+      registers: [registry],
+    }),
+    unavailable: new Counter({
+      name: 'ingest_unavailable_responses_total',
+      help: 'Requests answered 503 + Retry-After, by reason: buffer_full, broker_unavailable, reads_busy, dependency',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    topicsRefused: new Counter({
+      name: 'ingest_topic_limit_refusals_total',
+      help: 'Requests refused (422) because they introduced a topic past MAX_TOPICS',
+      registers: [registry],
+    }),
+    knownTopics: new Gauge({
+      name: 'ingest_known_topics',
+      help: 'Distinct topics this replica knows of (stored in PostgreSQL, or accepted here); MAX_TOPICS bounds it',
       registers: [registry],
     }),
     inProcessRetries: new Counter({
@@ -97,6 +113,41 @@ export function createConsumerMetrics() {
       registers: [registry],
     }),
     dbUp: new Gauge({ name: 'consumer_database_up', help: '1 when the last database operation succeeded', registers: [registry] }),
+    // The JetStream side, from stream info (no message-read rights needed). Every consumer replica
+    // reports the same figures: aggregate with max().
+    bufferBytes: new Gauge({
+      name: 'jetstream_buffer_bytes',
+      help: 'Bytes in the event stream (events accepted, not yet stored)',
+      registers: [registry],
+    }),
+    bufferMaxBytes: new Gauge({
+      name: 'jetstream_buffer_max_bytes',
+      help: 'Byte cap of the event stream (STREAM_MAX_BYTES)',
+      registers: [registry],
+    }),
+    bufferMessages: new Gauge({ name: 'jetstream_buffer_messages', help: 'Events in the event stream', registers: [registry] }),
+    bufferOldestAge: new Gauge({
+      name: 'jetstream_buffer_oldest_age_seconds',
+      help: 'Age of the oldest event accepted but not yet stored in PostgreSQL (0 when none)',
+      registers: [registry],
+    }),
+    deadLetterMessages: new Gauge({
+      name: 'jetstream_dead_letter_messages',
+      help: 'Messages in the dead-letter stream',
+      registers: [registry],
+    }),
+    deadLetterBytes: new Gauge({ name: 'jetstream_dead_letter_bytes', help: 'Bytes in the dead-letter stream', registers: [registry] }),
+    deadLetterMaxBytes: new Gauge({
+      name: 'jetstream_dead_letter_max_bytes',
+      help: 'Byte cap of the dead-letter stream (DLQ_MAX_BYTES)',
+      registers: [registry],
+    }),
+    counterStreamMessages: new Gauge({
+      name: 'jetstream_counter_stream_messages',
+      help: 'Messages in the broker-duplicate counter stream (one per topic + the total)',
+      registers: [registry],
+    }),
+    counterStreamBytes: new Gauge({ name: 'jetstream_counter_stream_bytes', help: 'Bytes in the counter stream', registers: [registry] }),
   };
 }
 export type ConsumerMetrics = ReturnType<typeof createConsumerMetrics>;

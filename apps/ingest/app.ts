@@ -8,6 +8,7 @@ import metricsPlugin from './plugins/metrics.ts';
 import natsPlugin, { startupPluginTimeoutMs } from '../plugins/nats.ts';
 import prismaPlugin from '../plugins/prisma.ts';
 import publisherPlugin from './plugins/publisher.ts';
+import topicLimitPlugin from './plugins/topic-limit.ts';
 import eventsRoute from './routes/events.ts';
 import healthRoutes from './routes/health.ts';
 import publishRoute from './routes/publish.ts';
@@ -52,6 +53,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   await app.register(prismaPlugin, { config, waitAtStart: false });
   await app.register(natsPlugin, { config, service: 'ingest' });
   await app.register(publisherPlugin, { config });
+  await app.register(topicLimitPlugin, { config });
   await app.register(healthRoutes, { config });
   await app.register(publishRoute, { config });
   await app.register(eventsRoute, { config });

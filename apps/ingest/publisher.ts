@@ -9,6 +9,26 @@ export class PublishUnavailableError extends Error {
   override name = 'PublishUnavailableError';
 }
 
+/**
+ * The event stream is at its byte cap (or nats-server's file store is full): JetStream refused the
+ * event rather than drop a stored one (discard New). Back-pressure, not a fault: answered 503 with
+ * Retry-After while the replica stays ready.
+ */
+export class BufferFullError extends PublishUnavailableError {
+  override name = 'BufferFullError';
+}
+
+/**
+ * JetStream's refusals that mean "no room": 10077 carries the store's own error ("maximum bytes
+ * exceeded" at the stream's max_bytes with discard New), 10023 is "insufficient resources" (the
+ * server's max_file_store is used up).
+ */
+const STORE_FAILED = 10077;
+const INSUFFICIENT_RESOURCES = 10023;
+export const isNoRoom = (err: unknown): boolean =>
+  err instanceof JetStreamRefusalError &&
+  (err.errCode === INSUFFICIENT_RESOURCES || (err.errCode === STORE_FAILED && /maximum (bytes|messages)/i.test(err.message)));
+
 export interface EncodedEvent {
   event: Event;
   /** The event as it travels on the stream (with received_at). */
@@ -159,6 +179,7 @@ export class EventPublisher {
       if (failure) throw failure;
       if (dupByTopic.size > 0) await this.duplicateCounter.add(dupByTopic);
     } catch (err) {
+      if (isNoRoom(err)) throw new BufferFullError(`the event buffer is full: ${(err as Error).message}`, { cause: err });
       throw new PublishUnavailableError(`JetStream did not acknowledge: ${(err as Error).message}`, { cause: err });
     }
     let duplicates = 0;

@@ -2,6 +2,7 @@ import {
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
+  JetStreamApiError,
   RetentionPolicy,
   StorageType,
   type ConsumerConfig,
@@ -23,6 +24,20 @@ export const deadLetterSubject = (stream: string, topic: string) => `dlq.${strea
 export const CONSUMER_INBOX_PREFIX = '_INBOX_consumer';
 
 const isNotFound = (err: unknown) => /not found/i.test(String((err as Error)?.message));
+
+/** Says which variables to change when nats-server cannot reserve a stream's byte cap. */
+async function withStorageHint<T>(op: Promise<T>, config: CommonConfig): Promise<T> {
+  try {
+    return await op;
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === STORAGE_RESOURCES_EXCEEDED)) throw err;
+    throw new Error(
+      `nats-server cannot reserve STREAM_MAX_BYTES (${config.STREAM_MAX_BYTES}) + DLQ_MAX_BYTES (${config.DLQ_MAX_BYTES}) ` +
+        `in its JetStream file store (max_file_store): lower them or give JetStream more storage`,
+      { cause: err },
+    );
+  }
+}
 
 /** Creates the stream if it is missing (true) or brings its settings up to date (false). */
 async function ensureStream(
@@ -66,6 +81,33 @@ export function writerConsumerConfig(config: CommonConfig): Partial<ConsumerConf
   };
 }
 
+/** nats-server's "insufficient storage resources": a stream's max_bytes does not fit its max_file_store. */
+const STORAGE_RESOURCES_EXCEEDED = 10047;
+
+/**
+ * The event stream as a bounded buffer between ingest and PostgreSQL:
+ * - work-queue retention: a message leaves the stream once the consumer acked it, i.e. after its
+ *   row (or its duplicate record) committed, or after it was copied to the dead-letter stream and
+ *   terminated. JetStream is not a second archive of what PostgreSQL holds. (Interest retention
+ *   would not do: nats-server acknowledges a publish to an interest stream that has no consumer
+ *   yet without storing it, and ingest may publish before the durable exists.)
+ * - discard New at max_bytes: when the buffer is full JetStream refuses the publish, so ingest
+ *   answers 503 and nothing stored is ever pushed out. No max_age, for the same reason.
+ */
+export function eventStreamConfig(config: CommonConfig): Partial<StreamConfig> & { name: string } {
+  return {
+    name: config.STREAM_NAME,
+    subjects: [`${SUBJECT_PREFIX}.>`],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Workqueue,
+    discard: DiscardPolicy.New,
+    num_replicas: config.STREAM_REPLICAS,
+    duplicate_window: nanos(config.STREAM_DUPLICATE_WINDOW_MS),
+    max_age: 0,
+    max_bytes: config.STREAM_MAX_BYTES,
+  };
+}
+
 /**
  * Creates or updates the event stream, the broker-duplicate counter stream, the dead-letter
  * stream and the shared durable consumer. Idempotent: every consumer process runs it at start.
@@ -84,26 +126,37 @@ export async function ensureTopology(
 ): Promise<void> {
   const stream = config.STREAM_NAME;
   let firstSeq = 1;
-  const created = await ensureStream(
-    jsm,
-    {
-      name: stream,
-      subjects: [`${SUBJECT_PREFIX}.>`],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      num_replicas: config.STREAM_REPLICAS,
-      duplicate_window: nanos(config.STREAM_DUPLICATE_WINDOW_MS),
-      max_age: nanos(config.STREAM_MAX_AGE_MS),
-      max_bytes: config.STREAM_MAX_BYTES,
-    },
-    async () => {
-      firstSeq = await firstSequence();
-      return firstSeq > 1 ? { first_seq: firstSeq } : {};
+  const events = eventStreamConfig(config);
+  const legacy = await jsm.streams.info(stream).then(
+    (info) => info.config.retention !== RetentionPolicy.Workqueue,
+    (err: unknown) => {
+      if (isNotFound(err)) return false;
+      throw err;
     },
   );
+  let created = false;
+  if (legacy) {
+    // nats-server refuses to change a stream's retention to or from work-queue. A stream made by a
+    // release before the buffer keeps its settings untouched (an update to discard New on a
+    // limits stream would fill it for good); docs/operations.md says how to convert it.
+    log.error(
+      { stream },
+      'the event stream uses limits retention (created before the bounded buffer): it keeps every event and is not bounded; convert it as docs/operations.md says',
+    );
+  } else {
+    created = await withStorageHint(
+      ensureStream(jsm, events, async () => {
+        firstSeq = await firstSequence();
+        return firstSeq > 1 ? { first_seq: firstSeq } : {};
+      }),
+      config,
+    );
+  }
   // Distributed counters (nats-server 2.12, ADR-49): ingest adds the duplicates the broker caught,
   // per topic; the sum survives restarts of every process and is the same from every replica.
+  // A counter's last message holds its whole value, so one message per subject is all it needs:
+  // the stream is bounded by the number of topics (MAX_TOPICS) + 1. Counter streams cannot use
+  // discard New, and a byte cap with discard Old would delete counters.
   await ensureStream(jsm, {
     name: counterStreamName(stream),
     subjects: [`counters.${stream}.>`],
@@ -111,14 +164,23 @@ export async function ensureTopology(
     num_replicas: config.STREAM_REPLICAS,
     allow_msg_counter: true,
     allow_direct: true,
+    max_msgs_per_subject: 1,
   });
-  await ensureStream(jsm, {
-    name: deadLetterStreamName(stream),
-    subjects: [`dlq.${stream}.>`],
-    storage: StorageType.File,
-    num_replicas: config.STREAM_REPLICAS,
-    max_age: nanos(config.STREAM_MAX_AGE_MS),
-  });
+  // Dead letters wait for an operator: nothing in them expires. At the cap a new dead letter is
+  // refused, the dead-letterer retries (holding its batch), and the buffer fills behind it: ingest
+  // then answers 503. Alerts fire well before (charts/.../files/prometheus-rules.yaml).
+  await withStorageHint(
+    ensureStream(jsm, {
+      name: deadLetterStreamName(stream),
+      subjects: [`dlq.${stream}.>`],
+      storage: StorageType.File,
+      num_replicas: config.STREAM_REPLICAS,
+      discard: DiscardPolicy.New,
+      max_age: 0,
+      max_bytes: config.DLQ_MAX_BYTES,
+    }),
+    config,
+  );
   const consumer = writerConsumerConfig(config);
   try {
     await jsm.consumers.info(stream, consumer.durable_name);

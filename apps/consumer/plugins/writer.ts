@@ -4,6 +4,7 @@ import type { ConsumerConfig } from '../../../shared/config.ts';
 import { DatabaseHealth } from '../database-health.ts';
 import { DeadLetterer } from '../dead-letter.ts';
 import { EventWriter } from '../event-writer.ts';
+import { refreshJetStreamGauges } from '../jetstream-gauges.ts';
 import { BatchPuller } from '../pull.ts';
 
 declare module 'fastify' {
@@ -13,7 +14,7 @@ declare module 'fastify' {
   }
 }
 
-/** How often the consumer's lag gauges and PostgreSQL's health are refreshed while idle. */
+/** How often the consumer's JetStream gauges and PostgreSQL's health are refreshed. */
 const POLL_MS = 2_000;
 
 export interface WriterPluginOptions {
@@ -54,9 +55,7 @@ export default fp<WriterPluginOptions>(
       poll = setInterval(async () => {
         await health.probe();
         try {
-          const info = await app.nats.jsm.consumers.info(config.STREAM_NAME, config.CONSUMER_NAME);
-          metrics.pending.set(info.num_pending);
-          metrics.ackPending.set(info.num_ack_pending);
+          await refreshJetStreamGauges(app.nats.jsm, config, metrics);
         } catch {
           /* NATS unavailable: the gauges keep their last value */
         }

@@ -1,11 +1,13 @@
 import { STATUS_CODES } from 'node:http';
 import fp from 'fastify-plugin';
-import { PublishUnavailableError } from '../publisher.ts';
+import { BufferFullError, PublishUnavailableError } from '../publisher.ts';
 import { NOT_EVENTS, UnsupportedContentEncodingError } from './json-body.ts';
 import { sendUnavailable } from '../unavailable.ts';
 import { UnprocessableBodyError } from '../unprocessable.ts';
 
 const RETRY_AFTER_SECONDS = 2;
+/** A full buffer drains at the consumer's pace: asking again within a second or two only adds load. */
+const BUFFER_FULL_RETRY_AFTER_SECONDS = 5;
 
 /**
  * Every error answers JSON a human can act on, never a stack trace. Infrastructure faults
@@ -37,10 +39,25 @@ export default fp(
     });
 
     app.setErrorHandler(async (err, req, reply) => {
+      if (err instanceof BufferFullError) {
+        // Back-pressure, not a fault: logged at debug (a full buffer refuses every request).
+        req.log.debug({ err: err.message }, 'event buffer full; answering 503');
+        return sendUnavailable(
+          reply,
+          'buffer_full',
+          'the event buffer is full (events are accepted faster than they are stored, or PostgreSQL is down); nothing is lost by retrying the same request later',
+          BUFFER_FULL_RETRY_AFTER_SECONDS,
+        );
+      }
       if (err instanceof PublishUnavailableError) {
         app.metrics.publishFailures.inc();
         req.log.warn({ err: err.message }, 'publish failed; answering 503');
-        return sendUnavailable(reply, 'the event stream is unavailable; nothing is lost by retrying the same request', RETRY_AFTER_SECONDS);
+        return sendUnavailable(
+          reply,
+          'broker_unavailable',
+          'the event stream is unavailable; nothing is lost by retrying the same request',
+          RETRY_AFTER_SECONDS,
+        );
       }
       const e = err as { statusCode?: number; code?: string; message: string; validationContext?: string };
       // A body that parsed but is not an event or a list of events (a string, a number, null).
@@ -67,7 +84,7 @@ export default fp(
       }
       // Anything else here is a dependency failing (PostgreSQL down during a read, NATS timing out).
       req.log.error({ err }, 'request failed');
-      return sendUnavailable(reply, 'a dependency (PostgreSQL or NATS) is unavailable; retry shortly', RETRY_AFTER_SECONDS);
+      return sendUnavailable(reply, 'dependency', 'a dependency (PostgreSQL or NATS) is unavailable; retry shortly', RETRY_AFTER_SECONDS);
     });
   },
   { name: 'errors', dependencies: ['metrics'] },

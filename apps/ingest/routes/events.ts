@@ -74,7 +74,12 @@ const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { 
     },
     async (req, reply) => {
       if (reading >= config.EVENTS_MAX_CONCURRENT) {
-        return sendUnavailable(reply, `${reading} reads of /events are running on this replica (EVENTS_MAX_CONCURRENT); retry shortly`, 1);
+        return sendUnavailable(
+          reply,
+          'reads_busy',
+          `${reading} reads of /events are running on this replica (EVENTS_MAX_CONCURRENT); retry shortly`,
+          1,
+        );
       }
       // A read counts until its reply has left the process (written out, or the client gone), not
       // just until its query ends: a client that does not read would otherwise leave up to

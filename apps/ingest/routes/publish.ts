@@ -72,6 +72,21 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
         );
       }
 
+      const newTopics = app.topicLimit.admit(encoded.map((e) => e.event.topic));
+      if (newTopics.length > 0) {
+        app.metrics.topicsRefused.inc();
+        app.metrics.rejected.inc(items.length);
+        const fresh = new Set(newTopics);
+        const why = `is a new topic, and the limit of ${config.MAX_TOPICS} distinct topics (MAX_TOPICS) is reached`;
+        const topicErrors: FieldError[] = [];
+        encoded.forEach(({ event }, i) => {
+          if (fresh.has(event.topic) && topicErrors.length < MAX_LISTED_ERRORS) {
+            topicErrors.push({ ...(single ? {} : { index: i }), field: 'topic', message: why });
+          }
+        });
+        throw new UnprocessableBodyError(`topic "${newTopics[0]}" ${why}; nothing was published`, 'TOPIC_LIMIT', topicErrors);
+      }
+
       const started = performance.now();
       const result = await app.publisher.publish(encoded);
       app.metrics.publishDuration.observe((performance.now() - started) / 1000);

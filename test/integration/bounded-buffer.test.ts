@@ -1,0 +1,241 @@
+// JetStream as a bounded buffer between ingest and PostgreSQL, in accelerated time: a nats-server
+// whose file store is 32 MiB stands in for months of traffic against an 8 GiB one. Every test ends
+// with the counts checked: nothing answered 202 is lost, nothing is stored twice, and no store grew
+// past its bound. Not in the 3-node run (`test:nats-cluster`): the bounds are the streams' own,
+// the same with one server or three.
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sendEvents, waitForStats, type SendResult } from '../../load/client.ts';
+import { checkCounts } from '../../load/count-check.ts';
+import { generateWorkload, type Workload } from '../../load/workload.ts';
+import { startLocalStack, type LocalStack } from '../../scripts/lib/stack.ts';
+import type { Event } from '../../shared/event.ts';
+import { counterStreamName, deadLetterStreamName } from '../../shared/nats/topology.ts';
+import { pollUntil } from '../../shared/poll.ts';
+import { sleep } from '../../shared/retry.ts';
+import type { StatsReply } from '../../shared/stats-reply.ts';
+import { postJson } from './support.ts';
+
+const MiB = 1024 * 1024;
+const FILE_STORE = 32 * MiB;
+const BUFFER = 16 * MiB;
+const DEAD_LETTERS = 4 * MiB;
+
+let stack: LocalStack | undefined;
+let nc: NatsConnection | undefined;
+afterEach(async () => {
+  await nc?.close();
+  nc = undefined;
+  await stack?.stop();
+  stack = undefined;
+});
+
+async function smallStack(env: Record<string, string> = {}) {
+  stack = await startLocalStack(
+    { STREAM_MAX_BYTES: String(BUFFER), DLQ_MAX_BYTES: String(DEAD_LETTERS), ...env },
+    { stopSignal: 'SIGKILL', natsConfig: `jetstream { max_file_store: ${FILE_STORE} }`, appLogs: 'files' },
+  );
+  nc = await connect({ servers: stack.nats.url });
+  return { stack, jsm: await jetstreamManager(nc) };
+}
+
+/** A workload whose events carry ~2 KiB of payload each, so a few thousand fill the buffer. */
+function heavyWorkload(events: number, seed: number): Workload {
+  const w = generateWorkload({ events, duplicateRate: 0.2, seed });
+  const pad = 'x'.repeat(2_000);
+  // Re-sends must stay byte-identical to their originals: pad each distinct event object once.
+  const padded = new Map<Event, Event>();
+  const of = (e: Event) => padded.get(e) ?? padded.set(e, { ...e, payload: { ...(e.payload as object), pad } }).get(e)!;
+  return { ...w, events: w.events.map(of) };
+}
+
+/** The largest size each store reached while `during` ran, sampled every 100 ms. */
+async function peakSizes(jsm: JetStreamManager, during: Promise<unknown>) {
+  const peak = { buffer: 0, counters: 0, counterMessages: 0, deadLetters: 0 };
+  let done = false;
+  void during.finally(() => (done = true));
+  while (!done) {
+    const [events, counters, dlq] = await Promise.all([
+      jsm.streams.info('EVENTS'),
+      jsm.streams.info(counterStreamName('EVENTS')),
+      jsm.streams.info(deadLetterStreamName('EVENTS')),
+    ]).catch(() => []); // the test failed and closed the connection: the peaks are not read then
+    if (!events || !counters || !dlq) break;
+    peak.buffer = Math.max(peak.buffer, events.state.bytes);
+    peak.counters = Math.max(peak.counters, counters.state.bytes);
+    peak.counterMessages = Math.max(peak.counterMessages, counters.state.messages);
+    peak.deadLetters = Math.max(peak.deadLetters, dlq.state.bytes);
+    await sleep(100);
+  }
+  return peak;
+}
+
+const settled = (url: string, unique: number, timeoutMs = 120_000) =>
+  waitForStats(url, (s) => s.unique_processed >= unique && s.queue_depth === 0, timeoutMs);
+
+function expectExact(s: StatsReply, w: { unique: number; duplicates: number }, sent: Pick<SendResult, 'retriedEvents'>) {
+  expect(s.unique_processed).toBe(w.unique);
+  // Dead letters were received (they have a stream sequence) but are neither stored nor duplicates.
+  expect(s.received).toBe(s.unique_processed + s.duplicate_dropped + s.dead_lettered);
+  expect(checkCounts({ unique: s.unique_processed, duplicates: s.duplicate_dropped }, w, sent.retriedEvents)).toMatchObject({
+    exact: true,
+  });
+}
+
+const metric = async (url: string, name: string) => {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+};
+
+describe('bounded buffer', () => {
+  it('5x the file store at full speed, then the consumer stopped: 503 + Retry-After at the cap, nothing lost, every store flat', async () => {
+    const { stack, jsm } = await smallStack();
+    const consumer = await stack.start('consumer');
+    const ingest = await stack.start('ingest');
+    const many = { baseUrl: ingest.url, batchSize: 100, concurrency: 8, maxAttempts: 1_000 };
+
+    // ~170 MiB of events through a 16 MiB buffer on a 32 MiB store.
+    const w1 = heavyWorkload(80_000, 41);
+    const first = sendEvents(w1.events, many);
+    const peak1 = await peakSizes(jsm, first);
+    const sent1 = await first;
+    expect(sent1.failed).toBe(0);
+    expectExact(await settled(ingest.url, w1.unique), w1, sent1);
+
+    // The consumer frozen: the buffer fills and ingest pushes back, but stays ready.
+    consumer.proc.kill('SIGSTOP');
+    const w2 = heavyWorkload(12_000, 42);
+    const second = sendEvents(w2.events, { ...many, concurrency: 4 });
+    const peak2Promise = peakSizes(jsm, second);
+    // New events until one is refused (a re-sent one would get its duplicate ack: dedup comes first).
+    let probes = 0;
+    const probe = () => ({ topic: 'orders.created', event_id: `probe-${probes}`, timestamp: '2026-12-06T10:00:00Z' });
+    const refused = await pollUntil(
+      () => postJson(`${ingest.url}/publish`, probe()),
+      (r) => r.status === 503 || (r.status === 202 && void probes++),
+      { what: 'a 503 from the full buffer', timeoutMs: 60_000, intervalMs: 50 },
+    );
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(refused.body.message).toMatch(/buffer is full/);
+    expect((await fetch(`${ingest.url}/readyz`)).status).toBe(200);
+    expect(await metric(ingest.url, 'ingest_unavailable_responses_total{reason="buffer_full"')).toBeGreaterThan(0);
+    const full = await jsm.streams.info('EVENTS');
+    expect(full.state.bytes).toBeLessThanOrEqual(BUFFER);
+    expect(full.state.bytes).toBeGreaterThan(BUFFER * 0.9);
+
+    consumer.proc.kill('SIGCONT');
+    const sent2 = await second;
+    const peak2 = await peak2Promise;
+    expect(sent2.failed).toBe(0);
+    expect(sent2.retries).toBeGreaterThan(0);
+    // The probe was refused whole: it is not stored, and now it is.
+    expect((await postJson(`${ingest.url}/publish`, probe())).status).toBe(202);
+    const total = { unique: w1.unique + w2.unique + probes + 1, duplicates: w1.duplicates + w2.duplicates };
+    const s = await settled(ingest.url, total.unique);
+    expectExact(s, total, { retriedEvents: sent1.retriedEvents + sent2.retriedEvents });
+    expect(s.queue.stream_messages).toBe(0);
+
+    // Flat: the buffer never past its cap, the counters one message per topic (5) + the total,
+    // no dead letters, and the buffer empty once everything is stored.
+    for (const peak of [peak1, peak2]) {
+      expect(peak.buffer).toBeLessThanOrEqual(BUFFER);
+      expect(peak.counterMessages).toBeLessThanOrEqual(6);
+      expect(peak.deadLetters).toBe(0);
+    }
+    expect(s.duplicates_by_layer.broker).toBeGreaterThan(peak1.counterMessages);
+    expect((await jsm.streams.info('EVENTS')).state.bytes).toBe(0);
+    expect(await metric(consumer.url, 'jetstream_buffer_max_bytes')).toBe(BUFFER);
+  });
+
+  it('dedup window: a re-send after its original was stored and removed is caught by the broker; after a nats-server restart, by PostgreSQL', async () => {
+    const { stack, jsm } = await smallStack();
+    await stack.start('consumer');
+    const ingest = await stack.start('ingest');
+    const event = { topic: 'orders.created', event_id: 'dedup-across-removal', timestamp: '2026-12-06T10:00:00Z' };
+    expect((await postJson(`${ingest.url}/publish`, event)).body).toMatchObject({ accepted: 1, duplicates: 0 });
+    await settled(ingest.url, 1);
+    // Stored and acked: gone from the work-queue stream, still in its dedup window.
+    expect((await jsm.streams.info('EVENTS')).state.messages).toBe(0);
+    expect((await postJson(`${ingest.url}/publish`, event)).body).toMatchObject({ accepted: 1, duplicates: 1 });
+
+    const lastSeq = (await jsm.streams.info('EVENTS')).state.last_seq;
+    await stack.nats.stop();
+    await stack.nats.start();
+    // The window is rebuilt from stored messages only, and none is left: the broker takes it anew.
+    const resent = await pollUntil(
+      () => postJson(`${ingest.url}/publish`, event),
+      (r) => r.status === 202,
+      { what: 'a 202 after the restart', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(resent.body).toMatchObject({ accepted: 1, duplicates: 0 });
+    const s = await waitForStats(ingest.url, (x) => x.duplicate_dropped === 2 && x.queue_depth === 0, 30_000);
+    // An empty work-queue stream keeps its last sequence across the restart: received stays exact.
+    expect((await jsm.streams.info('EVENTS')).state.last_seq).toBe(lastSeq + 1);
+    expect(s).toMatchObject({ received: 3, unique_processed: 1, duplicate_dropped: 2, duplicates_by_layer: { broker: 1, database: 1 } });
+  });
+
+  it('a full dead-letter stream holds the rest back, loses nothing and expires nothing; once an operator makes room, it drains', async () => {
+    const { stack, jsm } = await smallStack({ DLQ_MAX_BYTES: String(MiB) });
+    const consumer = await stack.start('consumer');
+    const ingest = await stack.start('ingest');
+    // 24 messages of 60 KB nobody can store, published past ingest: 1.4 MB for a 1 MiB dead-letter stream.
+    const js = (await import('@nats-io/jetstream')).jetstream(nc!);
+    for (let i = 0; i < 24; i++) await js.publish('events.poison', `not json ${i} ${'#'.repeat(60_000)}`, { msgID: `poison-${i}` });
+    await pollUntil(
+      () => jsm.streams.info(deadLetterStreamName('EVENTS')),
+      (info) => info.state.messages >= 16,
+      { what: 'the dead-letter stream filling', timeoutMs: 30_000 },
+    );
+    await sleep(2_000);
+    const dlq = await jsm.streams.info(deadLetterStreamName('EVENTS'));
+    expect(dlq.state.bytes).toBeLessThanOrEqual(MiB);
+    expect(dlq.config.max_age).toBe(0);
+    // What did not fit is still in the buffer, not dropped.
+    expect((await jsm.streams.info('EVENTS')).state.messages).toBe(24 - dlq.state.messages);
+    expect(await metric(consumer.url, 'jetstream_dead_letter_bytes')).toBeGreaterThan(0.9 * MiB);
+
+    // The operator moves the dead letters elsewhere (here: purges them); the rest follows.
+    await jsm.streams.purge(deadLetterStreamName('EVENTS'));
+    const w = generateWorkload({ events: 2_000, duplicateRate: 0.3, seed: 43 });
+    const sent = await sendEvents(w.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4 });
+    expect(sent.failed).toBe(0);
+    const s = await waitForStats(
+      ingest.url,
+      (x) => x.unique_processed >= w.unique && x.queue_depth === 0 && x.dead_lettered === 24,
+      60_000,
+    );
+    expectExact(s, w, sent);
+    expect((await jsm.streams.info(deadLetterStreamName('EVENTS'))).state.messages).toBe(24 - dlq.state.messages);
+  });
+
+  it('MAX_TOPICS: a new topic past the limit is refused with a 422 naming it; known topics stay accepted, on every replica', async () => {
+    const { stack } = await smallStack({ MAX_TOPICS: '3' });
+    await stack.start('consumer');
+    const ingest = await stack.start('ingest');
+    const at = (topic: string, id: string) => ({ topic, event_id: id, timestamp: '2026-12-06T10:00:00Z' });
+    const publish = (url: string, body: unknown) => postJson(`${url}/publish`, body);
+    expect((await publish(ingest.url, [at('a', '1'), at('b', '1'), at('c', '1')])).status).toBe(202);
+
+    const refused = await publish(ingest.url, at('d', '1'));
+    expect(refused.status).toBe(422);
+    expect(refused.body.code).toBe('TOPIC_LIMIT');
+    expect(refused.body.message).toMatch(/MAX_TOPICS/);
+    expect(refused.body.errors).toEqual([{ field: 'topic', message: expect.stringMatching(/limit of 3 distinct topics \(MAX_TOPICS\)/) }]);
+    // A batch is all or nothing: its known-topic events are not published either.
+    const batch = await publish(ingest.url, [at('a', '2'), at('e', '1')]);
+    expect(batch.status).toBe(422);
+    expect(batch.body.errors).toEqual([{ index: 1, field: 'topic', message: expect.any(String) }]);
+    expect((await publish(ingest.url, at('a', '3'))).status).toBe(202);
+
+    // Another replica, started once the topics are stored, knows them from PostgreSQL.
+    await settled(ingest.url, 4);
+    const other = await stack.start('ingest');
+    expect((await publish(other.url, at('d', '2'))).status).toBe(422);
+    expect((await publish(other.url, at('c', '2'))).status).toBe(202);
+    const s = await settled(ingest.url, 5);
+    expect(s.topic_count).toBe(3);
+    expect(s.unique_processed).toBe(5);
+  });
+});
