@@ -3,7 +3,8 @@
 // with the counts checked: nothing answered 202 is lost, nothing is stored twice, and no store grew
 // past its bound. Not in the 3-node run (`test:nats-cluster`): the bounds are the streams' own,
 // the same with one server or three.
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, type JetStreamManager } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendEvents, waitForStats, type SendResult } from '../../load/client.ts';
@@ -114,7 +115,10 @@ describe('bounded buffer', () => {
     const probe = () => ({ topic: 'orders.created', event_id: `probe-${probes}`, timestamp: '2026-12-06T10:00:00Z' });
     const refused = await pollUntil(
       () => postJson(`${ingest.url}/publish`, probe()),
-      (r) => r.status === 503 || (r.status === 202 && void probes++),
+      (r) => {
+        if (r.status === 202) probes++;
+        return r.status === 503;
+      },
       { what: 'a 503 from the full buffer', timeoutMs: 60_000, intervalMs: 50 },
     );
     expect(refused.headers.get('retry-after')).toBe('5');
@@ -181,7 +185,7 @@ describe('bounded buffer', () => {
     const consumer = await stack.start('consumer');
     const ingest = await stack.start('ingest');
     // 24 messages of 60 KB nobody can store, published past ingest: 1.4 MB for a 1 MiB dead-letter stream.
-    const js = (await import('@nats-io/jetstream')).jetstream(nc!);
+    const js = jetstream(nc!);
     for (let i = 0; i < 24; i++) await js.publish('events.poison', `not json ${i} ${'#'.repeat(60_000)}`, { msgID: `poison-${i}` });
     await pollUntil(
       () => jsm.streams.info(deadLetterStreamName('EVENTS')),
@@ -237,5 +241,64 @@ describe('bounded buffer', () => {
     const s = await settled(ingest.url, 5);
     expect(s.topic_count).toBe(3);
     expect(s.unique_processed).toBe(5);
+  });
+
+  it('a stream from before the buffer (limits retention) keeps working untouched; the documented conversion makes it a work queue, exact', async () => {
+    const { stack, jsm } = await smallStack();
+    // What a release before the bounded buffer created.
+    await jsm.streams.add({
+      name: 'EVENTS',
+      subjects: ['events.>'],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(7 * 86_400_000),
+      duplicate_window: nanos(120_000),
+    });
+    await jsm.streams.add({
+      name: counterStreamName('EVENTS'),
+      subjects: ['counters.EVENTS.>'],
+      allow_msg_counter: true,
+      allow_direct: true,
+    });
+    await jsm.streams.add({ name: deadLetterStreamName('EVENTS'), subjects: ['dlq.EVENTS.>'], max_age: nanos(7 * 86_400_000) });
+    const consumer = await stack.start('consumer');
+    let ingest = await stack.start('ingest');
+    const w1 = generateWorkload({ events: 3_000, duplicateRate: 0.3, seed: 44 });
+    const sent1 = await sendEvents(w1.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4 });
+    expectExact(await settled(ingest.url, w1.unique), w1, sent1);
+    const legacy = await jsm.streams.info('EVENTS');
+    expect(legacy.config.retention).toBe(RetentionPolicy.Limits);
+    expect(legacy.state.messages).toBe(legacy.state.last_seq);
+    // The other two streams can be brought up to date in place.
+    const counters = await jsm.streams.info(counterStreamName('EVENTS'));
+    expect(counters.config.max_msgs_per_subject).toBe(1);
+    expect(counters.state.messages).toBeLessThanOrEqual(6);
+    expect((await jsm.streams.info(deadLetterStreamName('EVENTS'))).config).toMatchObject({ max_age: 0, max_bytes: DEAD_LETTERS });
+
+    // docs/operations.md: stop ingest, wait until everything is stored, delete the stream; the
+    // consumer exits and its restart recreates the stream as a work queue after the stored sequences.
+    await ingest.stop('SIGTERM');
+    await pollUntil(
+      () => jsm.consumers.info('EVENTS', 'event-writer'),
+      (c) => c.num_pending === 0 && c.num_ack_pending === 0,
+      { what: 'the legacy stream drained', timeoutMs: 30_000 },
+    );
+    await jsm.streams.delete('EVENTS');
+    expect(await consumer.exited).toBe(1);
+    await stack.start('consumer');
+    const converted = await jsm.streams.info('EVENTS');
+    expect(converted.config).toMatchObject({
+      retention: RetentionPolicy.Workqueue,
+      discard: DiscardPolicy.New,
+      max_bytes: BUFFER,
+      max_age: 0,
+    });
+    expect(converted.config.first_seq).toBe(legacy.state.last_seq + 1);
+    ingest = await stack.start('ingest');
+    const w2 = generateWorkload({ events: 3_000, duplicateRate: 0.3, seed: 45 });
+    const sent2 = await sendEvents(w2.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4 });
+    const total = { unique: w1.unique + w2.unique, duplicates: w1.duplicates + w2.duplicates };
+    expectExact(await settled(ingest.url, total.unique), total, { retriedEvents: sent1.retriedEvents + sent2.retriedEvents });
+    expect((await jsm.streams.info('EVENTS')).state.messages).toBe(0);
   });
 });
