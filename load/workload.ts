@@ -8,6 +8,8 @@ export interface WorkloadOptions {
   duplicateRate: number;
   seed: number;
   topics?: readonly string[];
+  /** Adds a string of this many bytes to every payload: fills a bounded buffer with few events. */
+  padBytes?: number;
 }
 
 export interface Workload {
@@ -30,6 +32,7 @@ function prng(seed: number) {
   };
 }
 
+const pad = (n: number) => 'x'.repeat(n);
 const hex = (rand: () => number, n: number) => Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
 
 /** How many unique events and re-sends a workload holds, without generating it. */
@@ -42,7 +45,7 @@ export function workloadCounts({ events, duplicateRate }: Pick<WorkloadOptions, 
   return { unique, duplicates: unique > 0 ? events - unique : 0 };
 }
 
-export function generateWorkload({ events, duplicateRate, seed, topics = DEFAULT_TOPICS }: WorkloadOptions): Workload {
+export function generateWorkload({ events, duplicateRate, seed, topics = DEFAULT_TOPICS, padBytes = 0 }: WorkloadOptions): Workload {
   const { unique, duplicates } = workloadCounts({ events, duplicateRate });
   const rand = prng(seed);
   const base = Date.UTC(2026, 0, 1);
@@ -55,7 +58,12 @@ export function generateWorkload({ events, duplicateRate, seed, topics = DEFAULT
       event_id: `${hex(rand, 8)}-${hex(rand, 4)}-4${hex(rand, 3)}-a${hex(rand, 3)}-${(seed >>> 0).toString(16).padStart(4, '0').slice(-4)}${i.toString(16).padStart(8, '0')}`,
       timestamp: new Date(base + i * 37).toISOString(),
       source: `svc-${Math.floor(rand() * 8)}`,
-      payload: { n: i, amount: Math.round(rand() * 10_000) / 100, tags: ['demo', `seed-${seed}`] },
+      payload: {
+        n: i,
+        amount: Math.round(rand() * 10_000) / 100,
+        tags: ['demo', `seed-${seed}`],
+        ...(padBytes > 0 ? { pad: pad(padBytes) } : {}),
+      },
     };
     originals.push(event);
     keyed.push({ key: i + rand(), event });

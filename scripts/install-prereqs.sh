@@ -2,7 +2,7 @@
 # Installs what the local stack, the tests and the chart checks need, at pinned versions, on
 # Debian/Ubuntu. Skips whatever is already present, so it is cheap to run before every command.
 #   scripts/install-prereqs.sh          core: Node 24, nats-server, PostgreSQL
-#   scripts/install-prereqs.sh k8s      core + helm, kubeconform and offline Kubernetes schemas
+#   scripts/install-prereqs.sh k8s      core + helm, kubeconform, promtool and offline Kubernetes schemas
 # Binaries land in $PREREQS_DIR (default ~/.cache/pubsub-aggregator); scripts/env.sh puts them on PATH.
 set -euo pipefail
 
@@ -50,10 +50,31 @@ install_postgres() {
   [ -n "$(pg_bindir)" ] || { log "postgresql install failed"; exit 1; }
 }
 
+# promtool (scripts/check-chart.sh: the alert rules and their unit tests) comes with Debian's
+# prometheus package. Without systemd its postinst starts the Prometheus server through
+# invoke-rc.d and the init script, and a server left listening on :9090 (the consumer's default
+# port) would get in the way: a policy-rc.d answering 101 ("action forbidden") makes invoke-rc.d
+# skip the start and succeed. It is removed afterwards unless it was there before (container images
+# ship one).
+install_promtool() {
+  if command -v promtool >/dev/null; then log "promtool ok ($(promtool --version 2>&1 | head -n 1))"; return; fi
+  log "installing prometheus (for promtool) from apt"
+  export DEBIAN_FRONTEND=noninteractive
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+  fi
+  local rc=0
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || rc=$?
+  [ "$made_policy" = 1 ] && rm -f "$policy"
+  [ "$rc" = 0 ] && command -v promtool >/dev/null || { log "prometheus (promtool) install failed"; exit 1; }
+}
+
 install_node
 go_install nats-server github.com/nats-io/nats-server/v2 "$NATS_SERVER_VERSION"
 install_postgres
 if [ "${1:-core}" = k8s ]; then
   go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
   go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+  install_promtool
 fi

@@ -15,23 +15,31 @@ import { startNats, type NatsServer } from '../../scripts/lib/nats-server.ts';
 import { migrate, startPostgres, type Postgres } from '../../scripts/lib/postgres.ts';
 import { removeDir } from '../../scripts/lib/temp-dir.ts';
 import { CONSUMER_INBOX_PREFIX } from '../../shared/nats/topology.ts';
-import { find, render, set } from './helm.ts';
+import { envOf, find, podOf, render, set } from './helm.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const F = 'pubsub-aggregator';
 const PASSWORDS = { ingest: 'ingest-pw-0123456789', consumer: 'consumer-pw-0123456789', admin: 'admin-pw-0123456789' };
 
+const rendered = render(
+  set({
+    'nats.auth.passwords.ingest': PASSWORDS.ingest,
+    'nats.auth.passwords.consumer': PASSWORDS.consumer,
+    'nats.auth.passwords.admin': PASSWORDS.admin,
+  }),
+);
+
+/**
+ * The stream sizes as the chart derives them from the same nats.conf's max_file_store: nats-server
+ * refuses to create a stream whose max_bytes it cannot reserve there, so the consumer starts only if
+ * they fit.
+ */
+const sizes = () => envOf(podOf(find(rendered, 'Deployment', `${F}-consumer`)).spec.containers[0]);
+
 /** nats.conf as the chart renders it, made runnable on loopback: ports, paths and the pod's env filled in. */
 function renderedNatsConf(): string {
-  const objs = render(
-    set({
-      'nats.auth.passwords.ingest': PASSWORDS.ingest,
-      'nats.auth.passwords.consumer': PASSWORDS.consumer,
-      'nats.auth.passwords.admin': PASSWORDS.admin,
-    }),
-  );
   return (
-    find(objs, 'ConfigMap', `${F}-nats-config`)
+    find(rendered, 'ConfigMap', `${F}-nats-config`)
       .data!['nats.conf']! // Given on the command line by startNats instead (free ports, a temp store dir).
       .replace(/^(server_name|port|http_port|pid_file):.*$/gm, '')
       .replace(/^\s*store_dir:.*$/m, '')
@@ -58,6 +66,8 @@ beforeAll(async () => {
   [nats, pg] = await Promise.all([startNats({ dir, config: renderedNatsConf() }), startPostgres()]);
   migrate(pg.url, ROOT);
   const env = (role: 'ingest' | 'consumer') => ({
+    STREAM_MAX_BYTES: sizes().STREAM_MAX_BYTES as string,
+    DLQ_MAX_BYTES: sizes().DLQ_MAX_BYTES as string,
     NATS_URL: nats.url,
     NATS_USER: role,
     NATS_PASSWORD: PASSWORDS[role],
@@ -103,6 +113,10 @@ describe('NATS users and permissions of the built-in NATS', () => {
     // Broker-caught duplicates went through ingest's counter subject and were read back by /stats.
     expect(s.duplicates_by_layer.broker).toBeGreaterThan(0);
     expect(readFileSync(logOf('ingest'), 'utf8') + readFileSync(logOf('consumer'), 'utf8')).not.toMatch(/Permissions Violation/i);
+    // The streams got the chart's caps, reserved out of the rendered max_file_store.
+    const jsm = await jetstreamManager(admin);
+    expect((await jsm.streams.info('EVENTS')).config.max_bytes).toBe(Number(sizes().STREAM_MAX_BYTES));
+    expect((await jsm.streams.info('EVENTS_DLQ')).config.max_bytes).toBe(Number(sizes().DLQ_MAX_BYTES));
   });
 
   it('nobody connects without a user, or with a wrong password', async () => {
@@ -135,7 +149,9 @@ describe('NATS users and permissions of the built-in NATS', () => {
         await nc.close();
       }
       const jsmAdmin = await jetstreamManager(admin);
-      expect((await jsmAdmin.streams.info('EVENTS')).state.messages).toBeGreaterThan(0);
+      // A work queue: the stored events have left the stream, so its message count proves nothing.
+      // Its sequence does: a deleted stream would be gone, or recreated from 1.
+      expect((await jsmAdmin.streams.info('EVENTS')).state.last_seq).toBeGreaterThan(0);
       expect((await jsmAdmin.consumers.info('EVENTS', 'event-writer')).name).toBe('event-writer');
       await expect(jsmAdmin.streams.info('OTHER')).rejects.toThrow(/not found/);
     });

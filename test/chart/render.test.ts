@@ -489,9 +489,24 @@ describe('ingest configuration', () => {
     );
     const ingest = envOf(podOf(find(objs, 'Deployment', `${F}-ingest`)).spec.containers[0]);
     const consumer = envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]);
-    expect(ingest).toMatchObject({ MAX_BATCH_SIZE: '50', STREAM_NAME: 'EVENTS', STREAM_MAX_BYTES: '1073741824', HOST: '0.0.0.0' });
-    expect(consumer).toMatchObject({ PERSIST_MODE: 'per-event', BATCH_SIZE: '100', CONSUMER_NAME: 'event-writer' });
+    expect(ingest).toMatchObject({
+      MAX_BATCH_SIZE: '50',
+      STREAM_NAME: 'EVENTS',
+      STREAM_MAX_BYTES: '1073741824',
+      DLQ_MAX_BYTES: '268435456',
+      MAX_TOPICS: '10000',
+      HOST: '0.0.0.0',
+    });
+    expect(consumer).toMatchObject({
+      PERSIST_MODE: 'per-event',
+      BATCH_SIZE: '100',
+      CONSUMER_NAME: 'event-writer',
+      STREAM_MAX_BYTES: '1073741824',
+      DLQ_MAX_BYTES: '268435456',
+    });
     expect(consumer.MAX_BATCH_SIZE).toBeUndefined();
+    expect(consumer.MAX_TOPICS).toBeUndefined();
+    expect(ingest.STREAM_MAX_AGE_MS).toBeUndefined();
     expect(ingest.BATCH_SIZE).toBeUndefined();
     expect(ingest.AUTH_PUBLISH_TOKENS).toBeUndefined();
     expect(ingest.RATE_LIMIT_MAX).toBeUndefined();
@@ -618,6 +633,11 @@ describe('observability', () => {
       'consumer_accept_to_commit_seconds_bucket',
       'consumer_pending_messages',
       'http_request_duration_seconds_bucket',
+      'jetstream_buffer_bytes',
+      'jetstream_buffer_oldest_age_seconds',
+      'jetstream_dead_letter_messages',
+      'jetstream_dead_letter_bytes',
+      'ingest_unavailable_responses_total',
     ])
       expect(exprs, metric).toContain(metric);
     expect(exprs).toMatch(/histogram_quantile\(0\.99/);

@@ -39,6 +39,11 @@ describe('values.schema.json', () => {
     [['--set', 'postgresql.auth.appUsername=Bad-Name'], /\/postgresql\/auth\/appUsername/],
     [['--set', 'k6.teardownTimeout=soon'], /\/k6\/teardownTimeout/],
     [['--set', 'auth.readTokens={has space}'], /\/auth\/readTokens\/0/],
+    [['--set', 'config.stream.maxBytes=-1'], /\/config\/stream\/maxBytes/],
+    [['--set', 'config.stream.deadLetterMaxBytes=1024'], /\/config\/stream\/deadLetterMaxBytes/],
+    [['--set', 'config.stream.maxAgeMs=0'], /additional properties 'maxAgeMs' not allowed/],
+    [['--set', 'ingest.maxTopics=0'], /\/ingest\/maxTopics/],
+    [['--set', 'metrics.prometheusRule.enabled=yes'], /\/metrics\/prometheusRule\/enabled/],
   ])('rejects %j', (args, message) => {
     expect(reject(args)).toMatch(message);
   });
@@ -64,6 +69,12 @@ describe('values.schema.json', () => {
       ]),
     ).toContain('ingest.autoscaling.minReplicas must not exceed ingest.autoscaling.maxReplicas');
     expect(reject(['--set', 'ingest.metricsPort=8080'])).toContain('ingest.metricsPort must differ from ingest.port');
+    expect(reject(['--set', 'config.stream.maxBytes=8589934592'])).toContain(
+      'config.stream.maxBytes (8589934592) + config.stream.deadLetterMaxBytes (268435456) + headroom (858993459) exceed nats.jetstream.fileStore.maxSize (8Gi',
+    );
+    expect(reject(['--set', 'nats.enabled=false', '--set', 'externalNats.url=nats://nats:4222'])).toContain(
+      'config.stream.maxBytes is required with an external NATS',
+    );
   });
 
   it('accepts every CI value set and the cluster value files', () => {

@@ -21,6 +21,7 @@ import { sendEvents, waitForStats, type SendResult } from '../../load/client.ts'
 import { checkCounts } from '../../load/count-check.ts';
 import { generateWorkload } from '../../load/workload.ts';
 import type { Event } from '../../shared/event.ts';
+import { pollUntil } from '../../shared/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 import type { StatsReply as Stats } from '../../shared/stats-reply.ts';
 import { Kube, tcpFrom } from './kube.ts';
@@ -280,6 +281,67 @@ async function deletePodsStep(ns: string) {
     const { message } = await settledExact(before, w.events, r);
     return `deleted ${victims.join(' and ')} after ${at} events were accepted\n${sendSummary(w.events.length, r, Date.now() - t0)}\n${message}`;
   });
+}
+
+/**
+ * The bounded buffer on a real cluster: a 16 MiB cap (the chart's explicit value), the consumers
+ * scaled to 0, events of 2 KiB until ingest pushes back; then the consumers back, and every event
+ * answered 202 is stored once. The cap is set back afterwards.
+ */
+async function bufferStep(ns: string) {
+  await step(
+    'the buffer at its cap: consumers scaled to 0, ingest answers 503 "buffer full" and stays ready; scaled back, it drains, exact',
+    async () => {
+      const cap = 16 * 1024 * 1024;
+      const consumer = `deploy/${REL}-consumer`;
+      await kube.helm(upgradeArgs(ns, [`config.stream.maxBytes=${cap}`]), { timeoutMs: 12 * 60_000 });
+      await kube.rolledOut(ns);
+      const before = await stats();
+      await kube.kubectl(['-n', ns, 'scale', consumer, '--replicas=0']);
+      await kube.until('no consumer pod left', async () => (await kube.pods(ns)).every((p) => p.component !== 'consumer'), 120_000);
+      const w = generateWorkload({ events: 10_000, duplicateRate: 0.3, seed: SEED + 5, padBytes: 2_000 });
+      const t0 = Date.now();
+      const sending = sendEvents(w.events, { baseUrl: url, batchSize: 100, concurrency: 4, maxAttempts: 1_000 });
+      // New events until one is refused: a re-sent one would get its duplicate ack (dedup comes first).
+      const probes: Event[] = [];
+      const probe = (): Event => ({
+        topic: 'orders.created',
+        event_id: `buffer-probe-${RUN_ID}-${probes.length}`,
+        timestamp: new Date().toISOString(),
+      });
+      const refused = await pollUntil(
+        async () => {
+          const event = probe();
+          const res = await fetch(`${url}/publish`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(event),
+            signal: AbortSignal.timeout(10_000),
+          });
+          if (res.status === 202) probes.push(event);
+          return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.text() };
+        },
+        (r) => r.status === 503,
+        { what: 'a 503 from the full buffer', timeoutMs: 180_000, intervalMs: 100 },
+      );
+      check(/buffer is full/.test(refused.body) && refused.retryAfter === '5', `the 503 was ${JSON.stringify(refused)}`);
+      const full = await stats();
+      check((await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok, 'ingest not ready while the buffer is full');
+      await kube.kubectl(['-n', ns, 'scale', consumer, '--replicas=2']);
+      const r = await sending;
+      check(r.failed === 0, `${r.failed} requests failed after every retry`);
+      const last = probe();
+      probes.push(last);
+      check((await sendEvents([last], { baseUrl: url, batchSize: 1, concurrency: 1, maxAttempts: 30 })).failed === 0, 'the refused probe');
+      const { message } = await settledExact(before, [...w.events, ...probes], r);
+      await kube.helm(upgradeArgs(ns, ['config.stream.maxBytes=null']), { timeoutMs: 12 * 60_000 });
+      await kube.rolledOut(ns);
+      return (
+        `503 "buffer full" after ${probes.length - 1} probes, with ${full.queue.stream_messages} events in the buffer and ingest ready; ` +
+        `${r.retries} retries\n${sendSummary(w.events.length, r, Date.now() - t0)}\n${message}`
+      );
+    },
+  );
 }
 
 async function postgresRestartStep(ns: string) {
@@ -580,6 +642,7 @@ async function main() {
     await installStep(ns, 'kind values, 1 NATS server', []);
     await helmTestStep(ns);
     await workloadStep('the standard workload');
+    await bufferStep(ns);
     await deletePodsStep(ns);
     await postgresRestartStep(ns);
     await upgradeStep(ns);

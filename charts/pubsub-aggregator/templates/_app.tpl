@@ -190,6 +190,8 @@ spec:
   value: {{ .Values.ingest.publishTimeoutMs | int64 | quote }}
 - name: MAX_PUBLISH_IN_FLIGHT
   value: {{ .Values.ingest.maxPublishInFlight | int64 | quote }}
+- name: MAX_TOPICS
+  value: {{ .Values.ingest.maxTopics | int64 | quote }}
 - name: STATS_TOP_TOPICS
   value: {{ .Values.ingest.statsTopTopics | int64 | quote }}
 - name: EVENTS_MAX_BYTES

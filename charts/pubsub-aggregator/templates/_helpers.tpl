@@ -258,10 +258,10 @@ Call with (dict "ctx" $ "dbRole" "app" "natsRole" "ingest"); natsRole "" = no NA
   value: {{ include "pubsub-aggregator.streamReplicas" .ctx | quote }}
 - name: STREAM_DUPLICATE_WINDOW_MS
   value: {{ $v.config.stream.duplicateWindowMs | int64 | quote }}
-- name: STREAM_MAX_AGE_MS
-  value: {{ $v.config.stream.maxAgeMs | int64 | quote }}
 - name: STREAM_MAX_BYTES
-  value: {{ $v.config.stream.maxBytes | int64 | quote }}
+  value: {{ include "pubsub-aggregator.streamMaxBytes" .ctx | quote }}
+- name: DLQ_MAX_BYTES
+  value: {{ $v.config.stream.deadLetterMaxBytes | int64 | quote }}
 - name: CONSUMER_NAME
   value: {{ $v.config.consumer.name | quote }}
 - name: CONSUMER_MAX_DELIVER
@@ -454,6 +454,51 @@ Sizes
 {{- $mult := dict "" 1.0 "k" 1e3 "m" 1e6 "g" 1e9 "t" 1e12 "kb" 1024.0 "ki" 1024.0 "kib" 1024.0 "mb" 1048576.0 "mi" 1048576.0 "mib" 1048576.0 "gb" 1073741824.0 "gi" 1073741824.0 "gib" 1073741824.0 "tb" 1099511627776.0 "ti" 1099511627776.0 "tib" 1099511627776.0 }}
 {{- if not (hasKey $mult $unit) }}{{ fail (printf "cannot read the NATS size %q" $q) }}{{ end }}
 {{- mulf (float64 $num) (index $mult $unit) | floor | int64 }}
+{{- end }}
+
+{{/*
+What the built-in NATS's file store keeps free of the two reserved streams (events, dead letters):
+max(64 MiB, 10% of nats.jetstream.fileStore.maxSize). It holds what nats-server does not reserve: the
+counter stream and the store's own indexes. Without it the reservations could take the whole store
+and the first counter write would fail.
+*/}}
+{{- define "pubsub-aggregator.fileStoreHeadroom" -}}
+{{- $fileStore := include "pubsub-aggregator.bytes.nats" .Values.nats.jetstream.fileStore.maxSize | int64 }}
+{{- max 67108864 (div $fileStore 10) }}
+{{- end }}
+
+{{/*
+STREAM_MAX_BYTES. nats-server reserves a stream's max_bytes out of max_file_store when it creates
+the stream and refuses one that does not fit, which would keep the consumer from starting: so with
+the built-in NATS the cap is derived to fit (null), or an explicit one is checked, against
+fileStore.maxSize - deadLetterMaxBytes - headroom. An external NATS's file store is unknown here,
+so the cap must be given.
+*/}}
+{{- define "pubsub-aggregator.streamMaxBytes" -}}
+{{- $s := .Values.config.stream }}
+{{- $explicit := not (kindIs "invalid" $s.maxBytes) }}
+{{- if .Values.nats.enabled }}
+{{- $fileStore := include "pubsub-aggregator.bytes.nats" .Values.nats.jetstream.fileStore.maxSize | int64 }}
+{{- $dlq := int64 $s.deadLetterMaxBytes }}
+{{- $headroom := include "pubsub-aggregator.fileStoreHeadroom" . | int64 }}
+{{- $fits := sub (sub $fileStore $dlq) $headroom }}
+{{- if not $explicit }}
+{{- if lt $fits 1048576 }}
+{{- fail (printf "config.stream.maxBytes derived from nats.jetstream.fileStore.maxSize (%s = %d B) - config.stream.deadLetterMaxBytes (%d) - headroom (%d) is %d B, below 1 MiB: enlarge the file store or lower deadLetterMaxBytes" .Values.nats.jetstream.fileStore.maxSize $fileStore $dlq $headroom $fits) }}
+{{- end }}
+{{- $fits }}
+{{- else }}
+{{- $cap := int64 $s.maxBytes }}
+{{- if gt $cap $fits }}
+{{- fail (printf "config.stream.maxBytes (%d) + config.stream.deadLetterMaxBytes (%d) + headroom (%d) exceed nats.jetstream.fileStore.maxSize (%s = %d B): NATS would refuse the stream. Lower maxBytes to at most %d, or leave it null to derive it" $cap $dlq $headroom .Values.nats.jetstream.fileStore.maxSize $fileStore $fits) }}
+{{- end }}
+{{- $cap }}
+{{- end }}
+{{- else if $explicit }}
+{{- int64 $s.maxBytes }}
+{{- else }}
+{{- fail "config.stream.maxBytes is required with an external NATS (nats.enabled=false): set config.stream.maxBytes so that it plus config.stream.deadLetterMaxBytes and some headroom (max(64 MiB, 10%)) fit in your NATS servers' JetStream file store (max_file_store); k8s/nats-values.yaml names the values that fit the file store it sets up" }}
+{{- end }}
 {{- end }}
 
 {{/* GOMEMLIMIT for nats-server: nats.goMemLimitPercent of its memory limit; empty without a limit. */}}
