@@ -299,7 +299,8 @@ async function bufferStep(ns: string) {
       const before = await stats();
       await kube.kubectl(['-n', ns, 'scale', consumer, '--replicas=0']);
       await kube.until('no consumer pod left', async () => (await kube.pods(ns)).every((p) => p.component !== 'consumer'), 120_000);
-      const w = generateWorkload({ events: 10_000, duplicateRate: 0.3, seed: SEED + 5, padBytes: 2_000 });
+      // ~22 MiB of distinct events for a 16 MiB cap: the senders themselves meet the 503s.
+      const w = generateWorkload({ events: 14_000, duplicateRate: 0.3, seed: SEED + 5, padBytes: 2_000 });
       const t0 = Date.now();
       const sending = sendEvents(w.events, { baseUrl: url, batchSize: 100, concurrency: 4, maxAttempts: 1_000 });
       // New events until one is refused: a re-sent one would get its duplicate ack (dedup comes first).
@@ -322,7 +323,7 @@ async function bufferStep(ns: string) {
           return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.text() };
         },
         (r) => r.status === 503,
-        { what: 'a 503 from the full buffer', timeoutMs: 180_000, intervalMs: 100 },
+        { what: 'a 503 from the full buffer', timeoutMs: 180_000, intervalMs: 250 },
       );
       check(/buffer is full/.test(refused.body) && refused.retryAfter === '5', `the 503 was ${JSON.stringify(refused)}`);
       const full = await stats();
@@ -330,6 +331,7 @@ async function bufferStep(ns: string) {
       await kube.kubectl(['-n', ns, 'scale', consumer, '--replicas=2']);
       const r = await sending;
       check(r.failed === 0, `${r.failed} requests failed after every retry`);
+      check(r.retries > 0, 'the senders were never told to retry: the buffer did not fill');
       const last = probe();
       probes.push(last);
       check((await sendEvents([last], { baseUrl: url, batchSize: 1, concurrency: 1, maxAttempts: 30 })).failed === 0, 'the refused probe');
