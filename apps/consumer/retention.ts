@@ -24,7 +24,9 @@ export interface PurgeOutcome {
 }
 
 // The highest sequence among rows persisted before the horizon, found from the end of the
-// persisted_at index (one index probe, whatever the table's size). Rows are deleted by stream
+// persisted_at index (one index probe, whatever the table's size). persisted_at because it is the
+// one time with an index: received_at has none, nor has duplicate_events' detected_at (duplicate
+// records go by stream sequence with the events around them). Rows are deleted by stream
 // sequence up to it, so a row persisted out of order (a message retried for a while) may go up to
 // that much earlier than its own age says; nothing is ever kept much longer.
 const BOUND_SQL = `
