@@ -89,6 +89,14 @@ const consumer = {
   // lasting seconds is outlived instead of dead-lettered within a second.
   CONSUMER_RETRY_DELAY_MS: Int(500, 0, 600_000, 'redelivery delay after the first refusal by PostgreSQL'),
   CONSUMER_RETRY_DELAY_MAX_MS: Int(10_000, 0, 3_600_000, 'cap of the doubling redelivery delay'),
+  // Retention of stored events (apps/consumer/retention.ts). 0 keeps everything, as every release
+  // before it did: deleting history is the operator's decision, never an upgrade's side effect.
+  EVENTS_RETENTION_MS: Int(0, 0, 100 * 365 * 86_400_000, 'delete stored events (and duplicate records) older than this; 0 = keep forever'),
+  RETENTION_PURGE_INTERVAL_MS: Int(60_000, 100, 86_400_000, 'how often one consumer replica purges what retention lets go'),
+  // 5,000 rows per statement: 18-24 ms each on a 10 M-row table here (bench/RESULTS.md), so a re-sent event
+  // whose old row is being deleted waits at most that long.
+  RETENTION_BATCH_ROWS: Int(5_000, 1, 100_000, 'rows deleted per statement (per table)'),
+  RETENTION_BATCH_PAUSE_MS: Int(100, 0, 60_000, 'pause between two purge statements, leaving PostgreSQL to the writers'),
   PERSIST_MODE: Type.Union([Type.Literal('batch'), Type.Literal('per-event')], {
     default: 'batch',
     description: 'per-event writes one event per transaction (the benchmark baseline)',

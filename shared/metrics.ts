@@ -113,6 +113,26 @@ export function createConsumerMetrics() {
       registers: [registry],
     }),
     dbUp: new Gauge({ name: 'consumer_database_up', help: '1 when the last database operation succeeded', registers: [registry] }),
+    // Retention (apps/consumer/retention.ts). Only the replica holding the purge lock deletes: sum
+    // the counter over replicas. The gauges are read from PostgreSQL by every replica at the purge
+    // interval, the same figure on each: aggregate with max().
+    rowsPurged: new Counter({
+      name: 'consumer_retention_rows_purged_total',
+      help: 'Rows deleted by the retention purge, by table (processed_events, duplicate_events)',
+      labelNames: ['table'],
+      registers: [registry],
+    }),
+    retentionLag: new Gauge({
+      name: 'consumer_retention_lag_seconds',
+      help: 'How far the oldest stored event is past EVENTS_RETENTION_MS (0 when none is, or retention is off)',
+      registers: [registry],
+    }),
+    tableBytes: new Gauge({
+      name: 'postgres_table_size_bytes',
+      help: 'pg_total_relation_size of the table (rows, indexes, TOAST), refreshed at the purge interval',
+      labelNames: ['table'],
+      registers: [registry],
+    }),
     // The JetStream side, from stream info (no message-read rights needed). Every consumer replica
     // reports the same figures: aggregate with max().
     bufferBytes: new Gauge({

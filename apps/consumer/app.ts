@@ -4,6 +4,7 @@ import { CONSUMER_INBOX_PREFIX } from '../../shared/nats/topology.ts';
 import natsPlugin, { startupPluginTimeoutMs } from '../plugins/nats.ts';
 import prismaPlugin from '../plugins/prisma.ts';
 import metricsPlugin from './plugins/metrics.ts';
+import retentionPlugin from './plugins/retention.ts';
 import topologyPlugin from './plugins/topology.ts';
 import writerPlugin, { type WriterPluginOptions } from './plugins/writer.ts';
 import healthRoutes from './routes/health.ts';
@@ -38,6 +39,7 @@ export async function buildConsumer(config: ConsumerConfig, opts: ConsumerOption
     config,
     onFatal: onFatal ?? ((err) => app.log.error({ err: err.message }, 'cannot consume any more')),
   });
+  await app.register(retentionPlugin, { config });
   await app.register(healthRoutes);
   return app;
 }

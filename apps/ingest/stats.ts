@@ -21,10 +21,13 @@ const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** di
 export async function collectStats(db: Db, jsm: JetStreamManager, config: IngestConfig): Promise<StatsReply> {
   const [top, [latency], [recent], stream, consumer, brokerDup, dlq] = await Promise.all([
     // Totals over every topic ride along the top N rows as window aggregates: one statement. The
-    // counters are the row count too (one row per unique event), so no count(*) scan.
-    db.$queryRaw<Array<{ topic: string; u: bigint; d: bigint; topics: bigint; total_u: bigint; total_d: bigint }>>`
+    // counters stay cumulative under retention; the rows the table holds are their total minus the
+    // rows purged, both in this statement's one snapshot (each is committed with the rows it
+    // counts), so exact without a count(*) scan.
+    db.$queryRaw<Array<{ topic: string; u: bigint; d: bigint; topics: bigint; total_u: bigint; total_d: bigint; purged: bigint }>>`
       SELECT topic, unique_processed AS u, duplicates_dropped AS d, count(*) OVER () AS topics,
-             (sum(unique_processed) OVER ())::bigint AS total_u, (sum(duplicates_dropped) OVER ())::bigint AS total_d
+             (sum(unique_processed) OVER ())::bigint AS total_u, (sum(duplicates_dropped) OVER ())::bigint AS total_d,
+             (SELECT processed_events FROM purged_rows WHERE id) AS purged
       FROM topic_counters ORDER BY unique_processed + duplicates_dropped DESC, topic LIMIT ${config.STATS_TOP_TOPICS}`,
     db.$queryRaw<Array<{ p50: number | null; p95: number | null; p99: number | null; avg: number | null; n: bigint }>>`
       SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
@@ -69,7 +72,7 @@ export async function collectStats(db: Db, jsm: JetStreamManager, config: Ingest
       p99: round(latency?.p99 ?? 0),
       sample: Number(latency?.n ?? 0),
     },
-    database_rows: unique,
+    database_rows: unique - Number(top[0]?.purged ?? 0),
     queue_depth: queueDepth,
     queue: { pending: consumer.num_pending, ack_pending: consumer.num_ack_pending, stream_messages: stream.state.messages },
     dead_lettered: dlq.state.last_seq,

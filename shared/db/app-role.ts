@@ -6,7 +6,10 @@ import pg from 'pg';
  * schema SELECT, INSERT, UPDATE on every table and the sequences' USAGE (BIGSERIAL defaults). That
  * is all the apps do: the consumer inserts events and duplicate records and upserts counters (ON
  * CONFLICT DO UPDATE needs UPDATE); ingest and the wait-for-migrations init container only read.
- * No DELETE, TRUNCATE, DDL or ownership: a compromised app pod cannot drop or rewrite history.
+ * DELETE on processed_events and duplicate_events only, for the retention purge
+ * (apps/consumer/retention.ts): a compromised pod could delete stored events there, which is what
+ * retention does anyway; never the counters or the high-water mark, so it cannot make /stats lie
+ * or a recreated stream reuse a sequence. No TRUNCATE, DDL or ownership.
  *
  * Idempotent and run by `migrate` after every migration, as the migration's (owner) user: the
  * grants then cover tables a new migration added, and a changed password takes effect at once.
@@ -25,6 +28,7 @@ export async function ensureAppRole(databaseUrl: string, user: string, password:
          format('GRANT USAGE ON SCHEMA public TO %I', $1::text),
          format('REVOKE ALL ON ALL TABLES IN SCHEMA public FROM %I', $1::text),
          format('GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO %I', $1::text),
+         format('GRANT DELETE ON processed_events, duplicate_events TO %I', $1::text),
          format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', $1::text),
          format('ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE ON TABLES TO %I', $1::text),
          format('ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO %I', $1::text)

@@ -50,6 +50,7 @@ describe('PrometheusRule', () => {
       PubsubIngestRefusing: 'warning',
       PubsubPostgresUnreachable: 'critical',
       PubsubConsumerAbsent: 'critical',
+      PubsubRetentionBehind: 'warning',
     });
     for (const r of rules) {
       expect(r.annotations.summary, r.alert).toBeTruthy();

@@ -536,6 +536,20 @@ describe('ingest configuration', () => {
     expect(consumerEnv(objs)).toMatchObject({ CONSUMER_RETRY_DELAY_MS: '250', CONSUMER_RETRY_DELAY_MAX_MS: '4000' });
   });
 
+  it('passes the retention to the consumer only: off by default; a retention of a year renders as an integer', () => {
+    const defaults = render([]);
+    const envIn = (objs: typeof defaults, app: string) => envOf(podOf(find(objs, 'Deployment', `${F}-${app}`)).spec.containers[0]);
+    expect(envIn(defaults, 'consumer')).toMatchObject({
+      EVENTS_RETENTION_MS: '0',
+      RETENTION_PURGE_INTERVAL_MS: '60000',
+      RETENTION_BATCH_ROWS: '5000',
+      RETENTION_BATCH_PAUSE_MS: '100',
+    });
+    expect(envIn(defaults, 'ingest').EVENTS_RETENTION_MS).toBeUndefined();
+    const objs = render(set({ 'consumer.retentionMs': 31_536_000_000, 'consumer.purgeIntervalMs': 30_000 }));
+    expect(envIn(objs, 'consumer')).toMatchObject({ EVENTS_RETENTION_MS: '31536000000', RETENTION_PURGE_INTERVAL_MS: '30000' });
+  });
+
   it('a read-only or publish-only token setup leaves the other scope without a key (unset, so open), never empty', () => {
     const decoded = (objs: K8sObject[]) =>
       Object.fromEntries(Object.entries(find(objs, 'Secret', `${F}-auth`).data!).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));

@@ -33,6 +33,20 @@ describe('config from env', () => {
     expect(() => loadIngestConfig(env)).toThrow(name);
   });
 
+  it('keeps stored events forever unless EVENTS_RETENTION_MS is set; refuses bad retention values naming the variable', () => {
+    expect(loadConsumerConfig(base)).toMatchObject({
+      EVENTS_RETENTION_MS: 0,
+      RETENTION_PURGE_INTERVAL_MS: 60_000,
+      RETENTION_BATCH_ROWS: 5_000,
+      RETENTION_BATCH_PAUSE_MS: 100,
+    });
+    expect(loadConsumerConfig({ ...base, EVENTS_RETENTION_MS: '604800000' }).EVENTS_RETENTION_MS).toBe(604_800_000);
+    expect(() => loadConsumerConfig({ ...base, EVENTS_RETENTION_MS: '-1' })).toThrow(/EVENTS_RETENTION_MS/);
+    expect(() => loadConsumerConfig({ ...base, EVENTS_RETENTION_MS: '7d' })).toThrow(/EVENTS_RETENTION_MS/);
+    expect(() => loadConsumerConfig({ ...base, RETENTION_PURGE_INTERVAL_MS: '0' })).toThrow(/RETENTION_PURGE_INTERVAL_MS/);
+    expect(() => loadConsumerConfig({ ...base, RETENTION_BATCH_ROWS: '0' })).toThrow(/RETENTION_BATCH_ROWS/);
+  });
+
   it('refuses an unknown persist mode', () => {
     expect(() => loadConsumerConfig({ ...base, PERSIST_MODE: 'fast' })).toThrow(/PERSIST_MODE/);
   });

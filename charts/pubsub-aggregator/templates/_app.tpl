@@ -221,6 +221,14 @@ spec:
   value: {{ .Values.consumer.retryDelayMs | int64 | quote }}
 - name: CONSUMER_RETRY_DELAY_MAX_MS
   value: {{ .Values.consumer.retryDelayMaxMs | int64 | quote }}
+- name: EVENTS_RETENTION_MS
+  value: {{ .Values.consumer.retentionMs | int64 | quote }}
+- name: RETENTION_PURGE_INTERVAL_MS
+  value: {{ .Values.consumer.purgeIntervalMs | int64 | quote }}
+- name: RETENTION_BATCH_ROWS
+  value: {{ .Values.consumer.purgeBatchRows | int64 | quote }}
+- name: RETENTION_BATCH_PAUSE_MS
+  value: {{ .Values.consumer.purgeBatchPauseMs | int64 | quote }}
 {{- end }}
 
 {{/*
