@@ -353,9 +353,11 @@ async function bufferStep(ns: string) {
  */
 async function retentionStep(ns: string) {
   await step('retention enabled with consumer.retentionMs: stored rows purged under load, counts exact and cumulative', async () => {
+    // Read before the upgrade: once it rolls out, the rows already stored are gone within seconds.
+    const before = await stats();
+    check(before.database_rows > 0, 'no stored rows to purge');
     await kube.helm(upgradeArgs(ns, ['consumer.retentionMs=5000', 'consumer.purgeIntervalMs=1000']), { timeoutMs: 12 * 60_000 });
     await kube.rolledOut(ns);
-    const before = await stats();
     const w = generateWorkload({ events: 10_000, duplicateRate: 0.3, seed: SEED + 6 });
     const t0 = Date.now();
     const r = await sendEvents(w.events, { baseUrl: url, batchSize: 100, concurrency: 4, maxAttempts: 30 });
