@@ -234,6 +234,154 @@ describe('hostile input', () => {
   });
 });
 
+/** Writes `bytes` in one TCP write, reads until the server closes (or `waitMs`), returns what came back. */
+async function exchange(bytes: string | Buffer, waitMs = 3_000): Promise<{ text: string; statuses: string[]; closed: boolean }> {
+  const { port } = app.server.address() as net.AddressInfo;
+  return new Promise((resolve) => {
+    let text = '';
+    let closed = false;
+    const s = net.connect(port, '127.0.0.1', () => s.write(bytes));
+    const timer = setTimeout(() => s.destroy(), waitMs);
+    s.on('data', (d) => (text += d.toString('latin1')));
+    s.on('error', () => {});
+    s.on('end', () => (closed = true));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ text, statuses: [...text.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => m[1]!), closed });
+    });
+  });
+}
+const rawPost = (body: string, headers: Record<string, string> = {}, version = '1.1') =>
+  `POST /publish HTTP/${version}\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${PUB}\r\n` +
+  Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('') +
+  (headers['Transfer-Encoding'] ? '' : `Content-Length: ${Buffer.byteLength(body)}\r\n`) +
+  `\r\n${body}`;
+/** The JetStream sequence once ingest has answered everything: what was stored meanwhile. */
+const storedSince = async (before: number) => (await streamSeq()) - before;
+
+describe("a connection carries only its own requests' replies (raw sockets)", () => {
+  const trailers: Array<[string, string]> = [
+    ['a request with Content-Length: abc', `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}`],
+    [
+      'a request with both Content-Length and Transfer-Encoding',
+      `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    ],
+    ['GARBAGE', 'GARBAGE\r\n\r\n'],
+  ];
+  it.each(trailers)(
+    'answers a valid event 202, then the parser error, when it is followed by %s in the same write',
+    async (_what, tail) => {
+      const before = await streamSeq();
+      const { statuses, closed } = await exchange(rawPost(JSON.stringify(ok())) + tail);
+      expect(statuses).toEqual(['202', '400']);
+      expect(closed).toBe(true);
+      expect(await storedSince(before)).toBe(1);
+    },
+  );
+
+  it('answers an HTTP/1.0 POST followed by bytes with its own 202 only, and closes', async () => {
+    const before = await streamSeq();
+    const { statuses, closed } = await exchange(rawPost(JSON.stringify(ok()), {}, '1.0') + 'GARBAGE\r\n\r\n');
+    expect(statuses).toEqual(['202']);
+    expect(closed).toBe(true);
+    expect(await storedSince(before)).toBe(1);
+  });
+
+  it.each([
+    ['br', { 'Content-Encoding': 'br' }],
+    ['an unknown coding', { 'Content-Encoding': 'x-unknown' }],
+    ['identity, br', { 'Content-Encoding': 'identity, br' }],
+  ])('answers a body in %s 415 and every request pipelined behind it in order (the body was read whole)', async (_what, headers) => {
+    const before = await streamSeq();
+    const { statuses } = await exchange(
+      rawPost(JSON.stringify(ok()), headers) +
+        rawPost(JSON.stringify(ok())) +
+        rawPost(JSON.stringify(ok())) +
+        'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    expect(statuses).toEqual(['415', '202', '202', '200']);
+    expect(await storedSince(before)).toBe(2);
+  });
+
+  it('answers two Content-Encoding headers 415, and the requests behind it in order', async () => {
+    const before = await streamSeq();
+    const twice = rawPost(JSON.stringify(ok())).replace('\r\n\r\n', '\r\nContent-Encoding: identity\r\nContent-Encoding: br\r\n\r\n');
+    const { statuses } = await exchange(
+      twice + rawPost(JSON.stringify(ok())) + 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    expect(statuses).toEqual(['415', '202', '200']);
+    expect(await storedSince(before)).toBe(1);
+  });
+
+  // Replies that close the connection, each for its own reason: nothing pipelined behind them is processed.
+  it.each([
+    [
+      'a body over the limit (413)',
+      `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${PUB}\r\nContent-Length: ${600 * 1024}\r\n\r\n${' '.repeat(600 * 1024)}`,
+      '413',
+    ],
+    ['a request that says Connection: close', rawPost(JSON.stringify(ok()), { Connection: 'close' }), '202'],
+    ['a transfer coding other than chunked (501)', rawPost('7\r\n{"a":1}\r\n0\r\n\r\n', { 'Transfer-Encoding': 'gzip, chunked' }), '501'],
+  ])('processes nothing pipelined behind %s', async (_what, first, status) => {
+    const before = await streamSeq();
+    const { statuses, closed } = await exchange(
+      first + rawPost(JSON.stringify(ok())) + rawPost(JSON.stringify(ok())) + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    expect(statuses).toEqual([status]);
+    expect(closed).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await storedSince(before)).toBe(status === '202' ? 1 : 0);
+  });
+
+  it('answers 501 to a transfer coding it does not implement, and stores nothing', async () => {
+    const before = await streamSeq();
+    const body = JSON.stringify(ok());
+    const chunked = `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+    const { text, statuses } = await exchange(rawPost(chunked, { 'Transfer-Encoding': 'gzip, chunked' }));
+    expect(statuses).toEqual(['501']);
+    expect(text).toMatch(/transfer coding/i);
+    expect(await storedSince(before)).toBe(0);
+    // Plain chunked is fine.
+    expect((await exchange(rawPost(chunked, { 'Transfer-Encoding': 'chunked', Connection: 'close' }))).statuses).toEqual(['202']);
+  });
+});
+
+describe('smaller protocol rules', () => {
+  it.each(['utf-16', 'latin1', 'iso-8859-1', '"utf-16le"'])('answers 415 to a JSON body in charset=%s', async (charset) => {
+    const before = await streamSeq();
+    const res = await post(JSON.stringify(ok()), { 'content-type': `application/json; charset=${charset}` });
+    expect(res.statusCode).toBe(415);
+    expect(res.json().message).toMatch(/charset/);
+    expect(await streamSeq()).toBe(before);
+  });
+
+  it.each(['utf-8', 'UTF-8', '"utf-8"', 'utf8'])('takes charset=%s', async (charset) => {
+    expect((await post(JSON.stringify(ok()), { 'content-type': `application/json; charset=${charset}` })).statusCode).toBe(202);
+  });
+
+  it.each(['limit=0x10', 'limit=1e2', 'limit=%201', 'limit=1%20', 'limit=+5', 'limit=1.0', 'before=0b11', 'before=1e3'])(
+    'answers 400 naming the field to /events?%s (decimal integers only)',
+    async (qs) => {
+      const res = await app.inject({ url: `/events?${qs}`, headers: auth(READ) });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().message).toContain(qs.split('=')[0]);
+    },
+  );
+
+  it('takes plain decimal integers', async () => {
+    expect((await app.inject({ url: '/events?limit=10&before=99', headers: auth(READ) })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/stats/topics?limit=0x10', headers: auth(READ) })).statusCode).toBe(400);
+  });
+
+  it.each(['OPTIONS', 'PUT', 'POST', 'DELETE'])('answers %s /metrics 405 with Allow', async (method) => {
+    const res = await app.inject({ method: method as 'PUT', url: '/metrics' });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toMatch(/\bGET\b/);
+  });
+});
+
 describe('access control', () => {
   it('requires a publish token for /publish: 401 without, 403 with a read-only token, 202 with it', async () => {
     const noToken = await app.inject({ method: 'POST', url: '/publish', payload: ok() });
