@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { parseTrustProxy, type IngestConfig } from '../../shared/config.ts';
 import authPlugin from './plugins/auth.ts';
+import connectionOrder, { clientErrorHandler } from './plugins/connection-order.ts';
 import errorsPlugin from './plugins/errors.ts';
 import jsonBodyPlugin from './plugins/json-body.ts';
 import securityHeaders from './plugins/security-headers.ts';
@@ -9,10 +10,11 @@ import natsPlugin, { startupPluginTimeoutMs } from '../plugins/nats.ts';
 import prismaPlugin from '../plugins/prisma.ts';
 import publisherPlugin from './plugins/publisher.ts';
 import topicLimitPlugin from './plugins/topic-limit.ts';
+import transferCoding from './plugins/transfer-coding.ts';
 import eventsRoute from './routes/events.ts';
 import healthRoutes from './routes/health.ts';
 import publishRoute from './routes/publish.ts';
-import { finiteKeyword } from './query-integer.ts';
+import { queryIntegerKeywords } from './query-integer.ts';
 import statsRoute from './routes/stats.ts';
 
 /**
@@ -33,17 +35,22 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
     // One log line per request would be per-event on the hot path for single-event publishers.
     logController: new LogController({ disableRequestLogging: true }),
     // Unknown query parameters are an error, not silently dropped; nothing is coerced into shape.
-    ajv: { customOptions: { removeAdditional: false, allErrors: true }, plugins: [finiteKeyword] },
+    ajv: { customOptions: { removeAdditional: false, allErrors: true }, plugins: [queryIntegerKeywords] },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // req.ip, the rate limit's key for clients without a valid token: X-Forwarded-For counts only
     // as far as TRUST_PROXY says, or anyone could pick their own bucket by writing the header.
     trustProxy: parseTrustProxy(config.TRUST_PROXY),
     pluginTimeout: startupPluginTimeoutMs(config),
+    // Answers to bytes the HTTP parser refuses come after the replies ahead of them, never before.
+    clientErrorHandler,
   });
   // JSON only: Fastify's default text/plain parser would let a plain-text body through to
   // validation instead of answering 415.
   app.removeContentTypeParser('text/plain');
+  // First: its hook holds a pipelined request until the reply ahead of it has left.
+  await app.register(connectionOrder);
+  await app.register(transferCoding);
   await app.register(jsonBodyPlugin);
   await app.register(metricsPlugin, { config });
   await app.register(errorsPlugin);

@@ -27,17 +27,30 @@ export function jsonDepth(text: string): number {
   return max;
 }
 
+/** 415 raised by the body parser, once the whole body was read. */
+export class UnsupportedMediaError extends Error {
+  readonly statusCode = 415;
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /**
  * 415 for a body sent in a content coding (gzip, br, ...): ingest reads JSON as sent. Ignoring the
  * header would refuse gzip as "not valid UTF-8" and take a body labelled br as if it were plain.
  */
-export class UnsupportedContentEncodingError extends Error {
-  readonly statusCode = 415;
-  readonly code = 'UNSUPPORTED_CONTENT_ENCODING';
+export class UnsupportedContentEncodingError extends UnsupportedMediaError {
   constructor(encoding: string) {
-    super(`Content-Encoding "${encoding}" is not supported; send the JSON body uncompressed`);
+    super('UNSUPPORTED_CONTENT_ENCODING', `Content-Encoding "${encoding}" is not supported; send the JSON body uncompressed`);
   }
 }
+
+/** JSON is UTF-8 (RFC 8259 §8.1): a body labelled UTF-16 or Latin-1 would be decoded as UTF-8 and mangled. */
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
+const UTF8 = /^utf-?8$/i;
 
 /**
  * JSON with prototype-poisoning keys refused (secure-json-parse, as in Fastify's own parser, which
@@ -54,6 +67,13 @@ export default fp(
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
       const encoding = req.headers['content-encoding']?.trim();
       if (encoding && encoding.toLowerCase() !== 'identity') return done(new UnsupportedContentEncodingError(encoding), undefined);
+      const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1];
+      if (charset !== undefined && !UTF8.test(charset)) {
+        return done(
+          new UnsupportedMediaError('UNSUPPORTED_CHARSET', `charset "${charset}" is not supported; send JSON in UTF-8`),
+          undefined,
+        );
+      }
       let text: string;
       try {
         text = utf8.decode(body as Buffer);

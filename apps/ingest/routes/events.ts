@@ -5,7 +5,7 @@ import { Type } from 'typebox';
 import { Prisma } from '../../../generated/prisma/client.ts';
 import type { IngestConfig } from '../../../shared/config.ts';
 import { TOPIC_PATTERN } from '../../../shared/event.ts';
-import { QueryInteger } from '../query-integer.ts';
+import { QueryInteger, QueryString } from '../query-integer.ts';
 import { sendUnavailable, Unavailable } from '../unavailable.ts';
 
 const StoredEvent = Type.Object({
@@ -55,20 +55,17 @@ const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { 
     {
       config: { scope: 'read' },
       schema: {
-        querystring: Type.Object(
-          {
-            topic: Type.Optional(Type.String({ maxLength: 255, pattern: TOPIC_PATTERN })),
-            limit: QueryInteger({ minimum: 1, maximum: 1000, default: 100 }),
-            before: Type.Optional(
-              QueryInteger({
-                minimum: 1,
-                maximum: Number.MAX_SAFE_INTEGER,
-                description: 'from the Link header: events older than this stream_seq',
-              }),
-            ),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: QueryString({
+          topic: Type.Optional(Type.String({ maxLength: 255, pattern: TOPIC_PATTERN })),
+          limit: QueryInteger({ minimum: 1, maximum: 1000, default: 100 }),
+          before: Type.Optional(
+            QueryInteger({
+              minimum: 1,
+              maximum: Number.MAX_SAFE_INTEGER,
+              description: 'from the Link header: events older than this stream_seq',
+            }),
+          ),
+        }),
         response: { 200: Type.Array(StoredEvent), 503: Unavailable },
       },
     },
