@@ -18,6 +18,14 @@ import { queryIntegerKeywords } from './query-integer.ts';
 import statsRoute from './routes/stats.ts';
 
 /**
+ * Ingest only reads (/events, /stats), each a single indexed statement that takes milliseconds,
+ * and a client waiting on a read holds one of EVENTS_MAX_CONCURRENT slots: it is told 503 +
+ * Retry-After within 5 s, whether PostgreSQL is slow (statement_timeout) or does not answer at all
+ * (the client's own deadline; the default 25 s + 5 s held /events for 30 s against a frozen host).
+ */
+const READ_TIMEOUTS = { statementMs: 4_000, giveUpMs: 4_500 };
+
+/**
  * The ingest service as a Fastify instance, not yet listening. Connects to NATS when it becomes
  * ready (`await app.ready()`; PostgreSQL is connected lazily), and closes both on `app.close()`.
  */
@@ -57,7 +65,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   await app.register(securityHeaders);
   // Rate limit and bearer-token auth, in that order.
   await app.register(authPlugin, { config });
-  await app.register(prismaPlugin, { config, waitAtStart: false });
+  await app.register(prismaPlugin, { config, waitAtStart: false, timeouts: READ_TIMEOUTS });
   await app.register(natsPlugin, { config, service: 'ingest' });
   await app.register(publisherPlugin, { config });
   await app.register(topicLimitPlugin, { config });
