@@ -73,6 +73,11 @@ const ingest = {
   STATS_TOP_TOPICS: Int(100, 1, 1_000, 'topics listed in /stats, the busiest first (GET /stats/topics lists all)'),
   EVENTS_MAX_BYTES: Int(4 * 1024 * 1024, 65_536, 256 * 1024 * 1024, 'bytes of events in one GET /events page; a page ends early past it'),
   EVENTS_MAX_CONCURRENT: Int(4, 1, 1_000, 'GET /events reads served at once per replica; beyond it 503 + Retry-After'),
+  // One client's share of them, keyed like the rate limit (its token, else its address): clients
+  // that stop reading could otherwise hold every slot. Above EVENTS_MAX_CONCURRENT it changes nothing.
+  EVENTS_MAX_CONCURRENT_PER_CLIENT: Int(2, 1, 1_000, 'GET /events reads served at once per client per replica'),
+  // A read's slot is held until its reply has left the process; past this it is aborted.
+  EVENTS_WRITE_TIMEOUT_MS: Int(30_000, 1_000, 600_000, 'a GET /events reply not written out within this is aborted'),
   // Whose address a request comes from (rate-limit key, logs). Off by default: X-Forwarded-For is
   // whatever the client wrote unless a proxy we trust set it. See parseTrustProxy.
   TRUST_PROXY: Type.String({ default: 'false', description: "false, true, or the proxies' addresses/CIDRs" }),

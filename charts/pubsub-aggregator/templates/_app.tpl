@@ -198,6 +198,10 @@ spec:
   value: {{ .Values.ingest.eventsMaxBytes | int64 | quote }}
 - name: EVENTS_MAX_CONCURRENT
   value: {{ .Values.ingest.eventsMaxConcurrent | int64 | quote }}
+- name: EVENTS_MAX_CONCURRENT_PER_CLIENT
+  value: {{ .Values.ingest.eventsMaxConcurrentPerClient | int64 | quote }}
+- name: EVENTS_WRITE_TIMEOUT_MS
+  value: {{ .Values.ingest.eventsWriteTimeoutMs | int64 | quote }}
 - name: TRUST_PROXY
   value: {{ .Values.ingest.trustProxy | quote }}
 {{- include "pubsub-aggregator.authEnv" . }}
