@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { parseTrustProxy, type IngestConfig } from '../../shared/config.ts';
 import authPlugin from './plugins/auth.ts';
+import bodyBudget from './plugins/body-budget.ts';
 import connectionOrder, { clientErrorHandler } from './plugins/connection-order.ts';
 import errorsPlugin from './plugins/errors.ts';
 import jsonBodyPlugin from './plugins/json-body.ts';
@@ -62,6 +63,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   await app.register(jsonBodyPlugin);
   await app.register(metricsPlugin, { config });
   await app.register(errorsPlugin);
+  await app.register(bodyBudget, { config });
   await app.register(securityHeaders);
   // Rate limit and bearer-token auth, in that order.
   await app.register(authPlugin, { config });

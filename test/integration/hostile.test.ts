@@ -382,6 +382,67 @@ describe('smaller protocol rules', () => {
   });
 });
 
+describe('body budget', () => {
+  it('refuses a body past BODY_BUDGET_BYTES in flight with 503 + Retry-After before reading it; small bodies still pass', async () => {
+    const budgeted = await buildApp(
+      loadIngestConfig({ ...stack.env, BODY_LIMIT_BYTES: String(512 * 1024), BODY_BUDGET_BYTES: String(1024 * 1024) }),
+      { loggerInstance: pino({ level: 'silent' }) },
+    );
+    await budgeted.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = budgeted.server.address() as net.AddressInfo;
+    const head = (length: number) =>
+      `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    // Two slow senders of 500 KiB bodies hold the budget: headers and the first bytes only.
+    const holders = await Promise.all(
+      [0, 1].map(
+        () =>
+          new Promise<net.Socket>((resolve) => {
+            const s = net.connect(port, '127.0.0.1', () => {
+              s.write(head(500 * 1024) + '[');
+              setTimeout(() => resolve(s), 200);
+            });
+            s.on('error', () => {});
+          }),
+      ),
+    );
+    try {
+      const big = '[' + ' '.repeat(300 * 1024) + ']';
+      const refused = await fetch(`http://127.0.0.1:${port}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: big,
+      });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(((await refused.json()) as { message: string }).message).toMatch(/BODY_BUDGET_BYTES/);
+      const small = await fetch(`http://127.0.0.1:${port}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(ok()),
+      });
+      expect(small.status).toBe(202);
+      // Once the holders are gone, a large body is read again (422: it holds no events).
+      for (const h of holders) h.destroy();
+      await expect
+        .poll(
+          async () =>
+            (
+              await fetch(`http://127.0.0.1:${port}/publish`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: big,
+              })
+            ).status,
+          { timeout: 5_000 },
+        )
+        .toBe(422);
+    } finally {
+      for (const h of holders) h.destroy();
+      await budgeted.close();
+    }
+  });
+});
+
 describe('access control', () => {
   it('requires a publish token for /publish: 401 without, 403 with a read-only token, 202 with it', async () => {
     const noToken = await app.inject({ method: 'POST', url: '/publish', payload: ok() });
