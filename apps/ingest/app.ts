@@ -60,7 +60,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   // First: its hook holds a pipelined request until the reply ahead of it has left.
   await app.register(connectionOrder);
   await app.register(transferCoding);
-  await app.register(jsonBodyPlugin);
+  await app.register(jsonBodyPlugin, { limits: { maxBatchSize: config.MAX_BATCH_SIZE, maxEventBytes: config.MAX_EVENT_BYTES } });
   await app.register(metricsPlugin, { config });
   await app.register(errorsPlugin);
   await app.register(bodyBudget, { config });

@@ -131,15 +131,23 @@ describe('hostile input', () => {
   });
 
   it('lists at most 100 field errors, however many there are, and says how many', async () => {
-    const fields = Object.fromEntries(Array.from({ length: 40_000 }, (_, i) => [`k${i}`, 0]));
-    const res = await post({ ...ok(), ...fields });
+    // 100 events (the batch limit here) of 4 unknown fields each: 400 errors.
+    const batch = Array.from({ length: 100 }, () => ({ ...ok(), k0: 0, k1: 0, k2: 0, k3: 0 }));
+    const res = await post(batch);
     expect(res.statusCode).toBe(422);
     const body = res.json();
     expect(body.errors).toHaveLength(100);
-    expect(body.errors[0]).toEqual({ field: 'k0', message: expect.stringMatching(/not a known field/) });
-    expect(body.message).toMatch(/\(40000 errors; the first 100 are listed\)$/);
+    expect(body.errors[0]).toEqual({ index: 0, field: 'k0', message: expect.stringMatching(/not a known field/) });
+    expect(body.message).toMatch(/\(400 errors; the first 100 are listed\)$/);
     expect(res.body.length).toBeLessThan(20_000);
     expect((await post(ok())).statusCode).toBe(202);
+  });
+
+  it('refuses an event that cannot fit MAX_EVENT_BYTES before parsing it: 40,000 fields', async () => {
+    const fields = Object.fromEntries(Array.from({ length: 40_000 }, (_, i) => [`k${i}`, 0]));
+    const res = await post({ ...ok(), ...fields });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().errors).toEqual([{ field: 'payload', message: 'must be at most 65536 bytes encoded' }]);
   });
 
   it('publishes nothing of a batch with one bad item', async () => {

@@ -67,7 +67,8 @@ export default fp(
         // Fastify asks to close the connection after any body-parser error, in case the client is
         // still sending; ours are raised only once the whole body was read. Closing would drop the
         // replies to requests pipelined behind this one, which were processed (and maybe stored).
-        reply.removeHeader('connection');
+        // Except a body refused by the scan with much of it still unread (plugins/json-body.ts).
+        if (!(err as { bodyUnread?: boolean }).bodyUnread) reply.removeHeader('connection');
         const { code, message, errors } = unprocessable;
         return reply.code(422).send({ statusCode: 422, code, error: STATUS_CODES[422], message, errors });
       }

@@ -1,31 +1,12 @@
 import fp from 'fastify-plugin';
 import secureJson from 'secure-json-parse';
+import { Transform } from 'node:stream';
+import { BodyScan, type ScanLimits } from '../body-scan.ts';
 import { UnprocessableBodyError } from '../unprocessable.ts';
 
 export const NOT_EVENTS = 'the body must be a JSON event, an array of events, or {"events": [...]}';
 /** secure-json-parse's message for a `__proto__` or `constructor.prototype` key. */
 const FORBIDDEN_KEY = /forbidden prototype property/;
-
-/** Deeper than any real event; deep enough nesting overflows the recursive JSON walkers. */
-export const MAX_JSON_DEPTH = 64;
-
-/** Deepest bracket nesting outside strings: one linear pass, no recursion. */
-export function jsonDepth(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92 /* \ */) i++;
-      else if (c === 34 /* " */) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 /* { */ || c === 91 /* [ */) {
-      if (++depth > max) max = depth;
-    } else if (c === 125 /* } */ || c === 93 /* ] */) depth--;
-  }
-  return max;
-}
 
 /** 415 raised by the body parser, once the whole body was read. */
 export class UnsupportedMediaError extends Error {
@@ -54,14 +35,47 @@ const UTF8 = /^utf-?8$/i;
 
 /**
  * JSON with prototype-poisoning keys refused (secure-json-parse, as in Fastify's own parser, which
- * drops the reason and says only "not valid JSON"), behind a nesting-depth check: a body nested
- * thousands deep would otherwise overflow the stack in a recursive walker and turn a client's
- * mistake into a server error. A body that does not parse is a body that cannot be
+ * drops the reason and says only "not valid JSON"), behind a scan of the body as it arrives
+ * (body-scan.ts): nesting depth (a body nested thousands deep would overflow the stack in a
+ * recursive walker), batch size and event size are refused before anything is parsed, so a body
+ * costs what its events can cost. A body that does not parse is a body that cannot be
  * accepted as events: 422, like the seed. Invalid UTF-8 is refused too, rather than decoded to
  * U+FFFD: two event_ids that differ only in their invalid bytes would become one event.
  */
-export default fp(
-  async (app) => {
+/** A refused body with at most this much left is read to its end (see the preParsing hook). */
+const READ_ON_AFTER_REFUSAL_BYTES = 64 * 1024;
+
+export default fp<{ limits: ScanLimits }>(
+  async (app, { limits }) => {
+    app.addHook('preParsing', async (req, _reply, payload) => {
+      const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+      if (encoding && encoding !== 'identity') return payload; // refused whole by the parser (415)
+      const scan = new BodyScan(limits);
+      const declared = Number(req.headers['content-length'] ?? NaN);
+      let received = 0;
+      let refused: UnprocessableBodyError | undefined;
+      // Once refused, a body with little left is read to its end and dropped: refused then, it
+      // leaves the connection open for the requests pipelined behind it. With more left (or an
+      // unknown length) it is refused at once and the connection closes: reading 8 MiB only to drop
+      // it was most of what 32 such senders cost the event loop.
+      return payload.pipe(
+        new Transform({
+          transform(chunk: Buffer, _enc, callback) {
+            received += chunk.length;
+            if (!refused) {
+              refused = scan.push(chunk);
+              if (refused && !(declared - received <= READ_ON_AFTER_REFUSAL_BYTES)) {
+                return callback(Object.assign(refused, { bodyUnread: true }));
+              }
+            }
+            callback(null, refused ? undefined : chunk);
+          },
+          flush(callback) {
+            callback(refused);
+          },
+        }),
+      );
+    });
     app.removeContentTypeParser('application/json');
     const utf8 = new TextDecoder('utf-8', { fatal: true });
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
@@ -80,8 +94,6 @@ export default fp(
       } catch {
         return done(new UnprocessableBodyError('the body is not valid UTF-8', 'INVALID_UTF8'), undefined);
       }
-      if (jsonDepth(text) > MAX_JSON_DEPTH)
-        return done(new UnprocessableBodyError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, 'JSON_TOO_DEEP'), undefined);
       if (text.trim() === '') {
         return done(
           new UnprocessableBodyError('the body is empty; send a JSON event or array of events', 'FST_ERR_CTP_EMPTY_JSON_BODY'),
