@@ -19,6 +19,9 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '30' },
     connections: { type: 'string', default: '32' },
     mib: { type: 'string', default: '8' },
+    // arrays: the issue's bodies. events: what the scan lets through: a batch of events within
+    // MAX_EVENT_BYTES whose payloads are all empty arrays, one invalid timestamp (422 after a full parse).
+    shape: { type: 'string', default: 'arrays' },
   },
 });
 const seconds = Number(args.seconds);
@@ -54,6 +57,14 @@ function request(agent: http.Agent, port: number, method: string, path: string, 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 const count = (xs: number[]) => Object.fromEntries([...new Set(xs)].sort().map((s) => [s, xs.filter((x) => x === s).length]));
 
+/** A batch of events of ~60 KiB of `[],` payload each, the last one with an invalid timestamp. */
+function heavyEvents(bytes: number): Buffer {
+  const payload = `[${Array.from({ length: 20_000 }, () => '[]').join(',')}]`;
+  const event = (ts: string) => `{"topic":"bench.heavy","event_id":"${randomUUID()}","timestamp":"${ts}","payload":${payload}}`;
+  const n = Math.min(1000, Math.floor(bytes / (payload.length + 120)));
+  return Buffer.from(`[${Array.from({ length: n }, (_, i) => event(i === n - 1 ? 'never' : '2026-11-26T10:00:00Z')).join(',')}]`);
+}
+
 const stack = await startLocalStack({}, { exitOnSignal: true });
 let failed: boolean;
 try {
@@ -61,7 +72,7 @@ try {
   const ingest = await stack.start('ingest');
   const pid = ingest.proc.pid!;
   const port = Number(new URL(ingest.url).port);
-  const body = nestedEmptyArrays(bodyBytes);
+  const body = args.shape === 'events' ? heavyEvents(bodyBytes) : nestedEmptyArrays(bodyBytes);
   const rssBefore = kib(pid, 'VmRSS') / 1024;
 
   const publishAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -126,7 +137,7 @@ try {
         .loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}`,
-      `${seconds} s: ${connections} connections sending ${(body.length / 1024 / 1024).toFixed(1)} MiB of nested empty arrays: ${attackStatuses.length} bodies, statuses ${JSON.stringify(count(attackStatuses))}`,
+      `${seconds} s: ${connections} connections sending ${(body.length / 1024 / 1024).toFixed(1)} MiB of ${args.shape === 'events' ? 'events with empty-array payloads' : 'nested empty arrays'}: ${attackStatuses.length} bodies, statuses ${JSON.stringify(count(attackStatuses))}`,
       `alone for ${QUIET_SECONDS} s first: ${quietMs.length} valid publishes, ms p50 ${f(pct(q, 50))}, p99 ${f(pct(q, 99))}, max ${f(q.at(-1) ?? NaN)}`,
       `valid publishes, one after another: ${publishMs.length}, statuses ${JSON.stringify(count(publishStatuses))}; ms p50 ${f(pct(p, 50))}, p99 ${f(pct(p, 99))}, max ${f(p.at(-1) ?? NaN)}`,
       `/readyz every 250 ms: ${readyMs.length}, statuses ${JSON.stringify(count(readyStatuses))}; ms p50 ${f(pct(r, 50))}, max ${f(r.at(-1) ?? NaN)}`,
