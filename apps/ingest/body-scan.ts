@@ -52,6 +52,18 @@ export class BodyScan {
   /** The last string at depth 1 of a root object (a key), up to 6 bytes, to spot "events". */
   private key: number[] = [];
   private keyIsEvents = false;
+  /** Offset of the chunk being scanned in the body. */
+  private offset = 0;
+  /** Structural bytes of the whole body (what its one event is made of, when it is one). */
+  private allBytes = 0;
+  /** Members of a root object (colons at depth 1). */
+  private rootKeys = 0;
+  /** Bytes outside strings that no JSON around a batch holds: the batch is then parsed whole (and refused). */
+  private stray = false;
+  /** The root value is over: only whitespace may follow. */
+  private closed = false;
+  /** Offsets of the batch's `[`, its top-level commas and its `]` (see batch()). */
+  private readonly bounds: number[] = [];
   private readonly maxStructural: number;
 
   constructor(private readonly limits: ScanLimits) {
@@ -62,6 +74,10 @@ export class BodyScan {
   push(chunk: Uint8Array): UnprocessableBodyError | undefined {
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i]!;
+      if (this.closed) {
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+        return new UnprocessableBodyError('the body is not valid JSON: data after the end of its value', 'FST_ERR_CTP_INVALID_JSON_BODY');
+      }
       if (this.inString) {
         if (this.escaped) this.escaped = false;
         else if (c === BACKSLASH) this.escaped = true;
@@ -85,7 +101,10 @@ export class BodyScan {
           if (this.batchDepth === 0) {
             if (this.depth === 1 && c === OPEN_ARRAY) this.batchDepth = 1;
             else if (this.depth === 2 && c === OPEN_ARRAY && this.keyIsEvents) this.batchDepth = 2;
-            if (this.batchDepth !== 0) this.eventBytes = 0;
+            if (this.batchDepth !== 0) {
+              this.eventBytes = 0;
+              this.bounds.push(this.offset + i);
+            }
           }
           if (this.depth > this.batchDepth && this.batchDepth !== 0 && this.depth === this.batchDepth + 1 && this.events === 0)
             this.events = 1;
@@ -93,8 +112,11 @@ export class BodyScan {
           break;
         case CLOSE_ARRAY:
         case CLOSE_OBJECT:
-          if (this.depth === this.batchDepth) this.batchDepth = -1; // the batch is over
-          this.depth--;
+          if (this.depth === this.batchDepth) {
+            this.batchDepth = -1; // the batch is over
+            this.bounds.push(this.offset + i);
+          }
+          if (--this.depth === 0) this.closed = true;
           this.eventBytes++;
           break;
         case COMMA:
@@ -107,17 +129,21 @@ export class BodyScan {
               );
             }
             this.eventBytes = 0;
+            this.bounds.push(this.offset + i);
             continue;
           }
           this.eventBytes++;
           break;
         case COLON:
+          if (this.depth === 1) this.rootKeys++;
           this.eventBytes++;
           break;
         default:
           if (this.events === 0 && this.batchDepth > 0 && this.depth === this.batchDepth && c > 0x20) this.events = 1;
+          if (c > 0x20 && (this.depth === 0 || (this.depth === 1 && this.root === OPEN_OBJECT))) this.stray = true;
           continue;
       }
+      this.allBytes += c === QUOTE ? 2 : 1;
       if (this.eventBytes > this.maxStructural) {
         const index = this.batchDepth > 0 && this.depth > this.batchDepth ? Math.max(0, this.events - 1) : undefined;
         return new UnprocessableBodyError(
@@ -133,6 +159,35 @@ export class BodyScan {
         );
       }
     }
+    this.offset += chunk.length;
     return undefined;
+  }
+
+  /** At the end of the body: a value cut short is refused here, before anything parses it. */
+  end(): UnprocessableBodyError | undefined {
+    if (this.depth !== 0 || this.inString) {
+      return new UnprocessableBodyError('the body is not valid JSON: it ends inside a value', 'FST_ERR_CTP_INVALID_JSON_BODY');
+    }
+    // A root object with "events" and other members: an event with an unknown "events" field when
+    // one of them is "topic", else a batch whose other members are ignored. Which, only a parse of
+    // the whole body can tell; so it is held to one event's size (a batch is sent as an array or
+    // as {"events": [...]} alone).
+    if (this.root === OPEN_OBJECT && this.rootKeys > 1 && this.allBytes > this.maxStructural) {
+      return new UnprocessableBodyError(
+        `the event cannot fit MAX_EVENT_BYTES (${this.limits.maxEventBytes}) once encoded (a batch with other members than "events" is read as one)`,
+        'EVENT_TOO_LARGE',
+        [{ field: 'payload', message: `must be at most ${this.limits.maxEventBytes} bytes encoded` }],
+      );
+    }
+    return undefined;
+  }
+
+  /**
+   * Where the events of a batch start and end, once the body is scanned whole: the offsets of its
+   * `[`, top-level commas and `]`, for a root array or a root object whose only member is "events".
+   */
+  batch(): readonly number[] | undefined {
+    const whole = this.closed && this.batchDepth === -1 && !this.stray;
+    return whole && (this.root === OPEN_ARRAY || this.rootKeys === 1) ? this.bounds : undefined;
   }
 }

@@ -150,6 +150,43 @@ describe('hostile input', () => {
     expect(res.json().errors).toEqual([{ field: 'payload', message: 'must be at most 65536 bytes encoded' }]);
   });
 
+  describe('a batch over 64 KiB, parsed one event at a time', () => {
+    const big = (n = 100) => Array.from({ length: n }, () => ({ ...ok(), payload: { text: 'x'.repeat(1_000) } }));
+    it.each([
+      ['an array', (events: object[]) => JSON.stringify(events)],
+      ['{"events": [...]}', (events: object[]) => JSON.stringify({ events })],
+      ['an array with whitespace', (events: object[]) => `\n [ ${events.map((e) => JSON.stringify(e, null, 1)).join(' ,\n ')} ] \n`],
+    ])('as %s: stores every event of a valid one, nothing of one with an invalid event, naming its index', async (_what, form) => {
+      const before = await streamSeq();
+      const good = form(big());
+      expect(good.length).toBeGreaterThan(64 * 1024);
+      const ok202 = await post(good);
+      expect(ok202.statusCode).toBe(202);
+      expect(ok202.json()).toMatchObject({ accepted: 100, duplicates: 0 });
+      expect(await storedSince(before)).toBe(100);
+      const events = big();
+      (events[57] as { timestamp: string }).timestamp = 'yesterday';
+      const bad = await post(form(events));
+      expect(bad.statusCode).toBe(422);
+      expect(bad.json().errors).toEqual([expect.objectContaining({ index: 57, field: 'timestamp' })]);
+      expect(await storedSince(before)).toBe(100);
+    });
+
+    it.each([
+      ['trailing garbage', (t: string) => `${t} xx`],
+      ['a missing comma', (t: string) => t.replace('},{', '}{')],
+      ['a trailing comma', (t: string) => t.replace(/\]$/, ',]')],
+      ['cut short', (t: string) => t.slice(0, -20)],
+      ['garbage before it', (t: string) => `x${t}`],
+    ])('refuses one with %s as invalid JSON, storing nothing', async (_what, spoil) => {
+      const before = await streamSeq();
+      const res = await post(spoil(JSON.stringify(big(90))));
+      expect(res.statusCode).toBe(422);
+      expect(res.json().message).toMatch(/not valid JSON/);
+      expect(await storedSince(before)).toBe(0);
+    });
+  });
+
   it('publishes nothing of a batch with one bad item', async () => {
     const before = await streamSeq();
     const res = await post([ok(), ok(), { ...ok(), topic: 'bad topic' }, ok()]);

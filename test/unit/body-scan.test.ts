@@ -1,19 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { BatchText } from '../../apps/ingest/batch-text.ts';
 import { BodyScan, MAX_JSON_DEPTH } from '../../apps/ingest/body-scan.ts';
 import { acceptAndEncode } from '../../shared/validate-event.ts';
 
 const limits = { maxBatchSize: 10, maxEventBytes: 1024 };
-/** The scan's verdict on `text` fed in chunks of `size` bytes. */
-function scan(text: string, size = 7) {
+/** The scan of `text` fed in chunks of `size` bytes: its refusal, or the batch's bounds. */
+function scanned(text: string, size = 7) {
   const s = new BodyScan(limits);
   const bytes = Buffer.from(text);
   for (let i = 0; i < bytes.length; i += size) {
     const refused = s.push(bytes.subarray(i, i + size));
-    if (refused) return refused;
+    if (refused) return { refused };
   }
-  return undefined;
+  return { refused: s.end(), bounds: s.batch() };
 }
+const scan = (text: string, size = 7) => scanned(text, size).refused;
+/** The events of a batch as the route will parse them. */
+const events = (text: string) => {
+  const bounds = scanned(text).bounds;
+  return bounds && new BatchText(Buffer.from(text), bounds);
+};
 const event = (payload: unknown = {}) => ({ topic: 't', event_id: '1', timestamp: '2026-11-26T10:00:00Z', payload });
 
 describe('BodyScan', () => {
@@ -52,5 +59,43 @@ describe('BodyScan', () => {
       }),
       { numRuns: 2_000 },
     );
+  });
+
+  it('finds the events of a batch, as an array or as {"events": [...]} alone, wherever the chunks end', () => {
+    const batch = [event(), { ...event(), s: 'a,b]"[' }, 5];
+    for (const text of [JSON.stringify(batch), ` { "events" : ${JSON.stringify(batch, null, 2)} } `]) {
+      for (const size of [1, 3, 64]) {
+        const b = scanned(text, size).bounds;
+        const lazy = b && new BatchText(Buffer.from(text), b);
+        expect(lazy?.length).toBe(3);
+        expect([0, 1, 2].map((i) => lazy!.event(i))).toEqual(batch);
+      }
+    }
+    expect(events('[]')?.length).toBe(0);
+    expect(events('[ ]')?.length).toBe(0);
+  });
+
+  it.each([
+    ['a single event', JSON.stringify(event())],
+    ['"events" beside other members', JSON.stringify({ events: [event()], x: 1 })],
+    ['garbage before the batch', `x${JSON.stringify([event()])}`],
+    ['a scalar beside "events"', '{"events":[1] 2}'],
+  ])('parses %s whole', (_what, text) => {
+    expect(events(text)).toBeUndefined();
+  });
+
+  it.each([
+    ['trailing garbage', '[1,2] x'],
+    ['a second value', '[1] [2]'],
+    ['a body cut short', '[{"a":[1,2'],
+    ['a string cut short', '["abc'],
+  ])('refuses %s as invalid JSON before parsing', (_what, text) => {
+    expect(scan(text)?.message).toMatch(/not valid JSON/);
+  });
+
+  it('holds a root object with "events" and other members to one event\'s size', () => {
+    const heavy = Array(5).fill(Array(200).fill([]));
+    expect(scan(JSON.stringify({ topic: 't', events: heavy }))?.code).toBe('EVENT_TOO_LARGE');
+    expect(scan(JSON.stringify({ events: heavy }))).toBeUndefined();
   });
 });
