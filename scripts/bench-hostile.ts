@@ -22,6 +22,8 @@ const { values: args } = parseArgs({
     // arrays: the issue's bodies. events: what the scan lets through: a batch of events within
     // MAX_EVENT_BYTES whose payloads are all empty arrays, one invalid timestamp (422 after a full parse).
     shape: { type: 'string', default: 'arrays' },
+    // ingest's BODY_BUDGET_BYTES in MiB (its default when absent).
+    budget: { type: 'string' },
   },
 });
 const seconds = Number(args.seconds);
@@ -65,7 +67,9 @@ function heavyEvents(bytes: number): Buffer {
   return Buffer.from(`[${Array.from({ length: n }, (_, i) => event(i === n - 1 ? 'never' : '2026-11-26T10:00:00Z')).join(',')}]`);
 }
 
-const stack = await startLocalStack({}, { exitOnSignal: true });
+const stack = await startLocalStack(args.budget ? { BODY_BUDGET_BYTES: String(Number(args.budget) * 1024 * 1024) } : {}, {
+  exitOnSignal: true,
+});
 let failed: boolean;
 try {
   await stack.start('consumer');
@@ -133,6 +137,7 @@ try {
   const f = (n: number) => n.toFixed(1);
   console.log(
     [
+      `ingest BODY_BUDGET_BYTES: ${args.budget ? `${args.budget} MiB` : 'default'}`,
       `machine: ${os.cpus().length} vCPU (${os.cpus()[0]?.model ?? '?'}), load average ${os
         .loadavg()
         .map((l) => l.toFixed(2))

@@ -59,7 +59,7 @@ const ingest = {
   BODY_LIMIT_BYTES: Int(8 * 1024 * 1024, 1024, 256 * 1024 * 1024, 'request body size'),
   // Request-body bytes in flight per replica; past it, a body over 64 KiB gets 503 + Retry-After
   // before it is read. At least BODY_LIMIT_BYTES, or a body at the limit would never be admitted.
-  BODY_BUDGET_BYTES: Int(32 * 1024 * 1024, 1024, 4 * 1024 ** 3, 'request-body bytes in flight per replica'),
+  BODY_BUDGET_BYTES: Int(16 * 1024 * 1024, 1024, 4 * 1024 ** 3, 'request-body bytes in flight per replica'),
   REQUEST_TIMEOUT_MS: Int(30_000, 100, 600_000, 'whole-request deadline (slow bodies get 408)'),
   PUBLISH_TIMEOUT_MS: Int(5_000, 100, 60_000, 'wait for a PubAck before answering 503'),
   MAX_PUBLISH_IN_FLIGHT: Int(1024, 1, 65_536, 'unacknowledged publishes per process; beyond it requests wait'),
