@@ -57,6 +57,9 @@ const ingest = {
   MAX_BATCH_SIZE: Int(1000, 1, 10_000, 'events per POST /publish'),
   MAX_EVENT_BYTES: Int(65_536, 256, 16 * 1024 * 1024, 'serialized size of one event'),
   BODY_LIMIT_BYTES: Int(8 * 1024 * 1024, 1024, 256 * 1024 * 1024, 'request body size'),
+  // Request-body bytes in flight per replica; past it, a body over 64 KiB gets 503 + Retry-After
+  // before it is read. At least BODY_LIMIT_BYTES, or a body at the limit would never be admitted.
+  BODY_BUDGET_BYTES: Int(16 * 1024 * 1024, 1024, 4 * 1024 ** 3, 'request-body bytes in flight per replica'),
   REQUEST_TIMEOUT_MS: Int(30_000, 100, 600_000, 'whole-request deadline (slow bodies get 408)'),
   PUBLISH_TIMEOUT_MS: Int(5_000, 100, 60_000, 'wait for a PubAck before answering 503'),
   MAX_PUBLISH_IN_FLIGHT: Int(1024, 1, 65_536, 'unacknowledged publishes per process; beyond it requests wait'),
@@ -73,6 +76,11 @@ const ingest = {
   STATS_TOP_TOPICS: Int(100, 1, 1_000, 'topics listed in /stats, the busiest first (GET /stats/topics lists all)'),
   EVENTS_MAX_BYTES: Int(4 * 1024 * 1024, 65_536, 256 * 1024 * 1024, 'bytes of events in one GET /events page; a page ends early past it'),
   EVENTS_MAX_CONCURRENT: Int(4, 1, 1_000, 'GET /events reads served at once per replica; beyond it 503 + Retry-After'),
+  // One client's share of them, keyed like the rate limit (its token, else its address): clients
+  // that stop reading could otherwise hold every slot. Above EVENTS_MAX_CONCURRENT it changes nothing.
+  EVENTS_MAX_CONCURRENT_PER_CLIENT: Int(2, 1, 1_000, 'GET /events reads served at once per client per replica'),
+  // A read's slot is held until its reply has left the process; past this it is aborted.
+  EVENTS_WRITE_TIMEOUT_MS: Int(30_000, 1_000, 600_000, 'a GET /events reply not written out within this is aborted'),
   // Whose address a request comes from (rate-limit key, logs). Off by default: X-Forwarded-For is
   // whatever the client wrote unless a proxy we trust set it. See parseTrustProxy.
   TRUST_PROXY: Type.String({ default: 'false', description: "false, true, or the proxies' addresses/CIDRs" }),
@@ -129,6 +137,7 @@ function load<T extends TSchema>(schema: T, data: Record<string, unknown>): Stat
 export function loadIngestConfig(env: Record<string, unknown> = process.env): IngestConfig {
   const config = load(IngestConfigSchema, env);
   parseTrustProxy(config.TRUST_PROXY);
+  if (config.BODY_BUDGET_BYTES < config.BODY_LIMIT_BYTES) throw new Error('env/BODY_BUDGET_BYTES must be >= BODY_LIMIT_BYTES');
   return config;
 }
 

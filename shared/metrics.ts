@@ -35,7 +35,7 @@ export function createIngestMetrics() {
     }),
     unavailable: new Counter({
       name: 'ingest_unavailable_responses_total',
-      help: 'Requests answered 503 + Retry-After, by reason: buffer_full, broker_unavailable, reads_busy, dependency',
+      help: 'Requests answered 503 + Retry-After, by reason: buffer_full, broker_unavailable, reads_busy, body_budget, dependency',
       labelNames: ['reason'],
       registers: [registry],
     }),

@@ -32,7 +32,7 @@ export async function buildConsumer(config: ConsumerConfig, opts: ConsumerOption
   await app.register(metricsPlugin);
   // A batch statement must end before its messages can be redelivered (shared/db/prisma.ts).
   const statementTimeoutMs = Math.min(25_000, Math.floor(config.CONSUMER_ACK_WAIT_MS * 0.8));
-  await app.register(prismaPlugin, { config, waitAtStart: true, statementTimeoutMs });
+  await app.register(prismaPlugin, { config, waitAtStart: true, timeouts: { statementMs: statementTimeoutMs } });
   await app.register(natsPlugin, { config, service: 'consumer', inboxPrefix: CONSUMER_INBOX_PREFIX });
   await app.register(topologyPlugin, { config });
   await app.register(writerPlugin, {

@@ -1,6 +1,8 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { parseTrustProxy, type IngestConfig } from '../../shared/config.ts';
 import authPlugin from './plugins/auth.ts';
+import bodyBudget from './plugins/body-budget.ts';
+import connectionOrder, { clientErrorHandler } from './plugins/connection-order.ts';
 import errorsPlugin from './plugins/errors.ts';
 import jsonBodyPlugin from './plugins/json-body.ts';
 import securityHeaders from './plugins/security-headers.ts';
@@ -9,11 +11,20 @@ import natsPlugin, { startupPluginTimeoutMs } from '../plugins/nats.ts';
 import prismaPlugin from '../plugins/prisma.ts';
 import publisherPlugin from './plugins/publisher.ts';
 import topicLimitPlugin from './plugins/topic-limit.ts';
+import transferCoding from './plugins/transfer-coding.ts';
 import eventsRoute from './routes/events.ts';
 import healthRoutes from './routes/health.ts';
 import publishRoute from './routes/publish.ts';
-import { finiteKeyword } from './query-integer.ts';
+import { queryIntegerKeywords } from './query-integer.ts';
 import statsRoute from './routes/stats.ts';
+
+/**
+ * Ingest only reads (/events, /stats), each a single indexed statement that takes milliseconds,
+ * and a client waiting on a read holds one of EVENTS_MAX_CONCURRENT slots: it is told 503 +
+ * Retry-After within 5 s, whether PostgreSQL is slow (statement_timeout) or does not answer at all
+ * (the client's own deadline; the default 25 s + 5 s held /events for 30 s against a frozen host).
+ */
+const READ_TIMEOUTS = { statementMs: 4_000, giveUpMs: 4_500 };
 
 /**
  * The ingest service as a Fastify instance, not yet listening. Connects to NATS when it becomes
@@ -33,24 +44,30 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
     // One log line per request would be per-event on the hot path for single-event publishers.
     logController: new LogController({ disableRequestLogging: true }),
     // Unknown query parameters are an error, not silently dropped; nothing is coerced into shape.
-    ajv: { customOptions: { removeAdditional: false, allErrors: true }, plugins: [finiteKeyword] },
+    ajv: { customOptions: { removeAdditional: false, allErrors: true }, plugins: [queryIntegerKeywords] },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // req.ip, the rate limit's key for clients without a valid token: X-Forwarded-For counts only
     // as far as TRUST_PROXY says, or anyone could pick their own bucket by writing the header.
     trustProxy: parseTrustProxy(config.TRUST_PROXY),
     pluginTimeout: startupPluginTimeoutMs(config),
+    // Answers to bytes the HTTP parser refuses come after the replies ahead of them, never before.
+    clientErrorHandler,
   });
   // JSON only: Fastify's default text/plain parser would let a plain-text body through to
   // validation instead of answering 415.
   app.removeContentTypeParser('text/plain');
-  await app.register(jsonBodyPlugin);
+  // First: its hook holds a pipelined request until the reply ahead of it has left.
+  await app.register(connectionOrder);
+  await app.register(transferCoding);
+  await app.register(jsonBodyPlugin, { limits: { maxBatchSize: config.MAX_BATCH_SIZE, maxEventBytes: config.MAX_EVENT_BYTES } });
   await app.register(metricsPlugin, { config });
   await app.register(errorsPlugin);
+  await app.register(bodyBudget, { config });
   await app.register(securityHeaders);
   // Rate limit and bearer-token auth, in that order.
   await app.register(authPlugin, { config });
-  await app.register(prismaPlugin, { config, waitAtStart: false });
+  await app.register(prismaPlugin, { config, waitAtStart: false, timeouts: READ_TIMEOUTS });
   await app.register(natsPlugin, { config, service: 'ingest' });
   await app.register(publisherPlugin, { config });
   await app.register(topicLimitPlugin, { config });

@@ -30,7 +30,8 @@ export const isNoRoom = (err: unknown): boolean =>
   (err.errCode === INSUFFICIENT_RESOURCES || (err.errCode === STORE_FAILED && /maximum (bytes|messages)/i.test(err.message)));
 
 export interface EncodedEvent {
-  event: Event;
+  /** What publishing needs besides the encoding: not the payload, which the encoding holds. */
+  event: Pick<Event, 'topic' | 'event_id'>;
   /** The event as it travels on the stream (with received_at). */
   json: string;
 }

@@ -5,7 +5,7 @@ import { Type } from 'typebox';
 export const Unavailable = Type.Object({ statusCode: Type.Literal(503), error: Type.String(), message: Type.String() });
 
 /** Why a 503 was sent: the label of ingest_unavailable_responses_total, which alerts read. */
-export type UnavailableReason = 'buffer_full' | 'broker_unavailable' | 'reads_busy' | 'dependency';
+export type UnavailableReason = 'buffer_full' | 'broker_unavailable' | 'reads_busy' | 'body_budget' | 'dependency';
 
 export function sendUnavailable(reply: FastifyReply, reason: UnavailableReason, message: string, retryAfterSeconds: number) {
   reply.server.metrics.unavailable.inc({ reason });

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import type { CommonConfig } from '../../shared/config.ts';
-import { createPrisma, databaseReachable, waitForDatabase, type Db } from '../../shared/db/prisma.ts';
+import { createPrisma, databaseReachable, waitForDatabase, type Db, type DbTimeouts } from '../../shared/db/prisma.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,8 +10,8 @@ declare module 'fastify' {
 
 export interface PrismaPluginOptions {
   config: CommonConfig;
-  /** PostgreSQL's statement_timeout for this app's statements (shared/db/prisma.ts says why). */
-  statementTimeoutMs?: number;
+  /** This app's statement and client deadlines (shared/db/prisma.ts says why). */
+  timeouts?: DbTimeouts;
   /**
    * Wait at start until PostgreSQL answers (retrying up to STARTUP_TIMEOUT_MS): the consumer,
    * which can do nothing without it. Ingest does not: publishing needs only JetStream, so a
@@ -23,8 +23,8 @@ export interface PrismaPluginOptions {
 
 /** PostgreSQL through Prisma (apps/../shared/db/prisma.ts), disconnected when the app closes. */
 export default fp<PrismaPluginOptions>(
-  async (app, { config, waitAtStart, statementTimeoutMs }) => {
-    const db = createPrisma(config.DATABASE_URL, config.DB_POOL_SIZE, statementTimeoutMs);
+  async (app, { config, waitAtStart, timeouts }) => {
+    const db = createPrisma(config.DATABASE_URL, config.DB_POOL_SIZE, timeouts);
     app.decorate('db', db);
     app.addHook('onClose', async () => db.$disconnect());
     if (waitAtStart) {

@@ -20,23 +20,36 @@ export const driverAdapterOf = (db: Db): Promise<DriverAdapter> => driverAdapter
 /** A statement runs at most this long unless the caller says otherwise. */
 const STATEMENT_TIMEOUT_MS = 25_000;
 
+export interface DbTimeouts {
+  /** PostgreSQL's statement_timeout: the server cancels a statement running longer. */
+  statementMs?: number;
+  /**
+   * How long the client waits for a connection (from the pool, or a new one), and for the answer
+   * to a statement, before it gives up: what bounds a call when PostgreSQL does not answer at all
+   * (a frozen host, a partition), where statement_timeout never fires. Default: 5 s for a
+   * connection, statementMs + 5 s for an answer.
+   */
+  giveUpMs?: number;
+}
+
 /**
  * A Prisma client on the Rust-free engine, talking to PostgreSQL through node-postgres.
  *
- * `statementTimeoutMs` is enforced by PostgreSQL itself (statement_timeout): a client-side timeout
+ * `statementMs` is enforced by PostgreSQL itself (statement_timeout): a client-side timeout
  * alone gives up while the server keeps running the statement, and the consumer would then retry
  * the same messages beside their still-running first attempt, where the first commit is invisible
  * to the second's snapshot (one event counted as new and as a duplicate). The consumer keeps it
  * below the ack wait for the same reason: no redelivery can overlap a statement still running.
  */
-export function createPrisma(databaseUrl: string, poolSize: number, statementTimeoutMs = STATEMENT_TIMEOUT_MS): Db {
+export function createPrisma(databaseUrl: string, poolSize: number, timeouts: DbTimeouts = {}): Db {
+  const statementMs = timeouts.statementMs ?? STATEMENT_TIMEOUT_MS;
   const pool = createPgPool({
     connectionString: databaseUrl,
     max: poolSize,
-    connectionTimeoutMillis: 5_000,
-    statement_timeout: statementTimeoutMs,
+    connectionTimeoutMillis: timeouts.giveUpMs ?? 5_000,
+    statement_timeout: statementMs,
     // If PostgreSQL stops answering altogether, the client still gives up a little later.
-    query_timeout: statementTimeoutMs + 5_000,
+    query_timeout: timeouts.giveUpMs ?? statementMs + 5_000,
   });
   // An idle client whose server went away emits 'error'; unhandled, that would crash the process.
   pool.on('error', () => {});

@@ -56,6 +56,9 @@ describe('values.schema.json', () => {
 
   it('cross-field rules fail with the value names', () => {
     expect(reject(['--set', 'config.stream.replicas=3'])).toContain('config.stream.replicas (3) must not exceed nats.replicas (1)');
+    expect(reject(['--set', 'ingest.bodyBudgetBytes=1048576'])).toContain(
+      'ingest.bodyBudgetBytes (1048576) must be at least ingest.bodyLimitBytes (8388608)',
+    );
     expect(reject(['--set', 'nats.enabled=false'])).toContain('externalNats.url is required when nats.enabled=false');
     expect(reject(['--set', 'postgresql.enabled=false'])).toContain('externalDatabase.url or externalDatabase.existingSecret is required');
     expect(

@@ -131,15 +131,60 @@ describe('hostile input', () => {
   });
 
   it('lists at most 100 field errors, however many there are, and says how many', async () => {
-    const fields = Object.fromEntries(Array.from({ length: 40_000 }, (_, i) => [`k${i}`, 0]));
-    const res = await post({ ...ok(), ...fields });
+    // 100 events (the batch limit here) of 4 unknown fields each: 400 errors.
+    const batch = Array.from({ length: 100 }, () => ({ ...ok(), k0: 0, k1: 0, k2: 0, k3: 0 }));
+    const res = await post(batch);
     expect(res.statusCode).toBe(422);
     const body = res.json();
     expect(body.errors).toHaveLength(100);
-    expect(body.errors[0]).toEqual({ field: 'k0', message: expect.stringMatching(/not a known field/) });
-    expect(body.message).toMatch(/\(40000 errors; the first 100 are listed\)$/);
+    expect(body.errors[0]).toEqual({ index: 0, field: 'k0', message: expect.stringMatching(/not a known field/) });
+    expect(body.message).toMatch(/\(400 errors; the first 100 are listed\)$/);
     expect(res.body.length).toBeLessThan(20_000);
     expect((await post(ok())).statusCode).toBe(202);
+  });
+
+  it('refuses an event that cannot fit MAX_EVENT_BYTES before parsing it: 40,000 fields', async () => {
+    const fields = Object.fromEntries(Array.from({ length: 40_000 }, (_, i) => [`k${i}`, 0]));
+    const res = await post({ ...ok(), ...fields });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().errors).toEqual([{ field: 'payload', message: 'must be at most 65536 bytes encoded' }]);
+  });
+
+  describe('a batch over 64 KiB, parsed one event at a time', () => {
+    const big = (n = 100) => Array.from({ length: n }, () => ({ ...ok(), payload: { text: 'x'.repeat(1_000) } }));
+    it.each([
+      ['an array', (events: object[]) => JSON.stringify(events)],
+      ['{"events": [...]}', (events: object[]) => JSON.stringify({ events })],
+      ['an array with whitespace', (events: object[]) => `\n [ ${events.map((e) => JSON.stringify(e, null, 1)).join(' ,\n ')} ] \n`],
+    ])('as %s: stores every event of a valid one, nothing of one with an invalid event, naming its index', async (_what, form) => {
+      const before = await streamSeq();
+      const good = form(big());
+      expect(good.length).toBeGreaterThan(64 * 1024);
+      const ok202 = await post(good);
+      expect(ok202.statusCode).toBe(202);
+      expect(ok202.json()).toMatchObject({ accepted: 100, duplicates: 0 });
+      expect(await storedSince(before)).toBe(100);
+      const events = big();
+      (events[57] as { timestamp: string }).timestamp = 'yesterday';
+      const bad = await post(form(events));
+      expect(bad.statusCode).toBe(422);
+      expect(bad.json().errors).toEqual([expect.objectContaining({ index: 57, field: 'timestamp' })]);
+      expect(await storedSince(before)).toBe(100);
+    });
+
+    it.each([
+      ['trailing garbage', (t: string) => `${t} xx`],
+      ['a missing comma', (t: string) => t.replace('},{', '}{')],
+      ['a trailing comma', (t: string) => t.replace(/\]$/, ',]')],
+      ['cut short', (t: string) => t.slice(0, -20)],
+      ['garbage before it', (t: string) => `x${t}`],
+    ])('refuses one with %s as invalid JSON, storing nothing', async (_what, spoil) => {
+      const before = await streamSeq();
+      const res = await post(spoil(JSON.stringify(big(90))));
+      expect(res.statusCode).toBe(422);
+      expect(res.json().message).toMatch(/not valid JSON/);
+      expect(await storedSince(before)).toBe(0);
+    });
   });
 
   it('publishes nothing of a batch with one bad item', async () => {
@@ -231,6 +276,215 @@ describe('hostile input', () => {
       }),
       { numRuns: 300, interruptAfterTimeLimit: 20_000 },
     );
+  });
+});
+
+/** Writes `bytes` in one TCP write, reads until the server closes (or `waitMs`), returns what came back. */
+async function exchange(bytes: string | Buffer, waitMs = 3_000): Promise<{ text: string; statuses: string[]; closed: boolean }> {
+  const { port } = app.server.address() as net.AddressInfo;
+  return new Promise((resolve) => {
+    let text = '';
+    let closed = false;
+    const s = net.connect(port, '127.0.0.1', () => s.write(bytes));
+    const timer = setTimeout(() => s.destroy(), waitMs);
+    s.on('data', (d) => (text += d.toString('latin1')));
+    s.on('error', () => {});
+    s.on('end', () => (closed = true));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ text, statuses: [...text.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => m[1]!), closed });
+    });
+  });
+}
+const rawPost = (body: string, headers: Record<string, string> = {}, version = '1.1') =>
+  `POST /publish HTTP/${version}\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${PUB}\r\n` +
+  Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('') +
+  (headers['Transfer-Encoding'] ? '' : `Content-Length: ${Buffer.byteLength(body)}\r\n`) +
+  `\r\n${body}`;
+/** The JetStream sequence once ingest has answered everything: what was stored meanwhile. */
+const storedSince = async (before: number) => (await streamSeq()) - before;
+
+describe("a connection carries only its own requests' replies (raw sockets)", () => {
+  const trailers: Array<[string, string]> = [
+    ['a request with Content-Length: abc', `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}`],
+    [
+      'a request with both Content-Length and Transfer-Encoding',
+      `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    ],
+    ['GARBAGE', 'GARBAGE\r\n\r\n'],
+  ];
+  it.each(trailers)(
+    'answers a valid event 202, then the parser error, when it is followed by %s in the same write',
+    async (_what, tail) => {
+      const before = await streamSeq();
+      const { statuses, closed } = await exchange(rawPost(JSON.stringify(ok())) + tail);
+      expect(statuses).toEqual(['202', '400']);
+      expect(closed).toBe(true);
+      expect(await storedSince(before)).toBe(1);
+    },
+  );
+
+  it('answers an HTTP/1.0 POST followed by bytes with its own 202 only, and closes', async () => {
+    const before = await streamSeq();
+    const { statuses, closed } = await exchange(rawPost(JSON.stringify(ok()), {}, '1.0') + 'GARBAGE\r\n\r\n');
+    expect(statuses).toEqual(['202']);
+    expect(closed).toBe(true);
+    expect(await storedSince(before)).toBe(1);
+  });
+
+  it.each([
+    ['br', { 'Content-Encoding': 'br' }],
+    ['an unknown coding', { 'Content-Encoding': 'x-unknown' }],
+    ['identity, br', { 'Content-Encoding': 'identity, br' }],
+  ])('answers a body in %s 415 and every request pipelined behind it in order (the body was read whole)', async (_what, headers) => {
+    const before = await streamSeq();
+    const { statuses } = await exchange(
+      rawPost(JSON.stringify(ok()), headers) +
+        rawPost(JSON.stringify(ok())) +
+        rawPost(JSON.stringify(ok())) +
+        'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    expect(statuses).toEqual(['415', '202', '202', '200']);
+    expect(await storedSince(before)).toBe(2);
+  });
+
+  it('answers two Content-Encoding headers 415, and the requests behind it in order', async () => {
+    const before = await streamSeq();
+    const twice = rawPost(JSON.stringify(ok())).replace('\r\n\r\n', '\r\nContent-Encoding: identity\r\nContent-Encoding: br\r\n\r\n');
+    const { statuses } = await exchange(
+      twice + rawPost(JSON.stringify(ok())) + 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    expect(statuses).toEqual(['415', '202', '200']);
+    expect(await storedSince(before)).toBe(1);
+  });
+
+  // Replies that close the connection, each for its own reason: nothing pipelined behind them is processed.
+  it.each([
+    [
+      'a body over the limit (413)',
+      `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${PUB}\r\nContent-Length: ${600 * 1024}\r\n\r\n${' '.repeat(600 * 1024)}`,
+      '413',
+    ],
+    ['a request that says Connection: close', rawPost(JSON.stringify(ok()), { Connection: 'close' }), '202'],
+    ['a transfer coding other than chunked (501)', rawPost('7\r\n{"a":1}\r\n0\r\n\r\n', { 'Transfer-Encoding': 'gzip, chunked' }), '501'],
+  ])('processes nothing pipelined behind %s', async (_what, first, status) => {
+    const before = await streamSeq();
+    const { statuses, closed } = await exchange(
+      first + rawPost(JSON.stringify(ok())) + rawPost(JSON.stringify(ok())) + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    expect(statuses).toEqual([status]);
+    expect(closed).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await storedSince(before)).toBe(status === '202' ? 1 : 0);
+  });
+
+  it('answers 501 to a transfer coding it does not implement, and stores nothing', async () => {
+    const before = await streamSeq();
+    const body = JSON.stringify(ok());
+    const chunked = `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+    const { text, statuses } = await exchange(rawPost(chunked, { 'Transfer-Encoding': 'gzip, chunked' }));
+    expect(statuses).toEqual(['501']);
+    expect(text).toMatch(/transfer coding/i);
+    expect(await storedSince(before)).toBe(0);
+    // Plain chunked is fine.
+    expect((await exchange(rawPost(chunked, { 'Transfer-Encoding': 'chunked', Connection: 'close' }))).statuses).toEqual(['202']);
+  });
+});
+
+describe('smaller protocol rules', () => {
+  it.each(['utf-16', 'latin1', 'iso-8859-1', '"utf-16le"'])('answers 415 to a JSON body in charset=%s', async (charset) => {
+    const before = await streamSeq();
+    const res = await post(JSON.stringify(ok()), { 'content-type': `application/json; charset=${charset}` });
+    expect(res.statusCode).toBe(415);
+    expect(res.json().message).toMatch(/charset/);
+    expect(await streamSeq()).toBe(before);
+  });
+
+  it.each(['utf-8', 'UTF-8', '"utf-8"', 'utf8'])('takes charset=%s', async (charset) => {
+    expect((await post(JSON.stringify(ok()), { 'content-type': `application/json; charset=${charset}` })).statusCode).toBe(202);
+  });
+
+  it.each(['limit=0x10', 'limit=1e2', 'limit=%201', 'limit=1%20', 'limit=+5', 'limit=1.0', 'before=0b11', 'before=1e3'])(
+    'answers 400 naming the field to /events?%s (decimal integers only)',
+    async (qs) => {
+      const res = await app.inject({ url: `/events?${qs}`, headers: auth(READ) });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().message).toContain(qs.split('=')[0]);
+    },
+  );
+
+  it('takes plain decimal integers', async () => {
+    expect((await app.inject({ url: '/events?limit=10&before=99', headers: auth(READ) })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/stats/topics?limit=0x10', headers: auth(READ) })).statusCode).toBe(400);
+  });
+
+  it.each(['OPTIONS', 'PUT', 'POST', 'DELETE'])('answers %s /metrics 405 with Allow', async (method) => {
+    const res = await app.inject({ method: method as 'PUT', url: '/metrics' });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toMatch(/\bGET\b/);
+  });
+});
+
+describe('body budget', () => {
+  it('refuses a body past BODY_BUDGET_BYTES in flight with 503 + Retry-After before reading it; small bodies still pass', async () => {
+    const budgeted = await buildApp(
+      loadIngestConfig({ ...stack.env, BODY_LIMIT_BYTES: String(512 * 1024), BODY_BUDGET_BYTES: String(1024 * 1024) }),
+      { loggerInstance: pino({ level: 'silent' }) },
+    );
+    await budgeted.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = budgeted.server.address() as net.AddressInfo;
+    const head = (length: number) =>
+      `POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    // Two slow senders of 500 KiB bodies hold the budget: headers and the first bytes only.
+    const holders = await Promise.all(
+      [0, 1].map(
+        () =>
+          new Promise<net.Socket>((resolve) => {
+            const s = net.connect(port, '127.0.0.1', () => {
+              s.write(head(500 * 1024) + '[');
+              setTimeout(() => resolve(s), 200);
+            });
+            s.on('error', () => {});
+          }),
+      ),
+    );
+    try {
+      const big = '[' + ' '.repeat(300 * 1024) + ']';
+      const refused = await fetch(`http://127.0.0.1:${port}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: big,
+      });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(((await refused.json()) as { message: string }).message).toMatch(/BODY_BUDGET_BYTES/);
+      const small = await fetch(`http://127.0.0.1:${port}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(ok()),
+      });
+      expect(small.status).toBe(202);
+      // Once the holders are gone, a large body is read again (422: it holds no events).
+      for (const h of holders) h.destroy();
+      await expect
+        .poll(
+          async () =>
+            (
+              await fetch(`http://127.0.0.1:${port}/publish`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: big,
+              })
+            ).status,
+          { timeout: 5_000 },
+        )
+        .toBe(422);
+    } finally {
+      for (const h of holders) h.destroy();
+      await budgeted.close();
+    }
   });
 });
 

@@ -118,7 +118,7 @@ describe('GET /events', () => {
       [EVENT_BYTES, EVENTS],
     );
     // All 8 served at once (the default lets 4 through): the byte budget alone bounds the memory.
-    const ingest = await stack.start('ingest', { EVENTS_MAX_CONCURRENT: '8' });
+    const ingest = await stack.start('ingest', { EVENTS_MAX_CONCURRENT: '8', EVENTS_MAX_CONCURRENT_PER_CLIENT: '8' });
     const peakRssMiB = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${ingest.proc.pid}/status`, 'utf8'))![1]) / 1024;
     const replies = await Promise.all(
       Array.from({ length: 8 }, async () => {

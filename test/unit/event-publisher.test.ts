@@ -23,7 +23,7 @@ function fakeJetStream(answer: Answer) {
 }
 
 const event = (id: string, topic = 't'): EncodedEvent => ({
-  event: { topic, event_id: id, timestamp: '2026-01-01T00:00:00Z' },
+  event: { topic, event_id: id },
   json: '{}',
 });
 const stored: Answer = () => Promise.resolve({ seq: 1, duplicate: false });

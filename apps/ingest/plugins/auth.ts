@@ -12,8 +12,12 @@ declare module 'fastify' {
     scope?: Scope;
   }
   interface FastifyRequest {
-    /** Whose rate-limit bucket this request counts against (see the hook below). */
-    rateLimitKey: string;
+    /**
+     * Who this request is, for the rate limit and /events' per-client share: a configured token's
+     * identity when the request carries one, else its address (see the hook below). Set for every
+     * route with a scope or a rate limit.
+     */
+    client: string;
   }
 }
 
@@ -77,7 +81,7 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
  * identity once its token matches a configured one, else against its address (behind a proxy,
  * X-Forwarded-For only as far as TRUST_PROXY allows): spelling the header differently or
  * guessing tokens never earns a fresh bucket. Per client, per replica: N replicas admit up to
- * N × RATE_LIMIT_MAX.
+ * N × RATE_LIMIT_MAX. The same identity (req.client) is /events' per-client key.
  *
  * Two scopes: publish and read. Without a token: 401; with a token valid only for the other scope:
  * 403. Tokens are compared as SHA-256 digests (equal length, constant time), hashed once per
@@ -100,24 +104,24 @@ export default fp<{ config: IngestConfig }>(
         global: false,
         max: config.RATE_LIMIT_MAX,
         timeWindow: config.RATE_LIMIT_WINDOW_MS,
-        keyGenerator: (req) => req.rateLimitKey,
+        keyGenerator: (req) => req.client,
       });
-      app.decorateRequest('rateLimitKey', '');
       limit = app.createRateLimit();
     }
-    if (known.length === 0 && !limit) return;
+    app.decorateRequest('client', '');
 
     app.addHook('onRequest', async (req, reply) => {
       const scope = req.routeOptions.config.scope;
       const needsToken = scope !== undefined && guarded[scope];
       const limited = limit !== undefined && !UNLIMITED_ROUTES.has(req.routeOptions.url ?? '');
-      if (!needsToken && !limited) return;
+      // Reads need to know their client (routes/events.ts: one client's share of the slots).
+      if (!needsToken && !limited && scope !== 'read') return;
       const bearer = known.length > 0 ? BEARER.exec(req.headers.authorization ?? '') : null;
       const token = bearer ? find(digest(bearer[1]!), known) : undefined;
+      // normalizeIP folds an IPv6 client's /64 into one key, as the rate limit's own default does.
+      req.client = token ? token.id : normalizeIP(req.ip);
 
       if (limited) {
-        // normalizeIP folds an IPv6 client's /64 into one key, as the plugin's own default does.
-        req.rateLimitKey = token ? token.id : normalizeIP(req.ip);
         const r = await limit!(req);
         if (!r.isAllowed) {
           reply.header('x-ratelimit-limit', r.max).header('x-ratelimit-remaining', r.remaining).header('x-ratelimit-reset', r.ttlInSeconds);

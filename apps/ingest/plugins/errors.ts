@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import fp from 'fastify-plugin';
 import { BufferFullError, PublishUnavailableError } from '../publisher.ts';
-import { NOT_EVENTS, UnsupportedContentEncodingError } from './json-body.ts';
+import { NOT_EVENTS, UnsupportedContentEncodingError, UnsupportedMediaError } from './json-body.ts';
 import { sendUnavailable } from '../unavailable.ts';
 import { UnprocessableBodyError } from '../unprocessable.ts';
 
@@ -15,24 +15,20 @@ const BUFFER_FULL_RETRY_AFTER_SECONDS = 5;
  */
 export default fp(
   async (app) => {
-    const methodsByUrl = new Map<string, Set<string>>();
-    app.addHook('onRoute', (route) => {
-      const methods = methodsByUrl.get(route.url) ?? new Set<string>();
-      for (const m of [route.method].flat()) methods.add(m);
-      methodsByUrl.set(route.url, methods);
-    });
-
+    // Asked of the router, not collected by an onRoute hook: routes registered before this plugin
+    // (GET /metrics) would be missing, and answered 404 without Allow.
+    const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
     app.setNotFoundHandler(async (req, reply) => {
       const path = req.url.split('?')[0] ?? '';
-      const allowed = methodsByUrl.get(path);
-      if (allowed) {
+      const allowed = METHODS.filter((method) => app.hasRoute({ method, url: path }));
+      if (allowed.length > 0) {
         return reply
           .code(405)
-          .header('allow', [...allowed].join(', '))
+          .header('allow', allowed.join(', '))
           .send({
             statusCode: 405,
             error: 'Method Not Allowed',
-            message: `${req.method} is not allowed on ${path}; use ${[...allowed].join(' or ')}`,
+            message: `${req.method} is not allowed on ${path}; use ${allowed.join(' or ')}`,
           });
       }
       return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${path}` });
@@ -71,7 +67,8 @@ export default fp(
         // Fastify asks to close the connection after any body-parser error, in case the client is
         // still sending; ours are raised only once the whole body was read. Closing would drop the
         // replies to requests pipelined behind this one, which were processed (and maybe stored).
-        reply.removeHeader('connection');
+        // Except a body refused by the scan with much of it still unread (plugins/json-body.ts).
+        if (!(err as { bodyUnread?: boolean }).bodyUnread) reply.removeHeader('connection');
         const { code, message, errors } = unprocessable;
         return reply.code(422).send({ statusCode: 422, code, error: STATUS_CODES[422], message, errors });
       }
@@ -79,6 +76,8 @@ export default fp(
       if (status) {
         // RFC 9110 §15.5.16: say which content codings would have been accepted.
         if (err instanceof UnsupportedContentEncodingError) reply.header('accept-encoding', 'identity');
+        // Refused by our body parser, so read whole, like a 422: the connection can carry on.
+        if (err instanceof UnsupportedMediaError) reply.removeHeader('connection');
         const message = e.code === 'FST_ERR_VALIDATION' ? e.message.replace(/^(body|querystring)\/?/, '$1 ') : e.message;
         return reply.code(status).send({ statusCode: status, code: e.code, error: STATUS_CODES[status] ?? 'Client Error', message });
       }

@@ -1,11 +1,11 @@
-import { finished } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Prisma } from '../../../generated/prisma/client.ts';
 import type { IngestConfig } from '../../../shared/config.ts';
 import { TOPIC_PATTERN } from '../../../shared/event.ts';
-import { QueryInteger } from '../query-integer.ts';
+import { QueryInteger, QueryString } from '../query-integer.ts';
+import { ReadSlots } from '../read-slots.ts';
 import { sendUnavailable, Unavailable } from '../unavailable.ts';
 
 const StoredEvent = Type.Object({
@@ -44,50 +44,49 @@ const ROW_OVERHEAD_BYTES = 256;
  *
  * Memory per reply is bounded twice: PostgreSQL sends only the rows that fit EVENTS_MAX_BYTES (a
  * page ends early, with a Link to the rest), so ingest never holds more than that per request; and
- * at most EVENTS_MAX_CONCURRENT reads run at once per replica (more get 503 + Retry-After). Without
- * them, limit=1000 over 64 KiB events was a 64 MB reply and six concurrent ones took ingest to
- * 1.64 GB.
+ * at most EVENTS_MAX_CONCURRENT reads run at once per replica, EVENTS_MAX_CONCURRENT_PER_CLIENT of
+ * them for one client (more get 503 + Retry-After; read-slots.ts). Without them, limit=1000 over
+ * 64 KiB events was a 64 MB reply and six concurrent ones took ingest to 1.64 GB.
  */
 const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { config }) => {
-  let reading = 0;
+  const slots = new ReadSlots(config.EVENTS_MAX_CONCURRENT, config.EVENTS_MAX_CONCURRENT_PER_CLIENT, config.EVENTS_WRITE_TIMEOUT_MS);
   app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/events',
     {
       config: { scope: 'read' },
       schema: {
-        querystring: Type.Object(
-          {
-            topic: Type.Optional(Type.String({ maxLength: 255, pattern: TOPIC_PATTERN })),
-            limit: QueryInteger({ minimum: 1, maximum: 1000, default: 100 }),
-            before: Type.Optional(
-              QueryInteger({
-                minimum: 1,
-                maximum: Number.MAX_SAFE_INTEGER,
-                description: 'from the Link header: events older than this stream_seq',
-              }),
-            ),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: QueryString({
+          topic: Type.Optional(Type.String({ maxLength: 255, pattern: TOPIC_PATTERN })),
+          limit: QueryInteger({ minimum: 1, maximum: 1000, default: 100 }),
+          before: Type.Optional(
+            QueryInteger({
+              minimum: 1,
+              maximum: Number.MAX_SAFE_INTEGER,
+              description: 'from the Link header: events older than this stream_seq',
+            }),
+          ),
+        }),
         response: { 200: Type.Array(StoredEvent), 503: Unavailable },
       },
     },
     async (req, reply) => {
-      if (reading >= config.EVENTS_MAX_CONCURRENT) {
+      const refused = slots.take(req.client, reply);
+      if (refused === 'replica') {
         return sendUnavailable(
           reply,
           'reads_busy',
-          `${reading} reads of /events are running on this replica (EVENTS_MAX_CONCURRENT); retry shortly`,
+          `${slots.reading} reads of /events are running on this replica (EVENTS_MAX_CONCURRENT); retry shortly`,
           1,
         );
       }
-      // A read counts until its reply has left the process (written out, or the client gone), not
-      // just until its query ends: a client that does not read would otherwise leave up to
-      // EVENTS_MAX_BYTES per request in ingest's memory, for any number of requests. finished(),
-      // not a 'close' listener: the client may have gone before this handler runs, and a listener
-      // added after 'close' never fires (the slot would be lost for good).
-      reading++;
-      finished(reply.raw, () => reading--);
+      if (refused === 'client') {
+        return sendUnavailable(
+          reply,
+          'reads_busy',
+          `this client has ${config.EVENTS_MAX_CONCURRENT_PER_CLIENT} reads of /events running on this replica (EVENTS_MAX_CONCURRENT_PER_CLIENT); retry shortly`,
+          1,
+        );
+      }
       return readPage(req.query, reply);
     },
   );

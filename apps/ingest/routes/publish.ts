@@ -1,7 +1,9 @@
+import { setImmediate } from 'node:timers/promises';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { IngestConfig } from '../../../shared/config.ts';
 import { acceptAndEncode, type FieldError } from '../../../shared/validate-event.ts';
+import { BatchText } from '../batch-text.ts';
 import type { EncodedEvent } from '../publisher.ts';
 import { Unprocessable, UnprocessableBodyError } from '../unprocessable.ts';
 
@@ -17,6 +19,9 @@ const Accepted = Type.Object({
  * answered with megabytes of errors (and, spread into one push, overflowed the stack: a 503).
  */
 const MAX_LISTED_ERRORS = 100;
+
+/** The event loop is let go after this long spent on one large batch's events. */
+const LAZY_TURN_MS = 4;
 
 /**
  * POST /publish takes one event, a JSON array of events, or {"events": [...]}. A batch is all or
@@ -36,13 +41,16 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
     },
     async (req, reply) => {
       const body = req.body;
-      const single = !Array.isArray(body) && !(isObject(body) && 'events' in body && !('topic' in body));
-      const items: unknown = single ? [body] : Array.isArray(body) ? body : (body as { events: unknown }).events;
-      if (!Array.isArray(items)) throw invalidBatch('"events" must be an array of events', 'must be an array');
-      if (items.length === 0) throw invalidBatch('the batch is empty', 'must hold at least one event');
-      if (items.length > config.MAX_BATCH_SIZE) {
+      // A large batch arrives unparsed (BatchText): its events are parsed one at a time below.
+      const lazy = body instanceof BatchText ? body : undefined;
+      const single = !lazy && !Array.isArray(body) && !(isObject(body) && 'events' in body && !('topic' in body));
+      const items: unknown = lazy ? undefined : single ? [body] : Array.isArray(body) ? body : (body as { events: unknown }).events;
+      if (!lazy && !Array.isArray(items)) throw invalidBatch('"events" must be an array of events', 'must be an array');
+      const count = lazy ? lazy.length : (items as unknown[]).length;
+      if (count === 0) throw invalidBatch('the batch is empty', 'must hold at least one event');
+      if (count > config.MAX_BATCH_SIZE) {
         throw invalidBatch(
-          `the batch has ${items.length} events; the limit is ${config.MAX_BATCH_SIZE}`,
+          `the batch has ${count} events; the limit is ${config.MAX_BATCH_SIZE}`,
           `must hold at most ${config.MAX_BATCH_SIZE} events`,
         );
       }
@@ -52,17 +60,26 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
       let errorCount = 0;
       let invalidEvents = 0;
       const encoded: EncodedEvent[] = [];
-      items.forEach((item, i) => {
+      let turn = performance.now();
+      for (let i = 0; i < count; i++) {
         const index = single ? undefined : i;
-        const accepted = acceptAndEncode(item, index, config.MAX_EVENT_BYTES, extra);
-        if (accepted.ok) return void encoded.push({ event: accepted.event, json: accepted.json });
-        invalidEvents++;
-        errorCount += accepted.errors.length;
-        for (const e of accepted.errors) if (errors.length < MAX_LISTED_ERRORS) errors.push(e);
-      });
+        const accepted = acceptAndEncode(lazy ? lazy.event(i) : (items as unknown[])[i], index, config.MAX_EVENT_BYTES, extra);
+        // Only the identity is kept beside the encoding: the parsed payload goes as soon as it is encoded.
+        if (accepted.ok) encoded.push({ event: { topic: accepted.event.topic, event_id: accepted.event.event_id }, json: accepted.json });
+        else {
+          invalidEvents++;
+          errorCount += accepted.errors.length;
+          for (const e of accepted.errors) if (errors.length < MAX_LISTED_ERRORS) errors.push(e);
+        }
+        // Other requests run between the events of a large batch.
+        if (lazy && performance.now() - turn > LAZY_TURN_MS) {
+          await setImmediate();
+          turn = performance.now();
+        }
+      }
       if (errorCount > 0) {
-        app.metrics.rejected.inc(items.length);
-        const what = single ? 'the event is invalid' : `${invalidEvents} of ${items.length} events are invalid; nothing was published`;
+        app.metrics.rejected.inc(count);
+        const what = single ? 'the event is invalid' : `${invalidEvents} of ${count} events are invalid; nothing was published`;
         const unlisted = errorCount - errors.length;
         throw new UnprocessableBodyError(
           `${what}: ${errors.slice(0, 3).map(describe).join('; ')}${errorCount > 3 ? '; …' : ''}` +
@@ -75,7 +92,7 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
       const newTopics = app.topicLimit.admit(encoded.map((e) => e.event.topic));
       if (newTopics.length > 0) {
         app.metrics.topicsRefused.inc();
-        app.metrics.rejected.inc(items.length);
+        app.metrics.rejected.inc(count);
         const fresh = new Set(newTopics);
         const why = `is a new topic, and the limit of ${config.MAX_TOPICS} distinct topics (MAX_TOPICS) is reached`;
         const topicErrors: FieldError[] = [];

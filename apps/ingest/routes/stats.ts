@@ -6,7 +6,7 @@ import { readBrokerDuplicates, MAX_SUBJECTS_PER_READ } from '../../../shared/nat
 import { StatsReplySchema, TopicStats } from '../../../shared/stats-reply.ts';
 import { TOPIC_PATTERN } from '../../../shared/event.ts';
 import { FreshSingleFlight } from '../../../shared/fresh-single-flight.ts';
-import { QueryInteger } from '../query-integer.ts';
+import { QueryInteger, QueryString } from '../query-integer.ts';
 import { collectStats } from '../stats.ts';
 
 const TopicRow = Type.Object({ topic: Type.String(), ...TopicStats.properties });
@@ -21,15 +21,12 @@ const statsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { c
     {
       config: { scope: 'read' },
       schema: {
-        querystring: Type.Object(
-          {
-            limit: QueryInteger({ minimum: 1, maximum: MAX_SUBJECTS_PER_READ, default: 100 }),
-            after: Type.Optional(
-              Type.String({ maxLength: 255, pattern: TOPIC_PATTERN, description: 'from the Link header: topics after this one' }),
-            ),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: QueryString({
+          limit: QueryInteger({ minimum: 1, maximum: MAX_SUBJECTS_PER_READ, default: 100 }),
+          after: Type.Optional(
+            Type.String({ maxLength: 255, pattern: TOPIC_PATTERN, description: 'from the Link header: topics after this one' }),
+          ),
+        }),
         response: { 200: Type.Array(TopicRow) },
       },
     },

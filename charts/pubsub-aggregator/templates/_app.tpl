@@ -186,6 +186,11 @@ spec:
   value: {{ .Values.ingest.maxEventBytes | int64 | quote }}
 - name: BODY_LIMIT_BYTES
   value: {{ .Values.ingest.bodyLimitBytes | int64 | quote }}
+{{- if lt (int64 .Values.ingest.bodyBudgetBytes) (int64 .Values.ingest.bodyLimitBytes) }}
+{{- fail (printf "ingest.bodyBudgetBytes (%d) must be at least ingest.bodyLimitBytes (%d)" (int64 .Values.ingest.bodyBudgetBytes) (int64 .Values.ingest.bodyLimitBytes)) }}
+{{- end }}
+- name: BODY_BUDGET_BYTES
+  value: {{ .Values.ingest.bodyBudgetBytes | int64 | quote }}
 - name: PUBLISH_TIMEOUT_MS
   value: {{ .Values.ingest.publishTimeoutMs | int64 | quote }}
 - name: MAX_PUBLISH_IN_FLIGHT
@@ -198,6 +203,10 @@ spec:
   value: {{ .Values.ingest.eventsMaxBytes | int64 | quote }}
 - name: EVENTS_MAX_CONCURRENT
   value: {{ .Values.ingest.eventsMaxConcurrent | int64 | quote }}
+- name: EVENTS_MAX_CONCURRENT_PER_CLIENT
+  value: {{ .Values.ingest.eventsMaxConcurrentPerClient | int64 | quote }}
+- name: EVENTS_WRITE_TIMEOUT_MS
+  value: {{ .Values.ingest.eventsWriteTimeoutMs | int64 | quote }}
 - name: TRUST_PROXY
   value: {{ .Values.ingest.trustProxy | quote }}
 {{- include "pubsub-aggregator.authEnv" . }}
