@@ -54,6 +54,9 @@ const ingest = {
   // A port of its own lets a NetworkPolicy admit Prometheus without admitting it to the API
   // (and clients narrowed to the API port cannot be told apart from scrapers otherwise).
   METRICS_PORT: Int(0, 0, 65_535, 'also serve GET /metrics on this port; 0 = only on PORT'),
+  // false keeps /metrics off the API port, so the public ingest Service cannot be used to read the
+  // process's internals (topic names are in the labels); it then needs METRICS_PORT.
+  METRICS_ON_API_PORT: Type.Boolean({ default: true, description: 'serve GET /metrics on PORT too' }),
   MAX_BATCH_SIZE: Int(1000, 1, 10_000, 'events per POST /publish'),
   MAX_EVENT_BYTES: Int(65_536, 256, 16 * 1024 * 1024, 'serialized size of one event'),
   BODY_LIMIT_BYTES: Int(8 * 1024 * 1024, 1024, 256 * 1024 * 1024, 'request body size'),
@@ -138,6 +141,9 @@ export function loadIngestConfig(env: Record<string, unknown> = process.env): In
   const config = load(IngestConfigSchema, env);
   parseTrustProxy(config.TRUST_PROXY);
   if (config.BODY_BUDGET_BYTES < config.BODY_LIMIT_BYTES) throw new Error('env/BODY_BUDGET_BYTES must be >= BODY_LIMIT_BYTES');
+  if (!config.METRICS_ON_API_PORT && config.METRICS_PORT === 0) {
+    throw new Error('env/METRICS_ON_API_PORT=false needs env/METRICS_PORT, or /metrics would be served nowhere');
+  }
   return config;
 }
 

@@ -536,6 +536,15 @@ describe('ingest configuration', () => {
     expect(consumerEnv(objs)).toMatchObject({ CONSUMER_RETRY_DELAY_MS: '250', CONSUMER_RETRY_DELAY_MAX_MS: '4000' });
   });
 
+  it('keeps /metrics off the ingest Service with ingest.metricsOnApiPort=false; the scrape target stays the metrics port', () => {
+    const ingestOf = (objs: ReturnType<typeof render>) => podOf(find(objs, 'Deployment', `${F}-ingest`));
+    expect(envOf(ingestOf(render([])).spec.containers[0]).METRICS_ON_API_PORT).toBe('true');
+    const objs = render(set({ 'ingest.metricsOnApiPort': false }));
+    const pod = ingestOf(objs);
+    expect(envOf(pod.spec.containers[0])).toMatchObject({ METRICS_ON_API_PORT: 'false', METRICS_PORT: '9091' });
+    expect(find(objs, 'Service', `${F}-ingest-metrics`).spec.ports[0].port).toBe(9091);
+  });
+
   it('passes the retention to the consumer only: off by default; a retention of a year renders as an integer', () => {
     const defaults = render([]);
     const envIn = (objs: typeof defaults, app: string) => envOf(podOf(find(objs, 'Deployment', `${F}-${app}`)).spec.containers[0]);

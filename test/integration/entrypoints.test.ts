@@ -114,17 +114,23 @@ describe('image entry points', () => {
     expect(half.stderr).toMatch(/APP_DB_USER and env\/APP_DB_PASSWORD must be set together/);
   });
 
-  it('ingest and consumer start as the app role and answer their probes; ingest serves /metrics on METRICS_PORT too', async () => {
+  it('ingest and consumer start as the app role and answer their probes; ingest serves /metrics on METRICS_PORT only when METRICS_ON_API_PORT=false', async () => {
     const env = { DATABASE_URL: appUrl(), NATS_URL: nats.url };
     const metricsPort = await freePort();
     const consumer = await startApp('consumer', env, { runner: 'dist' });
-    const ingest = await startApp('ingest', { ...env, METRICS_PORT: String(metricsPort) }, { runner: 'dist' });
+    const ingest = await startApp(
+      'ingest',
+      { ...env, METRICS_PORT: String(metricsPort), METRICS_ON_API_PORT: 'false' },
+      { runner: 'dist' },
+    );
     try {
       for (const app of [ingest, consumer]) {
         expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
         expect((await fetch(`${app.url}/readyz`)).status).toBe(200);
-        expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/process_cpu_seconds_total/);
       }
+      expect(await (await fetch(`${consumer.url}/metrics`)).text()).toMatch(/process_cpu_seconds_total/);
+      // The API port (behind the public Service) no longer tells anyone the process's internals.
+      expect((await fetch(`${ingest.url}/metrics`)).status).toBe(404);
       const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toMatch(/ingest_events_accepted_total/);

@@ -47,6 +47,13 @@ describe('config from env', () => {
     expect(() => loadConsumerConfig({ ...base, RETENTION_BATCH_ROWS: '0' })).toThrow(/RETENTION_BATCH_ROWS/);
   });
 
+  it('serves /metrics on the API port unless METRICS_ON_API_PORT=false, which needs METRICS_PORT', () => {
+    expect(loadIngestConfig(base).METRICS_ON_API_PORT).toBe(true);
+    expect(loadIngestConfig({ ...base, METRICS_ON_API_PORT: 'false', METRICS_PORT: '9091' }).METRICS_ON_API_PORT).toBe(false);
+    expect(() => loadIngestConfig({ ...base, METRICS_ON_API_PORT: 'false' })).toThrow(/METRICS_ON_API_PORT.*METRICS_PORT/);
+    expect(() => loadIngestConfig({ ...base, METRICS_ON_API_PORT: 'maybe' })).toThrow(/METRICS_ON_API_PORT/);
+  });
+
   it('refuses an unknown persist mode', () => {
     expect(() => loadConsumerConfig({ ...base, PERSIST_MODE: 'fast' })).toThrow(/PERSIST_MODE/);
   });

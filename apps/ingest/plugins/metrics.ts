@@ -13,8 +13,9 @@ declare module 'fastify' {
  * prom-client registry, per-route request histogram, and GET /metrics: on the API port, and on
  * METRICS_PORT when set, so that a NetworkPolicy can admit Prometheus to the metrics without
  * admitting it to /publish, and narrowing the API's clients does not cut off the scraper.
+ * METRICS_ON_API_PORT=false leaves it off the API port (and so off the ingest Service).
  */
-export default fp<{ config: Pick<IngestConfig, 'METRICS_PORT' | 'HOST'> }>(
+export default fp<{ config: Pick<IngestConfig, 'METRICS_PORT' | 'METRICS_ON_API_PORT' | 'HOST'> }>(
   async (app, { config }) => {
     const metrics = createIngestMetrics();
     app.decorate('metrics', metrics);
@@ -24,7 +25,7 @@ export default fp<{ config: Pick<IngestConfig, 'METRICS_PORT' | 'HOST'> }>(
         reply.elapsedTime / 1000,
       );
     });
-    app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+    if (config.METRICS_ON_API_PORT) app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
     if (config.METRICS_PORT > 0) {
       const server = http.createServer((req, res) => {

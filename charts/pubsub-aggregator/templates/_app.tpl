@@ -209,6 +209,8 @@ spec:
   value: {{ .Values.ingest.eventsWriteTimeoutMs | int64 | quote }}
 - name: TRUST_PROXY
   value: {{ .Values.ingest.trustProxy | quote }}
+- name: METRICS_ON_API_PORT
+  value: {{ .Values.ingest.metricsOnApiPort | quote }}
 {{- include "pubsub-aggregator.authEnv" . }}
 {{- if .Values.rateLimit.enabled }}
 - name: RATE_LIMIT_MAX
