@@ -12,6 +12,7 @@
 // Each step prints what it checked. Every object lives in namespaces this run creates (pubsub-ct-*)
 // and deletes at the end, PVCs included; load goes through the ingest NodePort (not a port-forward,
 // which dies with the pod it is bound to), bounded in count and time.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -98,8 +99,8 @@ function upgradeArgs(ns: string, sets: string[], timeout = '10m'): string[] {
   return ['upgrade', REL, CHART, '-n', ns, '--reuse-values', ...sets.flatMap((s) => ['--set', s]), '--wait', '--timeout', timeout];
 }
 
-/** helm install/upgrade with the kind values, this run's image and node port, and CLUSTER_VALUES. */
-function installArgs(ns: string, extra: string[] = []): string[] {
+/** helm install/upgrade with the kind values (or `base`), this run's image and node port, and CLUSTER_VALUES. */
+function installArgs(ns: string, extra: string[] = [], base = 'k8s/values-kind.yaml'): string[] {
   return [
     'upgrade',
     '--install',
@@ -108,7 +109,7 @@ function installArgs(ns: string, extra: string[] = []): string[] {
     '-n',
     ns,
     '-f',
-    path.join(ROOT, 'k8s/values-kind.yaml'),
+    path.join(ROOT, base),
     ...EXTRA_VALUES.flatMap((f) => ['-f', f]),
     '--set',
     `image.repository=${imageRepo}`,
@@ -210,11 +211,12 @@ async function sendWhile(events: readonly Event[], until: Promise<unknown>, opts
 }
 
 // ---- steps -------------------------------------------------------------------------------------------
-async function installStep(ns: string, label: string, extra: string[]) {
+async function installStep(ns: string, label: string, extra: string[], opts: { base?: string; before?: () => Promise<void> } = {}) {
   await step(`helm install (${label}) in namespace ${ns}`, async () => {
     await createNamespace(ns);
+    await opts.before?.();
     const t0 = Date.now();
-    await kube.helm(installArgs(ns, extra), { timeoutMs: 12 * 60_000 });
+    await kube.helm(installArgs(ns, extra, opts.base), { timeoutMs: 12 * 60_000 });
     const installed = (Date.now() - t0) / 1000;
     await kube.rolledOut(ns);
     const pods = await kube.pods(ns);
@@ -250,12 +252,12 @@ async function helmTestStep(ns: string, what = 'helm test') {
   });
 }
 
-async function workloadStep(label: string, events = 20_000, seed = SEED) {
+async function workloadStep(label: string, events = 20_000, seed = SEED, token?: string) {
   await step(`${label}: ${events} events, 30% duplicates, batches of 100 through the NodePort`, async () => {
     const w = generateWorkload({ events, duplicateRate: 0.3, seed });
     const before = await stats();
     const t0 = Date.now();
-    const r = await sendEvents(w.events, { baseUrl: url, batchSize: 100, concurrency: 8, maxAttempts: 30 });
+    const r = await sendEvents(w.events, { baseUrl: url, batchSize: 100, concurrency: 8, maxAttempts: 30, token });
     const ms = Date.now() - t0;
     check(r.failed === 0, `${r.failed} requests failed after every retry`);
     const { message } = await settledExact(before, w.events, r);
@@ -659,6 +661,88 @@ async function natsReplicasProcedureStep(ns: string) {
   });
 }
 
+// ---- k8s/values-production.yaml -----------------------------------------------------------------------
+/**
+ * What the one-node lab cannot give the production values, and nothing else: a spread over three
+ * nodes (DoNotSchedule with minDomains 3 would leave two NATS servers Pending), the volume sizes
+ * (its static PVs hold 10Gi), the CPU requests (they add up to more than its 2 CPUs), and a
+ * NodePort for the load (the production Service is ClusterIP).
+ */
+const PRODUCTION_LAB_OVERRIDES = [
+  'nats.spread.whenUnsatisfiable=ScheduleAnyway',
+  'nats.spread.minDomains=null',
+  'nats.jetstream.fileStore.maxSize=8Gi',
+  'nats.jetstream.fileStore.pvc.size=10Gi',
+  'postgresql.persistence.size=10Gi',
+  'postgresql.parameters.shared_buffers=128MB',
+  ...['ingest', 'consumer', 'nats', 'postgresql'].map((c) => `${c}.resources.requests.cpu=100m`),
+  'ingest.service.type=NodePort',
+].flatMap((s) => ['--set', s]);
+
+const PUBLISH_TOKEN = `publish-${RUN_ID}`;
+const READ_TOKEN = `read-${RUN_ID}`;
+
+/** The Secret k8s/values-production.yaml names (auth.existingSecret), as its header creates it. */
+async function createTokenSecret(ns: string) {
+  await kube.kubectl([
+    '-n',
+    ns,
+    'create',
+    'secret',
+    'generic',
+    'pubsub-tokens',
+    `--from-literal=publish-tokens=${PUBLISH_TOKEN}`,
+    `--from-literal=read-tokens=${READ_TOKEN},${PUBLISH_TOKEN}`,
+    `--from-literal=load-test-token=${PUBLISH_TOKEN}`,
+  ]);
+}
+
+/** GET `path` on NATS's monitoring port of `pod`, through a port-forward (which NetworkPolicies do not see). */
+async function natsMonitor(ns: string, pod: string, route: string): Promise<any> {
+  const port = 18_222 + Math.floor(Math.random() * 1_000);
+  const pf = spawn(kube.kubectlBin, ['-n', ns, 'port-forward', `pod/${pod}`, `${port}:8222`], { stdio: 'ignore' });
+  try {
+    return await kube.until(
+      `${pod} ${route} through a port-forward`,
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${port}${route}`, { signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
+        return r?.ok ? ((await r.json()) as unknown) : undefined;
+      },
+      30_000,
+      500,
+    );
+  } finally {
+    pf.kill();
+  }
+}
+
+async function productionChecksStep(ns: string) {
+  await step('the production values as installed: NATS routes authenticated, /metrics and /stats closed to the public Service, PDBs', async () => {
+    const servers = [0, 1, 2].map((i) => `${REL}-nats-${i}`);
+    const routes: string[] = [];
+    for (const pod of servers) {
+      const routez = await natsMonitor(ns, pod, '/routez');
+      const peers = new Set((routez.routes ?? []).map((r: any) => r.remote_name ?? r.remote_id));
+      check(peers.size === 2, `${pod} has routes to ${peers.size} of the 2 other servers`);
+      routes.push(`${pod}: ${peers.size} peers`);
+    }
+    const version = (await kube.kubectl(['-n', ns, 'exec', servers[0]!, '-c', 'nats', '--', 'nats-server', '--version'])).trim();
+    const metrics = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    check(metrics.status === 404 || metrics.status === 401, `/metrics through the ingest Service answered ${metrics.status}`);
+    const anonymous = await fetch(`${url}/stats`, { signal: AbortSignal.timeout(5_000) });
+    check(anonymous.status === 401, `/stats without a token answered ${anonymous.status}`);
+    const pdbs = (await kube.json<{ items: any[] }>(['-n', ns, 'get', 'pdb'])).items;
+    const policies = pdbs.map((p) => `${p.metadata.name.replace(`${REL}-`, '')} ${p.spec.unhealthyPodEvictionPolicy}`);
+    check(pdbs.length === 3 && pdbs.every((p) => p.spec.unhealthyPodEvictionPolicy === 'AlwaysAllow'), `PDBs: ${policies.join(', ')}`);
+    readToken = READ_TOKEN;
+    return (
+      `overridden for one node: ${PRODUCTION_LAB_OVERRIDES.filter((a) => a !== '--set').join(' ')}\n` +
+      `routes with credentials: ${routes.join(', ')}; ${version}\n` +
+      `through the ingest Service: /metrics ${metrics.status}, /stats without a token ${anonymous.status}; PDBs: ${policies.join(', ')}`
+    );
+  });
+}
+
 async function cleanup() {
   for (const ns of created.reverse()) {
     await kube.run(kube.kubectlBin, ['delete', 'namespace', ns, '--wait=true', '--timeout=5m', '--ignore-not-found'], {
@@ -701,12 +785,13 @@ async function main() {
   }
   if (NATS_SETS.includes(3)) {
     const ns = (current = `pubsub-ct-${RUN_ID}-3`);
-    await installStep(ns, 'kind values + ci/nats-cluster-values.yaml, 3 NATS servers', [
-      '-f',
-      path.join(CHART, 'ci/nats-cluster-values.yaml'),
-    ]);
+    await installStep(ns, 'k8s/values-production.yaml: 3 NATS servers, auth, retention', PRODUCTION_LAB_OVERRIDES, {
+      base: 'k8s/values-production.yaml',
+      before: () => createTokenSecret(ns),
+    });
+    await productionChecksStep(ns);
     await helmTestStep(ns);
-    await workloadStep('the standard workload on 3 NATS servers (streams replicated 3 times)', 20_000, SEED + 3);
+    await workloadStep('the standard workload on 3 NATS servers (streams replicated 3 times)', 20_000, SEED + 3, PUBLISH_TOKEN);
     await step(`delete namespace ${ns} (release, PVCs)`, async () => (await cleanup(), ''));
   }
 }
