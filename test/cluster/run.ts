@@ -706,7 +706,7 @@ async function natsMonitor(ns: string, pod: string, route: string): Promise<any>
       `${pod} ${route} through a port-forward`,
       async () => {
         const r = await fetch(`http://127.0.0.1:${port}${route}`, { signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
-        return r?.ok ? ((await r.json()) as unknown) : undefined;
+        return r?.ok ? await r.json() : undefined;
       },
       30_000,
       500,
@@ -717,30 +717,33 @@ async function natsMonitor(ns: string, pod: string, route: string): Promise<any>
 }
 
 async function productionChecksStep(ns: string) {
-  await step('the production values as installed: NATS routes authenticated, /metrics and /stats closed to the public Service, PDBs', async () => {
-    const servers = [0, 1, 2].map((i) => `${REL}-nats-${i}`);
-    const routes: string[] = [];
-    for (const pod of servers) {
-      const routez = await natsMonitor(ns, pod, '/routez');
-      const peers = new Set((routez.routes ?? []).map((r: any) => r.remote_name ?? r.remote_id));
-      check(peers.size === 2, `${pod} has routes to ${peers.size} of the 2 other servers`);
-      routes.push(`${pod}: ${peers.size} peers`);
-    }
-    const version = (await kube.kubectl(['-n', ns, 'exec', servers[0]!, '-c', 'nats', '--', 'nats-server', '--version'])).trim();
-    const metrics = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) });
-    check(metrics.status === 404 || metrics.status === 401, `/metrics through the ingest Service answered ${metrics.status}`);
-    const anonymous = await fetch(`${url}/stats`, { signal: AbortSignal.timeout(5_000) });
-    check(anonymous.status === 401, `/stats without a token answered ${anonymous.status}`);
-    const pdbs = (await kube.json<{ items: any[] }>(['-n', ns, 'get', 'pdb'])).items;
-    const policies = pdbs.map((p) => `${p.metadata.name.replace(`${REL}-`, '')} ${p.spec.unhealthyPodEvictionPolicy}`);
-    check(pdbs.length === 3 && pdbs.every((p) => p.spec.unhealthyPodEvictionPolicy === 'AlwaysAllow'), `PDBs: ${policies.join(', ')}`);
-    readToken = READ_TOKEN;
-    return (
-      `overridden for one node: ${PRODUCTION_LAB_OVERRIDES.filter((a) => a !== '--set').join(' ')}\n` +
-      `routes with credentials: ${routes.join(', ')}; ${version}\n` +
-      `through the ingest Service: /metrics ${metrics.status}, /stats without a token ${anonymous.status}; PDBs: ${policies.join(', ')}`
-    );
-  });
+  await step(
+    'the production values as installed: NATS routes authenticated, /metrics and /stats closed to the public Service, PDBs',
+    async () => {
+      const servers = [0, 1, 2].map((i) => `${REL}-nats-${i}`);
+      const routes: string[] = [];
+      for (const pod of servers) {
+        const routez = await natsMonitor(ns, pod, '/routez');
+        const peers = new Set((routez.routes ?? []).map((r: any) => r.remote_name ?? r.remote_id));
+        check(peers.size === 2, `${pod} has routes to ${peers.size} of the 2 other servers`);
+        routes.push(`${pod}: ${peers.size} peers`);
+      }
+      const version = (await kube.kubectl(['-n', ns, 'exec', servers[0]!, '-c', 'nats', '--', 'nats-server', '--version'])).trim();
+      const metrics = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) });
+      check(metrics.status === 404 || metrics.status === 401, `/metrics through the ingest Service answered ${metrics.status}`);
+      const anonymous = await fetch(`${url}/stats`, { signal: AbortSignal.timeout(5_000) });
+      check(anonymous.status === 401, `/stats without a token answered ${anonymous.status}`);
+      const pdbs = (await kube.json<{ items: any[] }>(['-n', ns, 'get', 'pdb'])).items;
+      const policies = pdbs.map((p) => `${p.metadata.name.replace(`${REL}-`, '')} ${p.spec.unhealthyPodEvictionPolicy}`);
+      check(pdbs.length === 3 && pdbs.every((p) => p.spec.unhealthyPodEvictionPolicy === 'AlwaysAllow'), `PDBs: ${policies.join(', ')}`);
+      readToken = READ_TOKEN;
+      return (
+        `overridden for one node: ${PRODUCTION_LAB_OVERRIDES.filter((a) => a !== '--set').join(' ')}\n` +
+        `routes with credentials: ${routes.join(', ')}; ${version}\n` +
+        `through the ingest Service: /metrics ${metrics.status}, /stats without a token ${anonymous.status}; PDBs: ${policies.join(', ')}`
+      );
+    },
+  );
 }
 
 async function cleanup() {
