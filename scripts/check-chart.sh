@@ -264,7 +264,11 @@ check_tiltfile() {
     else
       cat "$out/tilt-secrets.log" >&2; fail "Tiltfile ($ctx): a Secret changes on every render (pass fixed values for everything the chart generates)"
     fi
-    workloads="$(node --import tsx scripts/chart-checks/rendered.ts workloads "$rendered")"
+    # The Tilt resource names of the rendered workloads (through the Tiltfile's naming function).
+    node --import tsx scripts/chart-checks/rendered.ts workloads "$rendered" >"$out/tilt-workloads.txt"
+    if ! workloads="$(tiltfile-check Tiltfile "$ctx" "$out/tilt-workloads.txt" 2>"$out/tilt.log" | sed -n 's/^workload //p')"; then
+      cat "$out/tilt.log" >&2; fail "Tiltfile ($ctx): naming the rendered workloads"; continue
+    fi
     local ok=1 w
     while read -r _ w; do
       grep -qx "$w" <<<"$workloads" || { fail "Tiltfile ($ctx): k8s_resource('$w') matches no rendered workload"; ok=0; }
