@@ -112,8 +112,7 @@ describe('gitOps=true', () => {
         'externalDatabase.existingSecret': 'db',
       }),
     );
-    expect(external.stderr).toBe('');
-    expect(external.ok).toBe(true);
+    expect(external.ok, external.stderr).toBe(true);
   });
 });
 
