@@ -114,7 +114,10 @@ describe('probes and shutdown', () => {
       // not block every drain.
       expect(pdb!.spec.unhealthyPodEvictionPolicy).toBe('AlwaysAllow');
     }
-    const strict = byKind(render(set({ 'consumer.podDisruptionBudget.unhealthyPodEvictionPolicy': 'IfHealthyBudget' })), 'PodDisruptionBudget');
+    const strict = byKind(
+      render(set({ 'consumer.podDisruptionBudget.unhealthyPodEvictionPolicy': 'IfHealthyBudget' })),
+      'PodDisruptionBudget',
+    );
     expect(Object.fromEntries(strict.map((p) => [p.metadata.name, p.spec.unhealthyPodEvictionPolicy]))).toEqual({
       [`${F}-ingest`]: 'AlwaysAllow',
       [`${F}-consumer`]: 'IfHealthyBudget',

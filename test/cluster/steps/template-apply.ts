@@ -58,9 +58,17 @@ export async function templateApplyStep(o: TemplateApplyOptions): Promise<string
   const pgSecret = `${release}-own-postgresql`;
   const natsSecret = `${release}-own-nats`;
   const password = () => randomBytes(18).toString('base64url');
-  const secret = (name: string, stringData: Record<string, string>) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData });
+  const secret = (name: string, stringData: Record<string, string>) => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name },
+    stringData,
+  });
   await kube.apply(ns, secret(pgSecret, { password: password(), 'app-password': password() }));
-  await kube.apply(ns, secret(natsSecret, { 'ingest-password': password(), 'consumer-password': password(), 'admin-password': password() }));
+  await kube.apply(
+    ns,
+    secret(natsSecret, { 'ingest-password': password(), 'consumer-password': password(), 'admin-password': password() }),
+  );
 
   const serverVersion = JSON.parse(await kube.kubectl(['version', '-o', 'json'])).serverVersion.gitVersion as string;
   const render = async (image: string): Promise<Rendered> => {
@@ -81,7 +89,9 @@ export async function templateApplyStep(o: TemplateApplyOptions): Promise<string
         .concat(['tests.enabled=false', 'ingest.replicaCount=2', 'consumer.replicaCount=2'])
         .flatMap((s) => ['--set', s]),
     ]);
-    const objects = parseAllDocuments(yaml).map((d) => d.toJS() as { kind?: string; metadata?: { name: string; labels?: Record<string, string> } } | null);
+    const objects = parseAllDocuments(yaml).map(
+      (d) => d.toJS() as { kind?: string; metadata?: { name: string; labels?: Record<string, string> } } | null,
+    );
     if (objects.some((x) => x?.kind === 'Secret')) fail('gitOps=true rendered a Secret: it must use only the existing ones');
     const jobs = objects.filter((x) => x?.kind === 'Job' && x.metadata?.labels?.['app.kubernetes.io/component'] === 'migration');
     if (jobs.length !== 1) fail(`expected one migration Job in the render, got ${jobs.length}`);
@@ -103,8 +113,14 @@ export async function templateApplyStep(o: TemplateApplyOptions): Promise<string
     );
     const wrong = pods.filter((p) => [...p.spec.initContainers, ...p.spec.containers].some((c: any) => c.image !== image));
     if (pods.length !== 4 || wrong.length)
-      fail(`expected 4 ingest/consumer pods on ${image}, got ${pods.map((p) => `${p.metadata.name}=${p.spec.containers[0].image}`).join(', ')}`);
-    await kube.until('ingest ready behind the NodePort', async () => (await fetch(`${o.ingestUrl}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok, 120_000);
+      fail(
+        `expected 4 ingest/consumer pods on ${image}, got ${pods.map((p) => `${p.metadata.name}=${p.spec.containers[0].image}`).join(', ')}`,
+      );
+    await kube.until(
+      'ingest ready behind the NodePort',
+      async () => (await fetch(`${o.ingestUrl}/readyz`, { signal: AbortSignal.timeout(5_000) })).ok,
+      120_000,
+    );
     return pods.length;
   };
 
@@ -134,7 +150,9 @@ export async function templateApplyStep(o: TemplateApplyOptions): Promise<string
   await apply(first);
   await jobDone(first.migrationJob);
   await podsOn(o.imageA);
-  lines.push(`apply 1 (${o.imageA}): migration Job ${first.migrationJob} complete, ingest and consumer ready after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  lines.push(
+    `apply 1 (${o.imageA}): migration Job ${first.migrationJob} complete, ingest and consumer ready after ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  );
   say(lines.at(-1)!);
   lines.push(await exact('after apply 1', o.seed));
 
