@@ -108,6 +108,11 @@ expect_reject "externalNats.url is required" --set nats.enabled=false
 expect_reject "externalDatabase.url or externalDatabase.existingSecret is required" --set postgresql.enabled=false
 expect_reject "fileStore.maxSize \\(8Gi\\) exceeds" --set nats.jetstream.fileStore.pvc.size=4Gi
 expect_reject "auth.enabled=true needs auth.publishTokens" --set auth.enabled=true
+expect_reject "gitOps=true needs postgresql.auth.existingSecret" --set gitOps=true
+expect_reject "gitOps=true needs nats.auth.existingSecret" --set gitOps=true --set postgresql.auth.existingSecret=pg
+expect_reject "migration.activeDeadlineSeconds \\(900\\) must be greater than migration.waitTimeoutSeconds" \
+  --set migration.activeDeadlineSeconds=900
+expect_reject "/nats/podDisruptionBudget/unhealthyPodEvictionPolicy" --set nats.podDisruptionBudget.unhealthyPodEvictionPolicy=Never
 # The events buffer and the dead letters must fit the NATS file store (nats-server refuses a stream
 # whose max_bytes it cannot reserve); the age limit is gone for good.
 expect_reject "config.stream.maxBytes \\(8589934592\\) \\+ config.stream.deadLetterMaxBytes \\(268435456\\) \\+ headroom \\(858993459\\) exceed" \
