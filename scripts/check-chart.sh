@@ -108,6 +108,11 @@ expect_reject "externalNats.url is required" --set nats.enabled=false
 expect_reject "externalDatabase.url or externalDatabase.existingSecret is required" --set postgresql.enabled=false
 expect_reject "fileStore.maxSize \\(8Gi\\) exceeds" --set nats.jetstream.fileStore.pvc.size=4Gi
 expect_reject "auth.enabled=true needs auth.publishTokens" --set auth.enabled=true
+expect_reject "gitOps=true needs postgresql.auth.existingSecret" --set gitOps=true
+expect_reject "gitOps=true needs nats.auth.existingSecret" --set gitOps=true --set postgresql.auth.existingSecret=pg
+expect_reject "migration.activeDeadlineSeconds \\(900\\) must be greater than migration.waitTimeoutSeconds" \
+  --set migration.activeDeadlineSeconds=900
+expect_reject "/nats/podDisruptionBudget/unhealthyPodEvictionPolicy" --set nats.podDisruptionBudget.unhealthyPodEvictionPolicy=Never
 # The events buffer and the dead letters must fit the NATS file store (nats-server refuses a stream
 # whose max_bytes it cannot reserve); the age limit is gone for good.
 expect_reject "config.stream.maxBytes \\(8589934592\\) \\+ config.stream.deadLetterMaxBytes \\(268435456\\) \\+ headroom \\(858993459\\) exceed" \
@@ -264,7 +269,11 @@ check_tiltfile() {
     else
       cat "$out/tilt-secrets.log" >&2; fail "Tiltfile ($ctx): a Secret changes on every render (pass fixed values for everything the chart generates)"
     fi
-    workloads="$(node --import tsx scripts/chart-checks/rendered.ts workloads "$rendered")"
+    # The Tilt resource names of the rendered workloads (through the Tiltfile's naming function).
+    node --import tsx scripts/chart-checks/rendered.ts workloads "$rendered" >"$out/tilt-workloads.txt"
+    if ! workloads="$(tiltfile-check Tiltfile "$ctx" "$out/tilt-workloads.txt" 2>"$out/tilt.log" | sed -n 's/^workload //p')"; then
+      cat "$out/tilt.log" >&2; fail "Tiltfile ($ctx): naming the rendered workloads"; continue
+    fi
     local ok=1 w
     while read -r _ w; do
       grep -qx "$w" <<<"$workloads" || { fail "Tiltfile ($ctx): k8s_resource('$w') matches no rendered workload"; ok=0; }

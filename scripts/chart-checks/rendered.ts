@@ -1,6 +1,6 @@
 // Questions check-chart.sh asks of `helm template` output (multi-document YAML):
 //   rendered.ts nats-conf RENDERED OUT    write the nats.conf of the NATS ConfigMap to OUT
-//   rendered.ts workloads RENDERED        print the names of the Deployments, StatefulSets, Jobs, Pods
+//   rendered.ts workloads RENDERED        print "<kind> <name>" of the Deployments, StatefulSets, Jobs, Pods
 //   rendered.ts same-secrets A B          exit 1 unless both renders hold identical Secrets
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
@@ -26,7 +26,7 @@ switch (command) {
   }
   case 'workloads':
     for (const o of objects(a!))
-      if (['Deployment', 'StatefulSet', 'Job', 'DaemonSet', 'Pod'].includes(o.kind ?? '')) console.log(o.metadata.name);
+      if (['Deployment', 'StatefulSet', 'Job', 'DaemonSet', 'Pod'].includes(o.kind ?? '')) console.log(`${o.kind} ${o.metadata.name}`);
     break;
   case 'same-secrets': {
     // Tilt renders with `helm template` on every `tilt up` and chart edit: a Secret that changed

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { CHART, envOf, find, podOf, render, set, tryRender, workloads, type K8sObject } from './helm.ts';
+import { CHART, envOf, find, migrationJob, podOf, render, set, tryRender, workloads, type K8sObject } from './helm.ts';
 
 const F = 'pubsub-aggregator';
 const MiB = 1024 ** 2;
@@ -156,7 +156,7 @@ describe('topic limit (MAX_TOPICS)', () => {
     const objs = render(set({ 'ingest.maxTopics': 500 }));
     expect(appEnv(objs, 'ingest').MAX_TOPICS).toBe('500');
     expect(appEnv(objs, 'consumer').MAX_TOPICS).toBeUndefined();
-    expect(envOf(podOf(find(objs, 'Job', `${F}-migrate-1`)).spec.containers[0]).MAX_TOPICS).toBeUndefined();
+    expect(envOf(podOf(migrationJob(objs)).spec.containers[0]).MAX_TOPICS).toBeUndefined();
     expect(appEnv(render(), 'ingest').MAX_TOPICS).toBe('10000');
   });
 

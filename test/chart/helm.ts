@@ -90,6 +90,13 @@ export function find(objs: K8sObject[], kind: string, name: string): K8sObject {
   return o;
 }
 
+/** The migration Job: its name ends in a hash of what it runs (templates/_migration.tpl). */
+export function migrationJob(objs: K8sObject[]): K8sObject {
+  const jobs = objs.filter((o) => o.kind === 'Job' && o.metadata.labels?.['app.kubernetes.io/component'] === 'migration');
+  if (jobs.length !== 1) throw new Error(`expected one migration Job, rendered ${jobs.map((j) => j.metadata.name).join(', ') || 'none'}`);
+  return jobs[0]!;
+}
+
 /** Pod template (labels + spec) of a workload or a bare Pod. */
 export function podOf(o: K8sObject): { labels: Record<string, string>; spec: any } {
   if (o.kind === 'Pod') return { labels: o.metadata.labels ?? {}, spec: o.spec };

@@ -11,6 +11,7 @@ import {
   byKind,
   envOf,
   find,
+  migrationJob,
   podOf,
   render,
   set,
@@ -109,7 +110,22 @@ describe('probes and shutdown', () => {
       const pdb = pdbs.find((p) => p.spec.selector.matchLabels['app.kubernetes.io/component'] === c);
       expect(pdb, c).toBeDefined();
       expect(pdb!.spec.maxUnavailable).toBe(1);
+      // A drain may evict pods that are not ready: an outage that leaves them all unready must
+      // not block every drain.
+      expect(pdb!.spec.unhealthyPodEvictionPolicy).toBe('AlwaysAllow');
     }
+    const strict = byKind(
+      render(set({ 'consumer.podDisruptionBudget.unhealthyPodEvictionPolicy': 'IfHealthyBudget' })),
+      'PodDisruptionBudget',
+    );
+    expect(Object.fromEntries(strict.map((p) => [p.metadata.name, p.spec.unhealthyPodEvictionPolicy]))).toEqual({
+      [`${F}-ingest`]: 'AlwaysAllow',
+      [`${F}-consumer`]: 'IfHealthyBudget',
+      [`${F}-nats`]: 'AlwaysAllow',
+    });
+    expect(tryRender(set({ 'nats.podDisruptionBudget.unhealthyPodEvictionPolicy': 'Never' })).stderr).toMatch(
+      /nats\/podDisruptionBudget\/unhealthyPodEvictionPolicy/,
+    );
   });
 
   it('spreads app pods over nodes', () => {
@@ -164,7 +180,7 @@ describe('PostgreSQL on a read-only root filesystem', () => {
 });
 
 describe('migration ordering', () => {
-  const job = find(defaults, 'Job', `${F}-migrate-1`);
+  const job = migrationJob(defaults);
 
   it('is a release Job (not a pre-install hook, which would run before the built-in PostgreSQL exists)', () => {
     expect(job.metadata.annotations?.['helm.sh/hook']).toBeUndefined();
@@ -174,11 +190,16 @@ describe('migration ordering', () => {
     expect(envOf(spec.initContainers[0]).WAIT_FOR).toBe('postgres');
   });
 
-  it('a new Job per revision (Job templates are immutable)', () => {
-    const objs = render(['--set', 'migration.backoffLimit=2']);
-    expect(find(objs, 'Job', `${F}-migrate-1`).spec.backoffLimit).toBe(2);
-    const src = readFileSync(path.join(CHART, 'templates/_helpers.tpl'), 'utf8');
-    expect(src).toMatch(/migrate-%d" .*\.Release\.Revision/);
+  it('its deadline leaves the migration time after the longest wait for PostgreSQL', () => {
+    expect(job.spec.activeDeadlineSeconds).toBe(1200);
+    expect(envOf(podOf(job).spec.initContainers[0]).WAIT_TIMEOUT_SECONDS).toBe('900');
+    for (const deadline of [900, 600])
+      expect(tryRender(set({ 'migration.activeDeadlineSeconds': deadline })).stderr).toContain(
+        `migration.activeDeadlineSeconds (${deadline}) must be greater than migration.waitTimeoutSeconds (900)`,
+      );
+    expect(migrationJob(render(set({ 'migration.activeDeadlineSeconds': 400, 'migration.waitTimeoutSeconds': 300 }))).spec).toMatchObject({
+      activeDeadlineSeconds: 400,
+    });
   });
 
   it('ingest and consumer start only after the migrations of their own image are applied', () => {
@@ -273,7 +294,7 @@ describe('PostgreSQL credentials', () => {
       'consumer/consumer': app,
     });
     // The migration creates that role (shared/db/app-role.ts).
-    const migrate = envOf(podOf(find(defaults, 'Job', `${F}-migrate-1`)).spec.containers[0]);
+    const migrate = envOf(podOf(migrationJob(defaults)).spec.containers[0]);
     expect(migrate.APP_DB_USER).toBe('events_app');
     expect(migrate.APP_DB_PASSWORD).toEqual({ secretKeyRef: { name: `${F}-postgresql`, key: 'app-password' } });
   });
@@ -343,7 +364,7 @@ describe('PostgreSQL credentials', () => {
     expect(byKind(objs, 'Secret')).toHaveLength(0);
     const pg = podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0];
     expect(envOf(pg).POSTGRES_PASSWORD).toEqual({ secretKeyRef: { name: 'my-pg', key: 'pw' } });
-    expect(envOf(podOf(find(objs, 'Job', `${F}-migrate-1`)).spec.containers[0]).POSTGRES_PASSWORD).toEqual({
+    expect(envOf(podOf(migrationJob(objs)).spec.containers[0]).POSTGRES_PASSWORD).toEqual({
       secretKeyRef: { name: 'my-pg', key: 'pw' },
     });
     expect(envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]).APP_DB_PASSWORD).toEqual({
@@ -452,7 +473,7 @@ describe('external NATS and PostgreSQL', () => {
     const o = render(set({ 'postgresql.enabled': false, 'externalDatabase.url': 'postgresql://u:p@db.example:5432/events' }));
     const s = find(o, 'Secret', `${F}-database`);
     expect(Buffer.from(s.data!['database-url']!, 'base64').toString()).toBe('postgresql://u:p@db.example:5432/events');
-    expect(envOf(podOf(find(o, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({
+    expect(envOf(podOf(migrationJob(o)).spec.containers[0]).DATABASE_URL).toEqual({
       secretKeyRef: { name: `${F}-database`, key: 'database-url' },
     });
   });
@@ -716,6 +737,10 @@ describe('helm test and k6', () => {
     // It starts only once ingest is ready (k6's own setup gives up after 60 s).
     const [wait] = job.spec.template.spec.initContainers;
     expect(wait.command).toEqual(['node', '/wait/wait-for.cjs']);
+    // Its init container runs the app image, from the same registry as the other pods.
+    expect(job.spec.template.spec.imagePullSecrets).toBeUndefined();
+    const pulled = find(render(['--set', 'k6.enabled=true', '--set', 'imagePullSecrets[0].name=registry']), 'Job', `${F}-k6-1`);
+    expect(pulled.spec.template.spec.imagePullSecrets).toEqual([{ name: 'registry' }]);
     expect(envOf(wait)).toMatchObject({ WAIT_FOR: 'url', WAIT_URL: `http://${F}-ingest.${NAMESPACE}.svc:8080/readyz` });
     // The repo's own script and everything it imports, byte for byte. The pod only has /scripts,
     // so an import from outside load/ (../shared) would break the Job: check the whole closure
@@ -764,7 +789,7 @@ describe('NOTES.txt', () => {
       expect(notes).toContain('http://localhost:8080 already');
       expect(notes).toContain(`helm test pubsub-aggregator -n ${NAMESPACE} --logs`);
       expect(notes).toContain('NodePort 30080');
-      expect(notes).toContain(`${F}-migrate-1`);
+      expect(notes).toContain(migrationJob(render(['-f', path.join(CHART, '../../k8s/values-kind.yaml')])).metadata.name);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -819,7 +844,7 @@ describe('NATS users', () => {
       expect(env.NATS_PASSWORD).toEqual({ secretKeyRef: { name: `${F}-nats-users`, key: `${role}-password` } });
     }
     // The migration Job does not talk to NATS.
-    expect(envOf(podOf(find(defaults, 'Job', `${F}-migrate-1`)).spec.containers[0]).NATS_PASSWORD).toBeUndefined();
+    expect(envOf(podOf(migrationJob(defaults)).spec.containers[0]).NATS_PASSWORD).toBeUndefined();
     const nats = podOf(find(defaults, 'StatefulSet', `${F}-nats`)).spec.containers[0];
     for (const role of ['INGEST', 'CONSUMER', 'ADMIN']) {
       expect(envOf(nats)[`NATS_${role}_PASSWORD`]).toEqual({
@@ -897,7 +922,7 @@ describe('external database', () => {
     );
     const s = find(objs, 'Secret', `${F}-database`);
     expect(Buffer.from(s.data!['app-database-url']!, 'base64').toString()).toBe('postgresql://app:q@db:5432/e');
-    expect(envOf(podOf(find(objs, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({
+    expect(envOf(podOf(migrationJob(objs)).spec.containers[0]).DATABASE_URL).toEqual({
       secretKeyRef: { name: `${F}-database`, key: 'database-url' },
     });
     for (const name of ['ingest', 'consumer']) {
@@ -911,7 +936,7 @@ describe('external database', () => {
     expect(envOf(podOf(find(own, 'Deployment', `${F}-ingest`)).spec.containers[0]).DATABASE_URL).toEqual({
       secretKeyRef: { name: 'db', key: 'app-url' },
     });
-    expect(envOf(podOf(find(own, 'Job', `${F}-migrate-1`)).spec.containers[0]).DATABASE_URL).toEqual({
+    expect(envOf(podOf(migrationJob(own)).spec.containers[0]).DATABASE_URL).toEqual({
       secretKeyRef: { name: 'db', key: 'database-url' },
     });
   });

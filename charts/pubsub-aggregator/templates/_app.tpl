@@ -15,6 +15,12 @@ metadata:
   namespace: {{ $ctx.Release.Namespace }}
   labels:
     {{- include "pubsub-aggregator.componentLabels" (dict "ctx" $ctx "component" .component) | nindent 4 }}
+  annotations:
+    # Argo CD: applied only once wave 0 is healthy, which holds the migration Job (complete) and
+    # NATS and PostgreSQL (ready). A failed migration then stops the sync before the Deployments
+    # change, and the running pods keep serving. Other tools ignore it (the init containers order
+    # the start there).
+    argocd.argoproj.io/sync-wave: "1"
 spec:
   {{- if not $v.autoscaling.enabled }}
   replicas: {{ $v.replicaCount }}
@@ -148,6 +154,7 @@ metadata:
     {{- include "pubsub-aggregator.componentLabels" (dict "ctx" $ctx "component" .component) | nindent 4 }}
 spec:
   maxUnavailable: {{ $v.podDisruptionBudget.maxUnavailable }}
+  unhealthyPodEvictionPolicy: {{ $v.podDisruptionBudget.unhealthyPodEvictionPolicy }}
   selector:
     matchLabels:
       {{- include "pubsub-aggregator.componentSelectorLabels" (dict "ctx" $ctx "component" .component) | nindent 6 }}

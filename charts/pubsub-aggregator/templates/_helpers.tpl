@@ -427,11 +427,6 @@ using the app image's own node and pg driver. Call with (dict "ctx" $ "waitFor" 
     name: {{ include "pubsub-aggregator.fullname" . }}-scripts
 {{- end }}
 
-{{/* The Job/Deployment name of the migration of this revision. */}}
-{{- define "pubsub-aggregator.migration.jobName" -}}
-{{- printf "%s-migrate-%d" (include "pubsub-aggregator.fullname" .) (int .Release.Revision) }}
-{{- end }}
-
 {{/* ------------------------------------------------------------------------------------------
 Sizes
 ------------------------------------------------------------------------------------------- */}}

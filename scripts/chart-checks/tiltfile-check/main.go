@@ -1,5 +1,7 @@
-// tiltfile-check FILE CONTEXT: runs a Tiltfile with Tilt's API stubbed and prints what it declared:
-// "resource <workload>", "image <ref> <context> <dockerfile>", "helm <chart> <values...>", "yaml <file>".
+// tiltfile-check FILE CONTEXT [WORKLOADS]: runs a Tiltfile with Tilt's API stubbed and prints what it
+// declared: "resource <workload>", "image <ref> <context> <dockerfile>", "helm <chart> <values...>",
+// "yaml <file>". With WORKLOADS (lines "<kind> <name>" of the rendered chart) it also prints
+// "workload <resource name>" for each, named as Tilt would (workload_to_resource_function).
 package main
 
 import (
@@ -13,6 +15,9 @@ import (
 )
 
 var out []string
+
+// The Tiltfile's workload_to_resource_function, if it set one.
+var resourceNamer starlark.Callable
 
 type spec struct {
 	params []string // names; a trailing "?" marks optional
@@ -100,6 +105,14 @@ func main() {
 			}
 			return starlark.String(str(kw["url"]))
 		}),
+		"workload_to_resource_function": starlark.NewBuiltin("workload_to_resource_function", func(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			var fn starlark.Callable
+			if err := starlark.UnpackArgs("workload_to_resource_function", args, kwargs, "fn", &fn); err != nil {
+				return nil, err
+			}
+			resourceNamer = fn
+			return starlark.None, nil
+		}),
 		"local_resource": stub("local_resource", spec{[]string{"name", "cmd?", "deps?", "trigger_mode?", "resource_deps?", "ignore?", "auto_init?", "serve_cmd?", "cmd_bat?", "serve_cmd_bat?", "allow_parallel?", "links?", "tags?", "env?", "serve_env?", "readiness_probe?", "dir?", "serve_dir?", "labels?"}}, nil),
 	}
 	thread := &starlark.Thread{Name: "Tiltfile"}
@@ -113,5 +126,33 @@ func main() {
 	}
 	for _, l := range out {
 		fmt.Println(l)
+	}
+	if len(os.Args) > 3 {
+		printWorkloads(thread, os.Args[3])
+	}
+}
+
+// printWorkloads prints "workload <resource name>" for each "<kind> <name>" line of file.
+func printWorkloads(thread *starlark.Thread, file string) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		panic(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(src)), "\n") {
+		kind, name, _ := strings.Cut(line, " ")
+		resource := name
+		if resourceNamer != nil {
+			id := starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
+				"name": starlark.String(name), "kind": starlark.String(kind),
+				"namespace": starlark.String("pubsub"), "group": starlark.String(""),
+			})
+			v, err := starlark.Call(thread, resourceNamer, starlark.Tuple{id}, nil)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "workload_to_resource_function:", err)
+				os.Exit(1)
+			}
+			resource = str(v)
+		}
+		fmt.Println("workload " + resource)
 	}
 }
