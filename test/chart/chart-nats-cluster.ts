@@ -76,7 +76,14 @@ export interface Server {
   ports: Ports;
   log: string;
   running(): boolean;
-  start(objs: K8sObject[]): Promise<void>;
+  /**
+   * Starts it with a render's config; resolves once its startup probe (/healthz: JetStream current
+   * with the cluster) and readiness probe pass, as a StatefulSet waits before the next pod, or at
+   * once with `{ wait: false }`.
+   */
+  start(objs: K8sObject[], opts?: { wait?: boolean }): Promise<void>;
+  /** Whether its startup probe (/healthz) passes now. */
+  healthy(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -97,18 +104,25 @@ export function server(ordinal: number, ports: Ports[], dir: string): Server {
     ports: ports[ordinal]!,
     log,
     running: () => !!proc && proc.exitCode === null && proc.signalCode === null,
-    async start(objs) {
+    async healthy() {
+      const r = await fetch(`http://127.0.0.1:${ports[ordinal]!.monitor}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+      return !!r?.ok;
+    },
+    async start(objs, opts = {}) {
       const { conf, env } = serverSetup(objs, ordinal, ports, dir);
       mkdirSync(dir, { recursive: true });
       const file = path.join(dir, `nats-${ordinal}.${++start}.conf`);
       writeFileSync(file, conf);
       proc = spawn(bin, ['-c', file, '-l', log], { stdio: 'ignore', env: { PATH: process.env.PATH, ...env } });
-      // The StatefulSet's readiness probe.
-      await pollUntil(() => fetch(`http://127.0.0.1:${ports[ordinal]!.monitor}/healthz?js-server-only=true`).then((r) => r.ok), Boolean, {
-        what: `nats-${ordinal} ready`,
-        timeoutMs: 30_000,
-        abortIf: () => (proc?.exitCode !== null ? `exited: ${readFileSync(log, 'utf8').slice(-2000)}` : undefined),
-      });
+      const abortIf = () => (proc?.exitCode !== null ? `exited: ${readFileSync(log, 'utf8').slice(-2000)}` : undefined);
+      const probe = (q: string) => () => fetch(`http://127.0.0.1:${ports[ordinal]!.monitor}/healthz${q}`).then((r) => r.ok);
+      if (opts.wait === false) {
+        await pollUntil(probe('?js-server-only=true'), Boolean, { what: `nats-${ordinal} listening`, timeoutMs: 30_000, abortIf });
+        return;
+      }
+      // The StatefulSet's startup probe, then its readiness probe.
+      await pollUntil(probe(''), Boolean, { what: `nats-${ordinal} healthy`, timeoutMs: 60_000, abortIf });
+      await pollUntil(probe('?js-server-only=true'), Boolean, { what: `nats-${ordinal} ready`, timeoutMs: 30_000, abortIf });
     },
     async stop() {
       const p = proc;
