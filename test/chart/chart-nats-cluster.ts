@@ -105,7 +105,9 @@ export function server(ordinal: number, ports: Ports[], dir: string): Server {
     log,
     running: () => !!proc && proc.exitCode === null && proc.signalCode === null,
     async healthy() {
-      const r = await fetch(`http://127.0.0.1:${ports[ordinal]!.monitor}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+      const r = await fetch(`http://127.0.0.1:${ports[ordinal]!.monitor}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(
+        () => undefined,
+      );
       return !!r?.ok;
     },
     async start(objs, opts = {}) {

@@ -163,8 +163,13 @@ async function rollout(servers: Server[], next: K8sObject[], onReady?: (s: Serve
   await new Promise((r) => setTimeout(r, 3_000));
   stop = true;
   await Promise.all([publisher, sampler]);
-  m.inStream = (await pollUntil(() => jsm.streams.info('ROLL'), (i) => i.state.messages >= m.published, { what: 'stream state', timeoutMs: 30_000 }))
-    .state.messages;
+  m.inStream = (
+    await pollUntil(
+      () => jsm.streams.info('ROLL'),
+      (i) => i.state.messages >= m.published,
+      { what: 'stream state', timeoutMs: 30_000 },
+    )
+  ).state.messages;
   return m;
 }
 
@@ -201,10 +206,14 @@ describe('NATS route credentials (3 real servers, the rendered config)', () => {
     await intruder.stop();
     const before = readFileSync(intruder.log, 'utf8').length;
     await intruder.start(chart(true, ROUTE_B), { wait: false });
-    await pollUntil(async () => readFileSync(intruder.log, 'utf8').slice(before), (l) => l.includes('Authentication Failure'), {
-      what: 'Authentication Failure in the log of the server with the wrong password',
-      timeoutMs: 15_000,
-    });
+    await pollUntil(
+      async () => readFileSync(intruder.log, 'utf8').slice(before),
+      (l) => l.includes('Authentication Failure'),
+      {
+        what: 'Authentication Failure in the log of the server with the wrong password',
+        timeoutMs: 15_000,
+      },
+    );
     await new Promise((r) => setTimeout(r, 2_000));
     expect((await routesOf(intruder)).size).toBe(0);
     for (const s of servers.slice(0, 2)) expect(await routesOf(s)).not.toContain(NAMES[2]);
@@ -257,7 +266,11 @@ describe('NATS route credentials (3 real servers, the rendered config)', () => {
     // the old-password one and the new-password one cannot form a majority with each other.
     await s1.stop();
     const down = Date.now();
-    await pollUntil(() => metaLeaderOf(s0), (l) => l === '', { what: 'nats-0 losing the meta leader', timeoutMs: 30_000 });
+    await pollUntil(
+      () => metaLeaderOf(s0),
+      (l) => l === '',
+      { what: 'nats-0 losing the meta leader', timeoutMs: 30_000 },
+    );
     const lost = Date.now() - down;
     await s1.start(chart(true, ROUTE_B));
     const back = await pollUntil(() => metaLeaderOf(s1), Boolean, { what: 'meta leader of nats-1 and nats-2', timeoutMs: 30_000 });

@@ -14,7 +14,9 @@ describe('nats.spread', () => {
       maxSkew: 1,
       topologyKey: 'kubernetes.io/hostname',
       whenUnsatisfiable: 'ScheduleAnyway',
-      labelSelector: { matchLabels: { 'app.kubernetes.io/name': F, 'app.kubernetes.io/instance': F, 'app.kubernetes.io/component': 'nats' } },
+      labelSelector: {
+        matchLabels: { 'app.kubernetes.io/name': F, 'app.kubernetes.io/instance': F, 'app.kubernetes.io/component': 'nats' },
+      },
     });
   });
 
@@ -28,7 +30,9 @@ describe('nats.spread', () => {
     const r = tryRender(set({ 'nats.spread.minDomains': 3 }));
     expect(r.ok).toBe(false);
     expect(r.stderr).toContain('nats.spread.minDomains needs nats.spread.whenUnsatisfiable=DoNotSchedule');
-    expect(tryRender(set({ 'nats.spread.whenUnsatisfiable': 'DoNotSchedule', 'nats.spread.minDomains': 0 })).stderr).toMatch(/\/nats\/spread\/minDomains/);
+    expect(tryRender(set({ 'nats.spread.whenUnsatisfiable': 'DoNotSchedule', 'nats.spread.minDomains': 0 })).stderr).toMatch(
+      /\/nats\/spread\/minDomains/,
+    );
     expect(tryRender(set({ 'nats.spread.whenUnsatisfiable': 'Never' })).stderr).toMatch(/\/nats\/spread\/whenUnsatisfiable/);
   });
 });

@@ -82,10 +82,18 @@ describe('k8s/nats-values.yaml (official NATS chart)', () => {
   describe('its NetworkPolicy (extraResources)', () => {
     const policies = (v.extraResources as K8sObject[]).filter((o) => o.kind === 'NetworkPolicy');
     // Pods as the official chart labels them (release "nats"), in the policy's namespace.
-    const nats: Endpoint = { labels: { 'app.kubernetes.io/name': 'nats', 'app.kubernetes.io/instance': 'nats', 'app.kubernetes.io/component': 'nats' } };
+    const nats: Endpoint = {
+      labels: { 'app.kubernetes.io/name': 'nats', 'app.kubernetes.io/instance': 'nats', 'app.kubernetes.io/component': 'nats' },
+    };
     const ns = (name: string) => ({ 'kubernetes.io/metadata.name': name });
-    const ingest: Endpoint = { labels: { 'app.kubernetes.io/name': 'pubsub-aggregator', 'app.kubernetes.io/component': 'ingest' }, namespaceLabels: ns('pubsub') };
-    const consumer: Endpoint = { labels: { 'app.kubernetes.io/name': 'pubsub-aggregator', 'app.kubernetes.io/component': 'consumer' }, namespaceLabels: ns('pubsub') };
+    const ingest: Endpoint = {
+      labels: { 'app.kubernetes.io/name': 'pubsub-aggregator', 'app.kubernetes.io/component': 'ingest' },
+      namespaceLabels: ns('pubsub'),
+    };
+    const consumer: Endpoint = {
+      labels: { 'app.kubernetes.io/name': 'pubsub-aggregator', 'app.kubernetes.io/component': 'consumer' },
+      namespaceLabels: ns('pubsub'),
+    };
     const strangerInApp: Endpoint = { labels: { app: 'curl' }, namespaceLabels: ns('pubsub') };
     const prometheus: Endpoint = { labels: { app: 'prometheus' }, namespaceLabels: ns('monitoring') };
     const neighbour: Endpoint = { labels: { app: 'other' } }; // another pod in the NATS namespace
