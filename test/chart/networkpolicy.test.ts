@@ -118,6 +118,21 @@ describe('NetworkPolicies (NATS cluster, narrowed sources)', () => {
     expect(allowed(objs, outsider, p.nats!, 8222)).toBe(false);
   });
 
+  it('NATS monitoring (8222) and every /metrics port are closed to the rest of the namespace, the release included', () => {
+    const targets: Array<[string, number]> = [
+      ['nats', 8222],
+      ['ingest', 9091],
+      ['consumer', 9090],
+    ];
+    for (const [c, port] of targets) {
+      expect(allowed(objs, stranger, p[c]!, port), `${c}:${port}`).toBe(false);
+      for (const from of ['ingest', 'consumer', 'nats', 'test', 'migration', 'postgresql'])
+        if (from !== c) expect(allowed(objs, p[from]!, p[c]!, port), `${from} -> ${c}:${port}`).toBe(false);
+    }
+    // The helm test pod needs only ingest's API port.
+    expect(allowed(objs, p.test!, p.ingest!, 8080)).toBe(true);
+  });
+
   it('the k6 Job (when enabled) reaches ingest', () => {
     const withK6 = render(['-f', path.join(CHART, 'ci/hpa-values.yaml')]);
     const q = pods(withK6);

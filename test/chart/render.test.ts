@@ -400,7 +400,10 @@ describe('NATS', () => {
     expect(headless.spec.clusterIP).toBe('None');
     expect(headless.spec.publishNotReadyAddresses).toBe(true);
     const conf = find(objs, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
-    const routes = [...conf.matchAll(/nats:\/\/(\S+):6222/g)].map((m) => m[1]);
+    // With route credentials (the default) the URLs come from the env, the password inside them.
+    expect(conf).toMatch(/routes: \[\s*\$NATS_ROUTE_0\s*\$NATS_ROUTE_1\s*\$NATS_ROUTE_2\s*\]/);
+    const natsEnv = envOf(sts.spec.template.spec.containers[0]);
+    const routes = [0, 1, 2].map((i) => /^nats:\/\/route:\$\(NATS_ROUTE_PASSWORD\)@(\S+):6222$/.exec(natsEnv[`NATS_ROUTE_${i}`])?.[1]);
     expect(routes).toEqual([0, 1, 2].map((i) => `${F}-nats-${i}.${F}-nats-headless.${NAMESPACE}.svc`));
     expect(conf).toMatch(/server_name: \$SERVER_NAME/);
     expect(envOf(sts.spec.template.spec.containers[0]).SERVER_NAME).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
@@ -426,6 +429,10 @@ describe('NATS', () => {
           NATS_INGEST_PASSWORD: 'a',
           NATS_CONSUMER_PASSWORD: 'b',
           NATS_ADMIN_PASSWORD: 'c',
+          NATS_ROUTE_PASSWORD: 'd',
+          NATS_ROUTE_0: 'nats://route:d@127.0.0.1:6222',
+          NATS_ROUTE_1: 'nats://route:d@127.0.0.2:6222',
+          NATS_ROUTE_2: 'nats://route:d@127.0.0.3:6222',
         };
         const r = spawnSync(tool('nats-server')!, ['-c', file, '-t'], { encoding: 'utf8', env });
         expect(r.status, r.stderr + r.stdout).toBe(0);
@@ -836,7 +843,7 @@ describe('app start-up', () => {
 describe('NATS users', () => {
   it('each app connects as its own user; passwords come from a kept Secret into the NATS pods as env, never into the ConfigMap', () => {
     const secret = find(defaults, 'Secret', `${F}-nats-users`);
-    expect(Object.keys(secret.data!).sort()).toEqual(['admin-password', 'consumer-password', 'ingest-password']);
+    expect(Object.keys(secret.data!).sort()).toEqual(['admin-password', 'consumer-password', 'ingest-password', 'route-password']);
     expect(secret.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
     for (const role of ['ingest', 'consumer']) {
       const env = envOf(podOf(find(defaults, 'Deployment', `${F}-${role}`)).spec.containers[0]);

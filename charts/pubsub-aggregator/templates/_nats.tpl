@@ -38,12 +38,61 @@ cluster {
   name: {{ $fullname }}
   port: {{ .Values.nats.clusterPort }}
   no_advertise: true
+  {{- if eq (include "pubsub-aggregator.nats.routeAuth" .) "true" }}
+  # Routes log in as user "route"; a server without the password is refused. The password, and the
+  # route URLs that carry it, come from the environment (the Secret), never from this ConfigMap.
+  authorization {
+    user: route
+    password: $NATS_ROUTE_PASSWORD
+  }
   routes: [
     {{- range $i := until $replicas }}
-    nats://{{ $fullname }}-{{ $i }}.{{ $headless }}.{{ $.Release.Namespace }}.svc:{{ $.Values.nats.clusterPort }}
+    $NATS_ROUTE_{{ $i }}
     {{- end }}
   ]
+  {{- else }}
+  routes: [
+    {{- range $i := until $replicas }}
+    {{ include "pubsub-aggregator.nats.routeUrl" (dict "ctx" $ "ordinal" $i) }}
+    {{- end }}
+  ]
+  {{- end }}
 }
+{{- end }}
+{{- end }}
+
+{{/* "true" when the cluster routes need credentials: auth on, nats.auth.routeAuth, more than one server. */}}
+{{- define "pubsub-aggregator.nats.routeAuth" -}}
+{{- $a := .Values.nats.auth }}
+{{- and $a.enabled $a.routeAuth (gt (int .Values.nats.replicas) 1) | toString }}
+{{- end }}
+
+{{/*
+Route URL of one server (its stable pod DNS name). Call with (dict "ctx" $ "ordinal" N) for the plain
+URL, or add "userinfo" "route:$(NATS_ROUTE_PASSWORD)" for the one Kubernetes completes in the env.
+*/}}
+{{- define "pubsub-aggregator.nats.routeUrl" -}}
+{{- $ctx := .ctx }}
+{{- $host := printf "%s-%d.%s.%s.svc" (include "pubsub-aggregator.nats.fullname" $ctx) (int .ordinal) (include "pubsub-aggregator.nats.headless" $ctx) $ctx.Release.Namespace }}
+{{- printf "nats://%s%s:%d" (ternary (printf "%s@" .userinfo) "" (not (empty .userinfo))) $host (int $ctx.Values.nats.clusterPort) }}
+{{- end }}
+
+{{/*
+Environment of the route credentials (container env entries): the password from the Secret, then one
+URL per server with it inside. Kubernetes expands $(NATS_ROUTE_PASSWORD) in a later entry's value, so
+the password reaches nats.conf's routes without being written into the ConfigMap or the pod spec.
+*/}}
+{{- define "pubsub-aggregator.nats.routeEnv" -}}
+{{- if eq (include "pubsub-aggregator.nats.routeAuth" .) "true" }}
+- name: NATS_ROUTE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pubsub-aggregator.nats.secretName" . }}
+      key: {{ .Values.nats.auth.routePasswordKey }}
+{{- range $i := until (int .Values.nats.replicas) }}
+- name: NATS_ROUTE_{{ $i }}
+  value: {{ include "pubsub-aggregator.nats.routeUrl" (dict "ctx" $ "ordinal" $i "userinfo" "route:$(NATS_ROUTE_PASSWORD)") | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -101,4 +150,23 @@ subscribe: { allow: ["_INBOX_consumer.>"] }
 {{- else }}
 {{- fail (printf "no NATS permissions for role %q" .role) }}
 {{- end }}
+{{- end }}
+
+{{/*
+Spread of the NATS servers over nodes (one entry of topologySpreadConstraints). ScheduleAnyway lets
+two servers share a node when the scheduler sees no better place, and losing that node then loses
+JetStream's quorum; DoNotSchedule with minDomains = replicas leaves a server Pending instead until a
+node of its own exists.
+*/}}
+{{- define "pubsub-aggregator.nats.topologySpread" -}}
+{{- $s := .Values.nats.spread }}
+- maxSkew: 1
+  topologyKey: kubernetes.io/hostname
+  whenUnsatisfiable: {{ $s.whenUnsatisfiable }}
+  {{- with $s.minDomains }}
+  minDomains: {{ . }}
+  {{- end }}
+  labelSelector:
+    matchLabels:
+      {{- include "pubsub-aggregator.componentSelectorLabels" (dict "ctx" . "component" "nats") | nindent 6 }}
 {{- end }}
