@@ -66,7 +66,7 @@ tables="$(psql --dbname="$url" -X -A -t -v ON_ERROR_STOP=1 -c \
 echo "TRUNCATE $tables;" >"$work/truncate.sql"
 
 start=$(date +%s)
-psql --dbname="$url" -X -q --single-transaction -v ON_ERROR_STOP=1 \
+psql --dbname="$url" -X -q --output=/dev/null --single-transaction -v ON_ERROR_STOP=1 \
   -f "$work/before.sql" -f "$work/migrations.sql" -f "$work/check.sql" -f "$work/truncate.sql" -f "$work/data.sql"
 events="$(psql --dbname="$url" -X -A -t -c 'SELECT count(*) FROM public.processed_events')"
 echo "restore: restored $RESTORE_FILE in $(($(date +%s) - start)) s: $events events"
