@@ -1,13 +1,12 @@
 // The backup CronJob and the restore Job: what the chart renders (helm template), and the scripts
 // they run (files/backup.sh, files/restore.sh) run for real here, as the pods run them (bash, the
 // PostgreSQL client tools on PATH), against a real PostgreSQL with the project's schema.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinary } from '../../scripts/lib/binaries.ts';
+import { runBackupScript } from '../../scripts/lib/backup-scripts.ts';
 import { migrate, startPostgres, type Postgres } from '../../scripts/lib/postgres.ts';
 import { removeDir } from '../../scripts/lib/temp-dir.ts';
 import { sleep } from '../../shared/retry.ts';
@@ -130,19 +129,7 @@ function podOfIn(objs: K8sObject[], kind: string, name: string): Endpoint {
 
 // ---- the scripts against a real PostgreSQL -------------------------------------------------------------
 
-const PG_BIN = path.dirname(findBinary('pg_dump'));
 
-function runScript(script: 'backup.sh' | 'restore.sh', env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  const proc = spawn('bash', [path.join(CHART, 'files', script)], {
-    cwd: ROOT,
-    env: { PATH: `${PG_BIN}:${process.env.PATH ?? ''}`, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout.on('data', (d) => (out += d));
-  proc.stderr.on('data', (d) => (out += d));
-  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, out })));
-}
 
 const TABLES = ['processed_events', 'duplicate_events', 'topic_counters', 'stream_high_water', 'purged_rows'];
 
@@ -213,7 +200,7 @@ describe('backup.sh and restore.sh against PostgreSQL', () => {
     writeFileSync(path.join(dir, 'pubsub-20200101T000000Z.dump.partial'), 'half');
     const env = { DATABASE_URL: `${source}?schema=public&connection_limit=3`, BACKUP_DIR: dir, BACKUP_KEEP: '2' };
     for (let i = 0; i < 3; i++) {
-      const r = await runScript('backup.sh', env);
+      const r = await runBackupScript('backup.sh', env);
       expect(r.code, r.out).toBe(0);
       expect(r.out).toMatch(/backup: wrote .*\.dump \(\d+ bytes\)/);
       if (i < 2) await sleep(1_100); // names are per second
@@ -225,20 +212,20 @@ describe('backup.sh and restore.sh against PostgreSQL', () => {
 
   it('a run that fails leaves no complete-looking dump and the kept ones untouched', async () => {
     const before = dumps(dir);
-    const r = await runScript('backup.sh', { DATABASE_URL: dbUrl('nosuchdb'), BACKUP_DIR: dir, BACKUP_KEEP: '2' });
+    const r = await runBackupScript('backup.sh', { DATABASE_URL: dbUrl('nosuchdb'), BACKUP_DIR: dir, BACKUP_KEEP: '2' });
     expect(r.code).not.toBe(0);
     const after = dumps(dir);
     expect(after.filter((f) => f.endsWith('.dump'))).toEqual(before);
     // At most its own partial, which the next run deletes.
     expect(after.filter((f) => !f.endsWith('.dump')).every((f) => f.endsWith('.dump.partial'))).toBe(true);
-    const again = await runScript('backup.sh', { DATABASE_URL: source, BACKUP_DIR: dir, BACKUP_KEEP: '2' });
+    const again = await runBackupScript('backup.sh', { DATABASE_URL: source, BACKUP_DIR: dir, BACKUP_KEEP: '2' });
     expect(again.code, again.out).toBe(0);
     expect(dumps(dir).every((f) => f.endsWith('.dump'))).toBe(true);
     expect(dumps(dir)).toHaveLength(2);
   });
 
   it('BACKUP_KEEP must be a positive integer', async () => {
-    const r = await runScript('backup.sh', { DATABASE_URL: source, BACKUP_DIR: dir, BACKUP_KEEP: '0' });
+    const r = await runBackupScript('backup.sh', { DATABASE_URL: source, BACKUP_DIR: dir, BACKUP_KEEP: '0' });
     expect(r.code).toBe(2);
     expect(r.out).toContain('BACKUP_KEEP must be an integer >= 1');
   });
@@ -249,14 +236,14 @@ describe('backup.sh and restore.sh against PostgreSQL', () => {
     const target = dbUrl('target');
     migrate(target, ROOT);
     const env = { DATABASE_URL: `${target}?schema=public`, BACKUP_DIR: dir, RESTORE_FILE: latest };
-    const r = await runScript('restore.sh', env);
+    const r = await runBackupScript('restore.sh', env);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('restored');
     expect(r.out).toContain(': 3000 events');
     expect(await snapshot(target)).toEqual(await snapshot(source));
 
     // Not into a database that holds events: nothing changes.
-    const twice = await runScript('restore.sh', env);
+    const twice = await runBackupScript('restore.sh', env);
     expect(twice.code).not.toBe(0);
     expect(twice.out).toMatch(/already holds 3200 event rows/);
     expect(await snapshot(target)).toEqual(await snapshot(source));
@@ -269,10 +256,10 @@ describe('backup.sh and restore.sh against PostgreSQL', () => {
     );
     const newer = mkdtempSync(path.join(os.tmpdir(), 'backups-newer-'));
     try {
-      expect((await runScript('backup.sh', { DATABASE_URL: source, BACKUP_DIR: newer, BACKUP_KEEP: '1' })).code).toBe(0);
+      expect((await runBackupScript('backup.sh', { DATABASE_URL: source, BACKUP_DIR: newer, BACKUP_KEEP: '1' })).code).toBe(0);
       await sql(server.url, 'CREATE DATABASE older');
       migrate(dbUrl('older'), ROOT);
-      const refused = await runScript('restore.sh', { DATABASE_URL: dbUrl('older'), BACKUP_DIR: newer, RESTORE_FILE: dumps(newer)[0]! });
+      const refused = await runBackupScript('restore.sh', { DATABASE_URL: dbUrl('older'), BACKUP_DIR: newer, RESTORE_FILE: dumps(newer)[0]! });
       expect(refused.code).not.toBe(0);
       expect(refused.out).toContain('migrations 29991231000000_future are not applied here');
       // One transaction: nothing of it was kept.
@@ -284,7 +271,7 @@ describe('backup.sh and restore.sh against PostgreSQL', () => {
 
   it('refuses a name that is not a complete dump in the directory', async () => {
     for (const file of ['missing.dump', '../x.dump', 'a.dump.partial']) {
-      const r = await runScript('restore.sh', { DATABASE_URL: source, BACKUP_DIR: dir, RESTORE_FILE: file });
+      const r = await runBackupScript('restore.sh', { DATABASE_URL: source, BACKUP_DIR: dir, RESTORE_FILE: file });
       expect(r.code, file).toBe(2);
     }
   });
