@@ -19,7 +19,10 @@ const RESTORE = set({
   'ingest.replicaCount': 0,
   'consumer.replicaCount': 0,
 });
-const cronPod = (o: K8sObject) => ({ labels: o.spec.jobTemplate.spec.template.metadata.labels, spec: o.spec.jobTemplate.spec.template.spec });
+const cronPod = (o: K8sObject) => ({
+  labels: o.spec.jobTemplate.spec.template.metadata.labels,
+  spec: o.spec.jobTemplate.spec.template.spec,
+});
 
 describe('backup chart objects', () => {
   it('are off by default', () => {
@@ -29,7 +32,9 @@ describe('backup chart objects', () => {
   });
 
   it('backup.enabled: a kept PVC and a CronJob running backup.sh as the schema owner, like the other pods', () => {
-    const objs = render(set({ 'backup.enabled': true, 'backup.keep': 3, 'backup.schedule': '0 */6 * * *', 'backup.persistence.size': '20Gi' }));
+    const objs = render(
+      set({ 'backup.enabled': true, 'backup.keep': 3, 'backup.schedule': '0 */6 * * *', 'backup.persistence.size': '20Gi' }),
+    );
     const pvc = find(objs, 'PersistentVolumeClaim', `${F}-backup`);
     expect(pvc.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
     expect(pvc.spec.resources.requests.storage).toBe('20Gi');
@@ -57,7 +62,9 @@ describe('backup chart objects', () => {
   });
 
   it('reads the credentials from postgresql.auth.existingSecret, or from the external database Secret', () => {
-    const own = cronPod(find(render(set({ 'backup.enabled': true, 'postgresql.auth.existingSecret': 'pg-creds' })), 'CronJob', `${F}-backup`));
+    const own = cronPod(
+      find(render(set({ 'backup.enabled': true, 'postgresql.auth.existingSecret': 'pg-creds' })), 'CronJob', `${F}-backup`),
+    );
     expect(envOf(own.spec.containers[0]).POSTGRES_PASSWORD.secretKeyRef.name).toBe('pg-creds');
     const external = render(['-f', path.join(CHART, 'ci/external-values.yaml'), ...set({ 'backup.enabled': true })]);
     const ext = cronPod(find(external, 'CronJob', `${F}-backup`));
@@ -128,8 +135,6 @@ function podOfIn(objs: K8sObject[], kind: string, name: string): Endpoint {
 }
 
 // ---- the scripts against a real PostgreSQL -------------------------------------------------------------
-
-
 
 const TABLES = ['processed_events', 'duplicate_events', 'topic_counters', 'stream_high_water', 'purged_rows'];
 
@@ -259,7 +264,11 @@ describe('backup.sh and restore.sh against PostgreSQL', () => {
       expect((await runBackupScript('backup.sh', { DATABASE_URL: source, BACKUP_DIR: newer, BACKUP_KEEP: '1' })).code).toBe(0);
       await sql(server.url, 'CREATE DATABASE older');
       migrate(dbUrl('older'), ROOT);
-      const refused = await runBackupScript('restore.sh', { DATABASE_URL: dbUrl('older'), BACKUP_DIR: newer, RESTORE_FILE: dumps(newer)[0]! });
+      const refused = await runBackupScript('restore.sh', {
+        DATABASE_URL: dbUrl('older'),
+        BACKUP_DIR: newer,
+        RESTORE_FILE: dumps(newer)[0]!,
+      });
       expect(refused.code).not.toBe(0);
       expect(refused.out).toContain('migrations 29991231000000_future are not applied here');
       // One transaction: nothing of it was kept.

@@ -20,13 +20,7 @@ export default fp<{ config: ConsumerConfig }>(
       },
       { what: 'create stream and consumer', log: app.log, timeoutMs: config.STARTUP_TIMEOUT_MS },
     );
-    await checkDatabaseBehindStream(
-      app.nats.jsm,
-      config,
-      async () => (await nextStreamSequence(app.db)) - 1,
-      app.consumerMetrics,
-      app.log,
-    );
+    await checkDatabaseBehindStream(app.nats.jsm, config, async () => (await nextStreamSequence(app.db)) - 1, app.consumerMetrics, app.log);
   },
   { name: 'topology', dependencies: ['nats', 'prisma', 'consumer-metrics'] },
 );
