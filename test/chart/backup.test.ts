@@ -124,6 +124,11 @@ describe('backup chart objects', () => {
       expect(allowed(objs, ep, internet, 443), name).toBe(false);
       expect(allowed(objs, ingest, ep, 5432), name).toBe(false);
     }
+    // An external database: only the destinations networkPolicy.externalDatabaseTo names.
+    const external = render(['-f', path.join(CHART, 'ci/external-values.yaml'), ...set({ 'backup.enabled': true })]);
+    const extBackup: Endpoint = { labels: cronPod(find(external, 'CronJob', `${F}-backup`)).labels };
+    expect(allowed(external, extBackup, { labels: {}, ip: '10.20.3.4' }, 5432)).toBe(true);
+    expect(allowed(external, extBackup, { labels: {}, ip: '10.99.3.4' }, 5432)).toBe(false);
     // Without backups, no PostgreSQL ingress rule names them.
     const plain = render();
     expect(allowed(plain, backup, podOfIn(plain, 'StatefulSet', `${F}-postgresql`), 5432)).toBe(false);
