@@ -124,6 +124,9 @@ expect_reject "/config/stream/deadLetterMaxBytes" --set config.stream.deadLetter
 expect_reject "additional properties 'maxAgeMs' not allowed" --set config.stream.maxAgeMs=604800000
 expect_reject "/ingest/maxTopics" --set ingest.maxTopics=0
 expect_reject "ingest.maxTopics \\(1000000\\) needs" --set ingest.maxTopics=1000000 -f k8s/values-kind.yaml
+# A restore while a consumer could create the stream at sequence 1 first; keep at least one dump.
+expect_reject "backup.restore.file needs ingest.replicaCount=0" --set backup.enabled=true --set backup.restore.file=x.dump
+expect_reject "/backup/keep" --set backup.keep=0
 
 # ---- alert rules ----------------------------------------------------------------------------------
 # The file the PrometheusRule template loads, as Prometheus itself would: valid, and every alert

@@ -113,6 +113,12 @@ export function createConsumerMetrics() {
       registers: [registry],
     }),
     dbUp: new Gauge({ name: 'consumer_database_up', help: '1 when the last database operation succeeded', registers: [registry] }),
+    // Checked once at start (apps/consumer/database-behind.ts): PostgreSQL restored behind NATS.
+    ackedNotStored: new Gauge({
+      name: 'consumer_acked_sequences_not_stored',
+      help: 'At start: stream sequences the durable consumer acknowledged that neither PostgreSQL nor the dead-letter stream can account for (a database restored behind NATS); 0 when none',
+      registers: [registry],
+    }),
     // Retention (apps/consumer/retention.ts). Only the replica holding the purge lock deletes: sum
     // the counter over replicas. The gauges are read from PostgreSQL by every replica at the purge
     // interval, the same figure on each: aggregate with max().

@@ -4,6 +4,7 @@ import { nextStreamSequence } from '../../../shared/db/stream-sequence.ts';
 import { ensureBrokerDuplicateTotal } from '../../../shared/nats/counters.ts';
 import { ensureTopology } from '../../../shared/nats/topology.ts';
 import { withBackoff } from '../../../shared/retry.ts';
+import { checkDatabaseBehindStream } from '../database-behind.ts';
 
 /**
  * The consumer owns the topology (streams, durable consumer, the broker-duplicate total): it holds
@@ -19,6 +20,7 @@ export default fp<{ config: ConsumerConfig }>(
       },
       { what: 'create stream and consumer', log: app.log, timeoutMs: config.STARTUP_TIMEOUT_MS },
     );
+    await checkDatabaseBehindStream(app.nats.jsm, config, async () => (await nextStreamSequence(app.db)) - 1, app.consumerMetrics, app.log);
   },
-  { name: 'topology', dependencies: ['nats', 'prisma'] },
+  { name: 'topology', dependencies: ['nats', 'prisma', 'consumer-metrics'] },
 );
