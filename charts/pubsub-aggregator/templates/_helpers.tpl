@@ -328,7 +328,7 @@ manage yourself (existingSecret) contributes only its name: restart the pods aft
 Call with (dict "ctx" $ "auth" true) for ingest (bearer tokens), without for the others.
 */}}
 {{- define "pubsub-aggregator.secretChecksums" -}}
-{{- $v := .ctx.Values }}
+{{- $v := .ctx.Values -}}
 checksum/credentials: {{ list $v.postgresql.auth $v.externalDatabase $v.nats.auth $v.externalNats.existingSecret | toJson | sha256sum }}
 {{- if and .auth $v.auth.enabled }}
 checksum/auth: {{ list $v.auth.existingSecret $v.auth.publishTokens $v.auth.readTokens | toJson | sha256sum }}

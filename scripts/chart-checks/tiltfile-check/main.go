@@ -71,11 +71,11 @@ func main() {
 		panic(err)
 	}
 	predeclared := starlark.StringDict{
-		"struct":               starlark.NewBuiltin("struct", starlarkstruct.Make),
-		"TRIGGER_MODE_AUTO":    starlark.MakeInt(0),
-		"TRIGGER_MODE_MANUAL":  starlark.MakeInt(1),
-		"allow_k8s_contexts":   stub("allow_k8s_contexts", spec{[]string{"contexts"}}, nil),
-		"k8s_context":          stub("k8s_context", spec{}, func(map[string]starlark.Value) starlark.Value { return starlark.String(ctx) }),
+		"struct":              starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"TRIGGER_MODE_AUTO":   starlark.MakeInt(0),
+		"TRIGGER_MODE_MANUAL": starlark.MakeInt(1),
+		"allow_k8s_contexts":  stub("allow_k8s_contexts", spec{[]string{"contexts"}}, nil),
+		"k8s_context":         stub("k8s_context", spec{}, func(map[string]starlark.Value) starlark.Value { return starlark.String(ctx) }),
 		"docker_build": stub("docker_build", spec{[]string{"ref", "context", "build_args?", "dockerfile?", "dockerfile_contents?", "live_update?", "match_in_env_vars?", "ignore?", "only?", "entrypoint?", "target?", "ssh?", "network?", "secret?", "extra_tag?", "container_args?", "cache_from?", "pull?", "platform?"}},
 			func(kw map[string]starlark.Value) starlark.Value {
 				df := str(kw["dockerfile"])
