@@ -51,7 +51,7 @@ export class InflatedBody extends Readable {
     this.inflater
       .on('data', this.onInflated)
       .on('drain', () => !this.destroyed && this.source.resume())
-      .once('end', () => this.push(null))
+      .once('end', this.onInflatedEnd)
       .once('error', this.onCorrupt);
     source.on('data', this.onEncoded).once('end', this.onEncodedEnd).once('error', this.onSourceError).once('close', this.onSourceClose);
   }
@@ -85,6 +85,18 @@ export class InflatedBody extends Readable {
         : this.opts.admit?.(this.inflatedLength);
     if (refused) this.destroy(refused);
     else if (!this.push(chunk)) this.inflater.pause();
+  };
+
+  /** zlib ignores bytes after the end of a deflate stream: a body with more in it is not what it says. */
+  private readonly onInflatedEnd = () => {
+    if (this.inflater.bytesWritten < this.receivedEncodedLength) {
+      const after = this.receivedEncodedLength - this.inflater.bytesWritten;
+      this.destroy(
+        new UndecodableBodyError(
+          `the body is not valid ${FORMAT[this.coding]} (Content-Encoding: ${this.coding}): ${after} bytes follow the end of its compressed stream`,
+        ),
+      );
+    } else this.push(null);
   };
 
   private readonly onEncodedEnd = () => {

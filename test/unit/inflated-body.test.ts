@@ -98,6 +98,16 @@ describe('InflatedBody', () => {
     expect(error).toMatchObject({ statusCode: 400, message: expect.stringMatching(message) });
   });
 
+  it('refuses bytes after the end of a zlib stream, which zlib itself ignores', async () => {
+    const { error } = await inflate(Buffer.concat([await zz(json), Buffer.from('zz')]), 'deflate');
+    expect(error).toMatchObject({ statusCode: 400, message: expect.stringMatching(/2 bytes follow the end of its compressed stream/) });
+  });
+
+  it('reads a gzip body of two members whole (RFC 1952 allows several)', async () => {
+    const { bytes } = await inflate(Buffer.concat([await gz(json.subarray(0, 100)), await gz(json.subarray(100))]), 'gzip');
+    expect(bytes!.equals(json)).toBe(true);
+  });
+
   it('refuses a gzip whose checksum does not match its content', async () => {
     const compressed = Buffer.from(await gz(json));
     compressed[compressed.length - 6] = compressed[compressed.length - 6]! ^ 0xff; // in the CRC-32 trailer
