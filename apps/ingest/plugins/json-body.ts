@@ -27,8 +27,8 @@ const scans = new WeakMap<FastifyRequest, BodyScan>();
  * JSON bodies, inflated first when they come in gzip or deflate (inflated-body.ts: bounded by
  * BODY_LIMIT_BYTES and the body budget as they inflate), then scanned as they arrive
  * (body-scan.ts): nesting depth (a body nested thousands deep would overflow the stack in a
- * recursive walker), batch size, an event's size and JSON cut short
- * are refused before anything is parsed, so a body costs what its events can cost. Then parsed
+ * recursive walker), batch size, an event's size and JSON cut short are refused before anything is
+ * parsed, so a body costs what its events can cost. Then parsed
  * (json-text.ts: UTF-8, prototype-poisoning keys refused), or, for a large batch, handed to the
  * route as a BatchText whose events it parses one at a time. A body that does not parse cannot be
  * accepted as events: 422, like the seed.
