@@ -51,6 +51,8 @@ interface Mode {
   appEnv?: Record<string, string>;
   /** Events go to scripts/lib/floor-server.ts instead of ingest (the consumer stores them as usual). */
   floor?: boolean;
+  /** Request bodies are sent gzip-compressed. */
+  gzip?: boolean;
   description: string;
 }
 
@@ -71,6 +73,15 @@ const MODES: Record<string, Mode> = {
     concurrency: 4,
     consumerEnv: {},
     description: '100 events/request, 4 clients, batched consumer',
+  },
+  // The batched mode with every body gzip-compressed: what inflating costs ingest per event.
+  'batched-gzip': {
+    name: 'batched-gzip',
+    batchSize: 100,
+    concurrency: 16,
+    consumerEnv: {},
+    gzip: true,
+    description: '100 events/request gzip-compressed (Content-Encoding: gzip), 16 clients, batched consumer',
   },
   single: { name: 'single', batchSize: 1, concurrency: 16, consumerEnv: {}, description: '1 event/request, 16 clients, batched consumer' },
   // What the design costs before ingest does anything of its own (issue #14): the single mode with
@@ -167,7 +178,13 @@ async function runOnce(mode: Mode, events: number, seed: number): Promise<RunRes
     const cpu0 = cpuOf();
     const switches0 = switchesOf();
     const t0 = performance.now();
-    const sent = await sendEvents(w.events, { baseUrl: target.url, batchSize: mode.batchSize, concurrency: mode.concurrency, latencies });
+    const sent = await sendEvents(w.events, {
+      baseUrl: target.url,
+      batchSize: mode.batchSize,
+      concurrency: mode.concurrency,
+      latencies,
+      gzip: mode.gzip,
+    });
     const acceptedAt = performance.now();
     // Done when every unique event is committed. Polled only after the last answer, every 100 ms
     // until 98% are in, then every 5 ms: the poll is PostgreSQL work the server would not do (every

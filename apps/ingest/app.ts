@@ -60,10 +60,13 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   // First: its hook holds a pipelined request until the reply ahead of it has left.
   await app.register(connectionOrder);
   await app.register(transferCoding);
-  await app.register(jsonBodyPlugin, { limits: { maxBatchSize: config.MAX_BATCH_SIZE, maxEventBytes: config.MAX_EVENT_BYTES } });
   await app.register(metricsPlugin, { config });
   await app.register(errorsPlugin);
   await app.register(bodyBudget, { config });
+  await app.register(jsonBodyPlugin, {
+    limits: { maxBatchSize: config.MAX_BATCH_SIZE, maxEventBytes: config.MAX_EVENT_BYTES },
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+  });
   await app.register(securityHeaders);
   // Rate limit and bearer-token auth, in that order.
   await app.register(authPlugin, { config });

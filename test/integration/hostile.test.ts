@@ -57,7 +57,7 @@ describe('hostile input', () => {
     ['constructor.prototype key', '{"topic":"a","event_id":"1","timestamp":"2026-11-26T10:00:00Z","constructor":{"prototype":{"x":1}}}'],
     ['missing content type', '{}', { 'content-type': '' }, 415],
     ['form content type', 'topic=a', { 'content-type': 'application/x-www-form-urlencoded' }, 415],
-    ['a gzip content encoding', JSON.stringify(ok()), { 'content-encoding': 'gzip' }, 415],
+    ['plain JSON labelled gzip', JSON.stringify(ok()), { 'content-encoding': 'gzip' }, 400],
     ['a br content encoding on a plain body', JSON.stringify(ok()), { 'content-encoding': 'br' }, 415],
     ['a 10k-char topic', { ...ok(), topic: 'a'.repeat(10_000) }],
     ['a 300-char event_id', { ...ok(), event_id: 'x'.repeat(300) }],
@@ -72,7 +72,8 @@ describe('hostile input', () => {
     ['a batch of non-objects', [1, 'two', null]],
   ];
 
-  // 422 for every body that cannot be accepted as events (the seed's status); 415 for the wrong type.
+  // 422 for every body that cannot be accepted as events (the seed's status); 415 for the wrong type;
+  // 400 for bytes that are not in their Content-Encoding.
   it.each(cases)('answers 4xx to %s, publishes nothing, stays healthy', async (_what, payload, headers, status) => {
     const before = await streamSeq();
     const res = await post(payload, headers ?? {});
@@ -97,10 +98,10 @@ describe('hostile input', () => {
     expect(res.json().message).toMatch(/"__proto__" key .* refused/);
   });
 
-  it('names the content coding it takes, and takes "identity"', async () => {
-    const refused = await post(JSON.stringify(ok()), { 'content-encoding': 'gzip' });
-    expect(refused.headers['accept-encoding']).toBe('identity');
-    expect(refused.json().message).toMatch(/Content-Encoding "gzip" is not supported/);
+  it('names the content codings it takes, and takes "identity"', async () => {
+    const refused = await post(JSON.stringify(ok()), { 'content-encoding': 'br' });
+    expect(refused.headers['accept-encoding']).toBe('gzip, deflate');
+    expect(refused.json().message).toMatch(/Content-Encoding "br" is not supported/);
     expect((await post(JSON.stringify(ok()), { 'content-encoding': 'identity' })).statusCode).toBe(202);
   });
 

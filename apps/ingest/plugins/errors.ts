@@ -1,7 +1,10 @@
 import { STATUS_CODES } from 'node:http';
 import fp from 'fastify-plugin';
 import { BufferFullError, PublishUnavailableError } from '../publisher.ts';
-import { NOT_EVENTS, UnsupportedContentEncodingError, UnsupportedMediaError } from './json-body.ts';
+import { ACCEPTED_CODINGS, UnsupportedContentEncodingError } from '../body-coding.ts';
+import { BodyBudgetError } from './body-budget.ts';
+import { NOT_EVENTS } from './json-body.ts';
+import { UnsupportedMediaError } from '../unsupported-media.ts';
 import { sendUnavailable } from '../unavailable.ts';
 import { UnprocessableBodyError } from '../unprocessable.ts';
 
@@ -55,6 +58,10 @@ export default fp(
           RETRY_AFTER_SECONDS,
         );
       }
+      if (err instanceof BodyBudgetError) {
+        // A compressed body that inflated past the budget, refused mid-body: the connection closes.
+        return sendUnavailable(reply, 'body_budget', err.message, 1);
+      }
       const e = err as { statusCode?: number; code?: string; message: string; validationContext?: string };
       // A body that parsed but is not an event or a list of events (a string, a number, null).
       const unprocessable =
@@ -75,7 +82,7 @@ export default fp(
       const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : undefined;
       if (status) {
         // RFC 9110 §15.5.16: say which content codings would have been accepted.
-        if (err instanceof UnsupportedContentEncodingError) reply.header('accept-encoding', 'identity');
+        if (err instanceof UnsupportedContentEncodingError) reply.header('accept-encoding', ACCEPTED_CODINGS);
         // Refused by our body parser, so read whole, like a 422: the connection can carry on.
         if (err instanceof UnsupportedMediaError) reply.removeHeader('connection');
         const message = e.code === 'FST_ERR_VALIDATION' ? e.message.replace(/^(body|querystring)\/?/, '$1 ') : e.message;

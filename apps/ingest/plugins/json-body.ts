@@ -1,33 +1,15 @@
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { BatchText } from '../batch-text.ts';
+import { parseContentEncoding } from '../body-coding.ts';
 import { BodyScan, type ScanLimits } from '../body-scan.ts';
+import { InflatedBody } from '../inflated-body.ts';
 import { decodeUtf8, parseJson } from '../json-text.ts';
 import { UnprocessableBodyError } from '../unprocessable.ts';
+import { UnsupportedMediaError } from '../unsupported-media.ts';
 
 export const NOT_EVENTS = 'the body must be a JSON event, an array of events, or {"events": [...]}';
-
-/** 415 raised by the body parser, once the whole body was read. */
-export class UnsupportedMediaError extends Error {
-  readonly statusCode = 415;
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/**
- * 415 for a body sent in a content coding (gzip, br, ...): ingest reads JSON as sent. Ignoring the
- * header would refuse gzip as "not valid UTF-8" and take a body labelled br as if it were plain.
- */
-export class UnsupportedContentEncodingError extends UnsupportedMediaError {
-  constructor(encoding: string) {
-    super('UNSUPPORTED_CONTENT_ENCODING', `Content-Encoding "${encoding}" is not supported; send the JSON body uncompressed`);
-  }
-}
 
 /** JSON is UTF-8 (RFC 8259 §8.1): a body labelled UTF-16 or Latin-1 would be decoded as UTF-8 and mangled. */
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
@@ -42,34 +24,42 @@ const LAZY_BATCH_BYTES = 64 * 1024;
 const scans = new WeakMap<FastifyRequest, BodyScan>();
 
 /**
- * JSON bodies, scanned as they arrive (body-scan.ts): nesting depth (a body nested thousands deep
- * would overflow the stack in a recursive walker), batch size, an event's size and JSON cut short
- * are refused before anything is parsed, so a body costs what its events can cost. Then parsed
+ * JSON bodies, inflated first when they come in gzip or deflate (inflated-body.ts: bounded by
+ * BODY_LIMIT_BYTES and the body budget as they inflate), then scanned as they arrive
+ * (body-scan.ts): nesting depth (a body nested thousands deep would overflow the stack in a
+ * recursive walker), batch size, an event's size and JSON cut short are refused before anything is
+ * parsed, so a body costs what its events can cost. Then parsed
  * (json-text.ts: UTF-8, prototype-poisoning keys refused), or, for a large batch, handed to the
  * route as a BatchText whose events it parses one at a time. A body that does not parse cannot be
  * accepted as events: 422, like the seed.
  */
-export default fp<{ limits: ScanLimits }>(
-  async (app, { limits }) => {
+export default fp<{ limits: ScanLimits; bodyLimitBytes: number }>(
+  async (app, { limits, bodyLimitBytes }) => {
     app.addHook('preParsing', async (req, _reply, payload) => {
-      const encoding = req.headers['content-encoding']?.trim().toLowerCase();
-      if (encoding && encoding !== 'identity') return payload; // refused whole by the parser (415)
+      const coding = parseContentEncoding(req.headers['content-encoding']);
+      if (typeof coding !== 'string') return payload; // refused whole by the parser (415)
+      const body: Readable =
+        coding === 'identity'
+          ? payload
+          : new InflatedBody(payload, coding, { limitBytes: bodyLimitBytes, admit: (bytes) => app.bodyBudget.grow(req, bytes) });
       const scan = new BodyScan(limits);
       scans.set(req, scan);
       const declared = Number(req.headers['content-length'] ?? NaN);
       let received = 0;
+      // What is left unread is counted in the bytes on the wire, compressed or not.
+      const unread = () => declared - (body instanceof InflatedBody ? body.receivedEncodedLength : received);
       let refused: UnprocessableBodyError | undefined;
       // Once refused, a body with little left is read to its end and dropped: refused then, it
       // leaves the connection open for the requests pipelined behind it. With more left (or an
       // unknown length) it is refused at once and the connection closes: reading 8 MiB only to drop
       // it was most of what 32 such senders cost the event loop.
-      return payload.pipe(
+      const scanned = body.pipe(
         new Transform({
           transform(chunk: Buffer, _enc, callback) {
             received += chunk.length;
             if (!refused) {
               refused = scan.push(chunk);
-              if (refused && !(declared - received <= READ_ON_AFTER_REFUSAL_BYTES)) {
+              if (refused && !(unread() <= READ_ON_AFTER_REFUSAL_BYTES)) {
                 return callback(Object.assign(refused, { bodyUnread: true }));
               }
             }
@@ -80,11 +70,22 @@ export default fp<{ limits: ScanLimits }>(
           },
         }),
       );
+      // Fastify reads the body from `scanned` only when the route takes one, and only after its own
+      // checks (Content-Length over the limit: 413 unread); a refusal raised meanwhile has no
+      // listener but this one, and an 'error' without a listener would end the process.
+      scanned.on('error', () => {});
+      if (body instanceof InflatedBody) {
+        // The inflater's refusals (413, 400, 503) are the body's: pipe() does not pass errors on.
+        body.once('error', (err) => scanned.destroy(err));
+        // Fastify checks the bytes on the wire against Content-Length and bodyLimit with this.
+        Object.defineProperty(scanned, 'receivedEncodedLength', { get: () => body.receivedEncodedLength });
+      }
+      return scanned;
     });
     app.removeContentTypeParser('application/json');
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
-      const encoding = req.headers['content-encoding']?.trim();
-      if (encoding && encoding.toLowerCase() !== 'identity') return done(new UnsupportedContentEncodingError(encoding), undefined);
+      const coding = parseContentEncoding(req.headers['content-encoding']);
+      if (typeof coding !== 'string') return done(coding, undefined);
       const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1];
       if (charset !== undefined && !UTF8.test(charset)) {
         return done(
@@ -111,5 +112,5 @@ export default fp<{ limits: ScanLimits }>(
       done(null, parsed);
     });
   },
-  { name: 'json-body' },
+  { name: 'json-body', dependencies: ['body-budget'] },
 );
