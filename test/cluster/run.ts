@@ -8,6 +8,11 @@
 //                       else http://<first node's InternalIP>:<node port>)
 //   CLUSTER_NATS        value sets to run: "1", "3" or "1,3" (default) NATS servers
 //   CLUSTER_KEEP=1      keep the namespaces after a failure, to look around
+//   CLUSTER_IMAGE_2     the same image under a second tag, for the `helm template | kubectl apply`
+//                       step's second apply (default: that step is skipped, and says so)
+//   CLUSTER_RECYCLE_PVS a shell command run after each namespace is deleted, making the volumes of
+//                       its PVCs usable again (the lab's `up.sh recycle-pvs`: its PVs are retained)
+//   CLUSTER_STEPS       the later steps to run, comma-separated: gitops, backup, dead-letters (default all)
 //
 // Each step prints what it checked. Every object lives in namespaces this run creates (pubsub-ct-*)
 // and deletes at the end, PVCs included; load goes through the ingest NodePort (not a port-forward,
@@ -26,6 +31,8 @@ import { pollUntil } from '../../shared/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 import type { StatsReply as Stats } from '../../shared/stats-reply.ts';
 import { Kube, tcpFrom } from './kube.ts';
+import { backupDrill } from './steps/backup-drill.ts';
+import { templateApplyStep } from './steps/template-apply.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHART = path.join(ROOT, 'charts/pubsub-aggregator');
@@ -38,6 +45,9 @@ const EXTRA_VALUES = (process.env.CLUSTER_VALUES ?? '')
 const NODE_PORT = Number(process.env.CLUSTER_NODE_PORT || 30080);
 const NATS_SETS = (process.env.CLUSTER_NATS || '1,3').split(',').map(Number);
 const KEEP = process.env.CLUSTER_KEEP === '1';
+const IMAGE_2 = process.env.CLUSTER_IMAGE_2 || '';
+const RECYCLE_PVS = process.env.CLUSTER_RECYCLE_PVS || '';
+const LATER_STEPS = (process.env.CLUSTER_STEPS || 'gitops,backup,dead-letters').split(',');
 const RUN_ID = randomBytes(3).toString('hex');
 const SEED = parseInt(RUN_ID, 16);
 
@@ -753,6 +763,7 @@ async function cleanup() {
     });
   }
   created.length = 0;
+  if (RECYCLE_PVS) await kube.run('sh', ['-c', RECYCLE_PVS], { timeoutMs: 5 * 60_000 });
 }
 
 // ---- main --------------------------------------------------------------------------------------------
@@ -796,6 +807,46 @@ async function main() {
     await helmTestStep(ns);
     await workloadStep('the standard workload on 3 NATS servers (streams replicated 3 times)', 20_000, SEED + 3, PUBLISH_TOKEN);
     await step(`delete namespace ${ns} (release, PVCs)`, async () => (await cleanup(), ''));
+  }
+  if (LATER_STEPS.includes('gitops')) {
+    if (!IMAGE_2) say('skipped: helm template | kubectl apply with two image tags (CLUSTER_IMAGE_2 unset)');
+    else {
+      const ns = (current = `pubsub-ct-${RUN_ID}-gitops`);
+      await step('helm template --set gitOps=true | kubectl apply, twice, with two image tags', async () =>
+        templateApplyStep({
+          kube,
+          ns,
+          createNamespace: (n) => createNamespace(n),
+          chart: CHART,
+          release: REL,
+          valuesFiles: [path.join(ROOT, 'k8s/values-kind.yaml'), ...EXTRA_VALUES],
+          imageA: IMAGE,
+          imageB: IMAGE_2,
+          nodePort: NODE_PORT,
+          ingestUrl: await ingestUrl(),
+          seed: SEED + 7,
+          say,
+        }),
+      );
+      await step(`delete namespace ${ns}`, async () => (await cleanup(), ''));
+    }
+  }
+  if (LATER_STEPS.includes('backup')) {
+    const ns = (current = `pubsub-ct-${RUN_ID}-backup`);
+    await step('backup and restore drill: 20k events, back up, lose every volume, restore, re-send: exact', async () => {
+      await createNamespace(ns);
+      return backupDrill({
+        kube,
+        ns,
+        release: REL,
+        installArgs: (n, extra) => installArgs(n, extra),
+        ingestUrl,
+        seed: SEED + 8,
+        log: say,
+        recyclePvs: RECYCLE_PVS,
+      });
+    });
+    await step(`delete namespace ${ns}`, async () => (await cleanup(), ''));
   }
 }
 
