@@ -122,7 +122,14 @@ function operation(
       return async (dl) => {
         const [counts, page] = await Promise.all([dl.counts(), dl.list({ from, limit, topic })]);
         if (json) {
-          out(JSON.stringify({ held: counts.held, dead_lettered: counts.dead_lettered, items: page.items.map(({ data: _d, ...d }) => d), next: page.next ?? null }));
+          out(
+            JSON.stringify({
+              held: counts.held,
+              dead_lettered: counts.dead_lettered,
+              items: page.items.map(({ data: _d, ...d }) => d),
+              next: page.next ?? null,
+            }),
+          );
           return 0;
         }
         out(`${dl.dlqStream}: ${counts.held} held (${counts.bytes} B), ${counts.dead_lettered} dead-lettered since the stream was created`);
@@ -167,7 +174,11 @@ function operation(
             ),
         });
         if (r.notFound) console.error(`no dead letter with ${describe(sel)} in ${dl.dlqStream}`);
-        out(json ? JSON.stringify({ replayed: r.replayed, skipped: r.skipped }) : `replayed ${r.replayed}, skipped ${r.skipped} (${describe(sel)})`);
+        out(
+          json
+            ? JSON.stringify({ replayed: r.replayed, skipped: r.skipped })
+            : `replayed ${r.replayed}, skipped ${r.skipped} (${describe(sel)})`,
+        );
         return r.skipped > 0 || r.notFound ? 1 : 0;
       };
     }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, MsgRequest, StoredMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/nats-core';
 import { subjectFor } from '../../shared/event.ts';
 import { deadLetterStreamName } from '../../shared/nats/topology.ts';
@@ -82,13 +82,22 @@ export class DeadLetters {
   /** Held now, and dead-lettered since the stream was created (its last sequence: purges and replays never lower it). */
   async counts(): Promise<{ held: number; bytes: number; dead_lettered: number; first_seq: number; last_seq: number }> {
     const { state } = await this.jsm.streams.info(this.dlqStream);
-    return { held: state.messages, bytes: state.bytes, dead_lettered: state.last_seq, first_seq: state.first_seq, last_seq: state.last_seq };
+    return {
+      held: state.messages,
+      bytes: state.bytes,
+      dead_lettered: state.last_seq,
+      first_seq: state.first_seq,
+      last_seq: state.last_seq,
+    };
   }
 
   /** The first message at or after `seq` (of `topic`, if given), or undefined. */
   private async next(seq: number, topic?: string): Promise<StoredMsg | undefined> {
     try {
-      return (await this.jsm.streams.getMessage(this.dlqStream, { seq, next_by_subj: this.filter(topic) })) ?? undefined;
+      // nats-server's STREAM.MSG.GET takes next_by_subj (the first match at or after seq); the
+      // client's type lists it for direct gets only, which the dead-letter stream does not allow.
+      const query = { seq, next_by_subj: this.filter(topic) } as unknown as MsgRequest;
+      return (await this.jsm.streams.getMessage(this.dlqStream, query)) ?? undefined;
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -135,7 +144,7 @@ export class DeadLetters {
     }
     const { last_seq } = await this.counts();
     const topic = 'topic' in sel ? sel.topic : undefined;
-    for (let seq = 1; seq <= last_seq; ) {
+    for (let seq = 1; seq <= last_seq;) {
       const m = await this.next(seq, topic);
       if (!m || m.seq > last_seq) return;
       yield m;
@@ -179,7 +188,13 @@ export class DeadLetters {
       });
       if (!opts.keep) await this.jsm.streams.deleteMessage(this.dlqStream, m.seq, false);
       replayed++;
-      opts.onEach?.({ seq: m.seq, replayed: true, stream_seq: ack.seq, topic: decoded.delivery.event.topic, event_id: decoded.delivery.event.event_id });
+      opts.onEach?.({
+        seq: m.seq,
+        replayed: true,
+        stream_seq: ack.seq,
+        topic: decoded.delivery.event.topic,
+        event_id: decoded.delivery.event.event_id,
+      });
     }
     return { replayed, skipped, notFound: 'seq' in sel && seen === 0 };
   }
@@ -200,5 +215,4 @@ export class DeadLetters {
 }
 
 export type ReplayResult =
-  | { seq: number; replayed: true; stream_seq: number; topic: string; event_id: string }
-  | { seq: number; replayed: false; why: string };
+  { seq: number; replayed: true; stream_seq: number; topic: string; event_id: string } | { seq: number; replayed: false; why: string };

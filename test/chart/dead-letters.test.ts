@@ -3,7 +3,20 @@
 // user on a real nats-server.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHART, allowed, byKind, envOf, find, podOf, render, set, tryRender, tryRenderAsync, withFakeCluster, type K8sObject } from './helm.ts';
+import {
+  CHART,
+  allowed,
+  byKind,
+  envOf,
+  find,
+  podOf,
+  render,
+  set,
+  tryRender,
+  tryRenderAsync,
+  withFakeCluster,
+  type K8sObject,
+} from './helm.ts';
 
 const F = 'pubsub-aggregator';
 const JOB = `${F}-dead-letters-1`;
@@ -41,7 +54,9 @@ describe('the dead-letters NATS user', () => {
     const env = envOf(podOf(find(objs, 'StatefulSet', `${F}-nats`)).spec.containers[0]);
     expect(env.NATS_DEAD_LETTERS_PASSWORD).toEqual({ secretKeyRef: { name: `${F}-nats-users`, key: 'dead-letters-password' } });
     const fixed = render(set({ 'nats.auth.passwords.deadLetters': 'dl-pw-0123456789' }));
-    expect(Buffer.from(find(fixed, 'Secret', `${F}-nats-users`).data!['dead-letters-password']!, 'base64').toString()).toBe('dl-pw-0123456789');
+    expect(Buffer.from(find(fixed, 'Secret', `${F}-nats-users`).data!['dead-letters-password']!, 'base64').toString()).toBe(
+      'dl-pw-0123456789',
+    );
   });
 
   it('no Job and no policy for it unless asked', () => {
@@ -56,13 +71,29 @@ describe('the dead-letters NATS user', () => {
       () => live,
       async (env) => {
         const renderLive = () =>
-          tryRenderAsync(['--dry-run=server', '--show-only', 'templates/nats.yaml', ...set({ 'nats.auth.existingSecret': 'my-nats' })], env);
-        const keys = { 'ingest-password': b64('i-0123456789'), 'consumer-password': b64('c-0123456789'), 'admin-password': b64('a-0123456789') };
+          tryRenderAsync(
+            ['--dry-run=server', '--show-only', 'templates/nats.yaml', ...set({ 'nats.auth.existingSecret': 'my-nats' })],
+            env,
+          );
+        const keys = {
+          'ingest-password': b64('i-0123456789'),
+          'consumer-password': b64('c-0123456789'),
+          'admin-password': b64('a-0123456789'),
+        };
         live = [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'my-nats' }, data: keys }];
         const older = await renderLive();
         expect(older.ok).toBe(false);
-        expect(older.stderr).toMatch(/nats\.auth\.existingSecret "my-nats" has no key "dead-letters-password" \(nats\.auth\.deadLettersPasswordKey\)/);
-        live = [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'my-nats' }, data: { ...keys, 'dead-letters-password': b64('d-0123456789') } }];
+        expect(older.stderr).toMatch(
+          /nats\.auth\.existingSecret "my-nats" has no key "dead-letters-password" \(nats\.auth\.deadLettersPasswordKey\)/,
+        );
+        live = [
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: 'my-nats' },
+            data: { ...keys, 'dead-letters-password': b64('d-0123456789') },
+          },
+        ];
         const complete = await renderLive();
         expect(complete.ok, complete.stderr).toBe(true);
       },

@@ -170,7 +170,14 @@ describe('dead letters: list, show, replay, purge', () => {
     const kept = await cli('replay', '--topic', 'orders', '--keep');
     expect(kept.code, kept.stderr).toBe(0);
     let s = await settled((x) => x.unique_processed === 20);
-    expect(s).toMatchObject({ received: 23, unique_processed: 20, database_rows: 20, duplicate_dropped: 0, dead_lettered: 3, dead_letters_held: 2 });
+    expect(s).toMatchObject({
+      received: 23,
+      unique_processed: 20,
+      database_rows: 20,
+      duplicate_dropped: 0,
+      dead_lettered: 3,
+      dead_letters_held: 2,
+    });
 
     const again = await cli('replay', '--topic', 'orders', '--json');
     expect(again.code, again.stderr).toBe(0);

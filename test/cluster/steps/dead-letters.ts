@@ -136,8 +136,14 @@ export async function deadLettersStep(ctx: DeadLettersStepContext): Promise<stri
     const after = await settled('the replayed event stored', (s) => s.unique_processed === dead.unique_processed + 1);
     check(exact(after), `after the replay: ${line(after)}`);
     check(after.received === dead.received + 1, `received ${dead.received} -> ${after.received}, expected +1 (the replay)`);
-    check(after.dead_lettered === dead.dead_lettered, `dead_lettered changed by the replay: ${dead.dead_lettered} -> ${after.dead_lettered}`);
-    check(after.dead_letters_held === dead.dead_letters_held - 1, `held ${dead.dead_letters_held} -> ${after.dead_letters_held}, expected -1`);
+    check(
+      after.dead_lettered === dead.dead_lettered,
+      `dead_lettered changed by the replay: ${dead.dead_lettered} -> ${after.dead_lettered}`,
+    );
+    check(
+      after.dead_letters_held === dead.dead_letters_held - 1,
+      `held ${dead.dead_letters_held} -> ${after.dead_letters_held}, expected -1`,
+    );
     check(after.database_rows === dead.database_rows + 1, `database_rows ${dead.database_rows} -> ${after.database_rows}`);
     parts.push(`trigger dropped, replayed and stored once: ${line(after)}`);
   } finally {
