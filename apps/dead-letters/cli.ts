@@ -21,6 +21,15 @@ export const USAGE = `usage: main.js dead-letters <command> [--json]
   purge (--seq SEQ | --topic T | --all)       delete without replaying; prints how many
 env: NATS_URL, NATS_USER, NATS_PASSWORD or NATS_PASSWORD_FILE, STREAM_NAME, PUBLISH_TIMEOUT_MS`;
 
+/** What `list --json` prints: a page of dead letters (without their bytes: `show` has them). */
+export interface DeadLetterList {
+  held: number;
+  dead_lettered: number;
+  items: Array<Omit<DeadLetter, 'data'>>;
+  /** Where the next page starts (`--from`), null on the last page. */
+  next: number | null;
+}
+
 class UsageError extends Error {}
 
 const positiveInt = (name: string, v: string | undefined): number | undefined => {
@@ -128,7 +137,7 @@ function operation(
               dead_lettered: counts.dead_lettered,
               items: page.items.map(({ data: _d, ...d }) => d),
               next: page.next ?? null,
-            }),
+            } satisfies DeadLetterList),
           );
           return 0;
         }

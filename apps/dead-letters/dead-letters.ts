@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { JetStreamClient, JetStreamManager, MsgRequest, StoredMsg } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type MsgRequest, type StoredMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/nats-core';
 import { subjectFor } from '../../shared/event.ts';
 import { deadLetterStreamName } from '../../shared/nats/topology.ts';
@@ -12,12 +12,12 @@ export interface DeadLetter {
   /** When it was dead-lettered (RFC 3339). */
   time: string;
   topic: string;
-  /** Undefined when the message does not decode (then the reason says why). */
-  event_id: string | undefined;
+  /** Null when the message does not decode (then the reason says why). */
+  event_id: string | null;
   reason: string;
-  deliveries: number | undefined;
+  deliveries: number | null;
   /** Its sequence in the event stream before it was dead-lettered. */
-  stream_seq: number | undefined;
+  stream_seq: number | null;
   subject: string;
   /** The message as it was in the event stream (the event plus received_at). */
   data: string;
@@ -26,12 +26,12 @@ export interface DeadLetter {
 /** Which dead letters an operation takes: one by its sequence, every one of a topic, or all. */
 export type Selection = { seq: number } | { topic: string } | { all: true };
 
-const intOrUndefined = (s: string | undefined) => (s && /^\d+$/.test(s) ? Number(s) : undefined);
+const intOrNull = (s: string | undefined) => (s && /^\d+$/.test(s) ? Number(s) : null);
 
 function toDeadLetter(stream: string, m: StoredMsg): DeadLetter {
   const data = m.string();
   const decoded = decodeMessage(m.seq, m.data);
-  let eventId: string | undefined;
+  let eventId: string | null = null;
   if (decoded.ok) eventId = decoded.delivery.event.event_id;
   else {
     try {
@@ -47,14 +47,19 @@ function toDeadLetter(stream: string, m: StoredMsg): DeadLetter {
     topic: m.subject.slice(`dlq.${stream}.`.length),
     event_id: eventId,
     reason: m.header?.get('Dlq-Reason') ?? '',
-    deliveries: intOrUndefined(m.header?.get('Dlq-Deliveries')),
-    stream_seq: intOrUndefined(m.header?.get('Dlq-Stream-Seq')),
+    deliveries: intOrNull(m.header?.get('Dlq-Deliveries')),
+    stream_seq: intOrNull(m.header?.get('Dlq-Stream-Seq')),
     subject: m.header?.get('Dlq-Subject') || m.subject,
     data,
   };
 }
 
 const isNotFound = (err: unknown) => /no message found|not found/i.test(String((err as Error)?.message));
+/**
+ * nats-server's answer to deleting a sequence the stream does not hold (10057, "stream msg delete
+ * failed": "no message found", or "stream store EOF" past the last sequence).
+ */
+const MSG_DELETE_FAILED = 10057;
 
 /**
  * The dead-letter stream of one event stream, read and emptied with the rights of the
@@ -205,7 +210,7 @@ export class DeadLetters {
       try {
         return (await this.jsm.streams.deleteMessage(this.dlqStream, sel.seq, false)) ? 1 : 0;
       } catch (err) {
-        if (isNotFound(err)) return 0;
+        if ((err instanceof JetStreamApiError && err.code === MSG_DELETE_FAILED) || isNotFound(err)) return 0;
         throw err;
       }
     }

@@ -10,6 +10,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeadLetterList } from '../../apps/dead-letters/cli.ts';
 import { waitForStats } from '../../load/client.ts';
 import type { StatsReply } from '../../shared/stats-reply.ts';
 import { postJson, startTestStack, type TestStack } from './support.ts';
@@ -49,11 +50,10 @@ const settled = (pred: (s: StatsReply) => boolean) =>
     return s;
   });
 
-type Listed = { seq: number; topic: string; event_id?: string; reason: string; deliveries?: number; stream_seq?: number; time: string };
 const list = async (...args: string[]) => {
   const r = await cli('list', '--json', ...args);
   expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { held: number; dead_lettered: number; items: Listed[]; next: number | null };
+  return JSON.parse(r.stdout) as DeadLetterList;
 };
 
 const EVENTS = Array.from({ length: 20 }, (_, i) => ({
@@ -114,7 +114,7 @@ describe('dead letters: list, show, replay, purge', () => {
     expect(poison.stream_seq).toBeGreaterThanOrEqual(1);
     expect(poison.stream_seq).toBeLessThanOrEqual(21);
     expect(Math.abs(Date.parse(poison.time) - Date.now())).toBeLessThan(120_000);
-    expect(junk).toMatchObject({ event_id: undefined, deliveries: 1, reason: expect.stringMatching(/not JSON/) });
+    expect(junk).toMatchObject({ event_id: null, deliveries: 1, reason: expect.stringMatching(/not JSON/) });
     poisonSeq = poison.seq;
     junkSeq = junk.seq;
     // Paging and the topic filter.

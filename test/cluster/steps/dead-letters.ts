@@ -3,6 +3,7 @@
 // dead-letters it after 3 deliveries, the tool lists it from inside a consumer pod as the
 // `dead-letters` NATS user, the trigger is dropped, the replay stores it once; /stats is checked
 // exact (received = unique + duplicates + queue + dead_lettered) before and after.
+import type { DeadLetterList } from '../../../apps/dead-letters/cli.ts';
 import { waitForStats } from '../../../load/client.ts';
 import type { StatsReply } from '../../../shared/stats-reply.ts';
 import type { Kube } from '../kube.ts';
@@ -122,9 +123,7 @@ export async function deadLettersStep(ctx: DeadLettersStepContext): Promise<stri
     check(dead.dead_letters_held === before.dead_letters_held + 1, `held ${before.dead_letters_held} -> ${dead.dead_letters_held}`);
     parts.push(`dead-lettered after 3 deliveries: ${line(dead)}`);
 
-    const listed = JSON.parse(await tool('list', '--json', '--topic', 'cluster.dead-letters')) as {
-      items: Array<{ seq: number; event_id?: string; deliveries?: number; reason: string }>;
-    };
+    const listed = JSON.parse(await tool('list', '--json', '--topic', 'cluster.dead-letters')) as DeadLetterList;
     const item = listed.items.find((d) => d.event_id === poisonId);
     check(item, `list (kubectl exec in a consumer pod) did not show ${poisonId}: ${JSON.stringify(listed.items)}`);
     check(item.deliveries === 3 && /refused by the cluster test/.test(item.reason), `listed as ${JSON.stringify(item)}`);
