@@ -144,7 +144,7 @@ for replicas in 1 3; do
     --show-only templates/nats.yaml >"$out/nats.yaml"
   node --import tsx scripts/chart-checks/rendered.ts nats-conf "$out/nats.yaml" "$out/nats.conf"
   # The pod's environment: its name and the users' passwords (from the Secret).
-  if SERVER_NAME=pubsub-aggregator-nats-0 NATS_INGEST_PASSWORD=x NATS_CONSUMER_PASSWORD=y NATS_ADMIN_PASSWORD=z \
+  if SERVER_NAME=pubsub-aggregator-nats-0 NATS_INGEST_PASSWORD=x NATS_CONSUMER_PASSWORD=y NATS_ADMIN_PASSWORD=z NATS_DEAD_LETTERS_PASSWORD=w \
       nats-server -c "$out/nats.conf" -t >"$out/nats.log" 2>&1; then
     log "ok   nats-server -t accepts the rendered nats.conf ($replicas server(s))"
   else

@@ -405,6 +405,7 @@ describe('NATS', () => {
           NATS_INGEST_PASSWORD: 'a',
           NATS_CONSUMER_PASSWORD: 'b',
           NATS_ADMIN_PASSWORD: 'c',
+          NATS_DEAD_LETTERS_PASSWORD: 'd',
         };
         const r = spawnSync(tool('nats-server')!, ['-c', file, '-t'], { encoding: 'utf8', env });
         expect(r.status, r.stderr + r.stdout).toBe(0);
@@ -802,7 +803,7 @@ describe('app start-up', () => {
 describe('NATS users', () => {
   it('each app connects as its own user; passwords come from a kept Secret into the NATS pods as env, never into the ConfigMap', () => {
     const secret = find(defaults, 'Secret', `${F}-nats-users`);
-    expect(Object.keys(secret.data!).sort()).toEqual(['admin-password', 'consumer-password', 'ingest-password']);
+    expect(Object.keys(secret.data!).sort()).toEqual(['admin-password', 'consumer-password', 'dead-letters-password', 'ingest-password']);
     expect(secret.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
     for (const role of ['ingest', 'consumer']) {
       const env = envOf(podOf(find(defaults, 'Deployment', `${F}-${role}`)).spec.containers[0]);
@@ -812,9 +813,9 @@ describe('NATS users', () => {
     // The migration Job does not talk to NATS.
     expect(envOf(podOf(find(defaults, 'Job', `${F}-migrate-1`)).spec.containers[0]).NATS_PASSWORD).toBeUndefined();
     const nats = podOf(find(defaults, 'StatefulSet', `${F}-nats`)).spec.containers[0];
-    for (const role of ['INGEST', 'CONSUMER', 'ADMIN']) {
+    for (const role of ['INGEST', 'CONSUMER', 'ADMIN', 'DEAD_LETTERS']) {
       expect(envOf(nats)[`NATS_${role}_PASSWORD`]).toEqual({
-        secretKeyRef: { name: `${F}-nats-users`, key: `${role.toLowerCase()}-password` },
+        secretKeyRef: { name: `${F}-nats-users`, key: `${role.toLowerCase().replace('_', '-')}-password` },
       });
     }
     const conf = find(defaults, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
