@@ -146,6 +146,11 @@ describe('the dead-letters Job', () => {
     const env = envOf(podOf(find(ext, 'Job', JOB)).spec.containers[0]);
     expect(env.NATS_USER).toEqual({ secretKeyRef: { name: 'nats-credentials', key: 'dead-letters-user' } });
     expect(env.NATS_PASSWORD).toEqual({ secretKeyRef: { name: 'nats-credentials', key: 'dead-letters-password' } });
+    // Egress to the external NATS (networkPolicy.externalNatsTo), not to the external database.
+    const job = labelsOf(ext, 'Job', JOB);
+    const natsPod = { labels: { 'app.kubernetes.io/name': 'nats' }, namespaceLabels: { 'kubernetes.io/metadata.name': 'nats' } };
+    expect(allowed(ext, job, natsPod, 4222)).toBe(true);
+    expect(allowed(ext, job, { labels: {}, ip: '10.20.0.5' }, 5432)).toBe(false);
   });
 
   it('the schema refuses an unknown command and a missing one', () => {
