@@ -1,6 +1,6 @@
 // The NATS users and permissions the chart renders (templates/_nats.tpl), on a real nats-server with
-// the real ingest and consumer: each app can do everything it does, and nothing the other role or an
-// outsider should. A permission the apps lack shows up as a "Permissions Violation" in their logs or a
+// the real ingest, consumer and dead-letters tool: each can do everything it does, and nothing the
+// other roles or an outsider should. A permission the apps lack shows up as a "Permissions Violation" in their logs or a
 // pipeline that never settles; one they should not have shows up in the refusals below.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
