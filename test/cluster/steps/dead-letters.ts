@@ -99,6 +99,14 @@ export async function deadLettersStep(ctx: DeadLettersStepContext): Promise<stri
   const t0 = Date.now();
   const before = await settled('settled before the step', () => true);
   check(exact(before), `before: ${line(before)}`);
+  // The settings this step changes, as the release has them now: put back at the end.
+  const values = JSON.parse(await kube.helm(['get', 'values', release, '-n', ns, '--all', '-o', 'json']));
+  const restore = [
+    `config.consumer.maxDeliver=${values.config.consumer.maxDeliver}`,
+    `consumer.retryDelayMs=${values.consumer.retryDelayMs}`,
+    `consumer.retryDelayMaxMs=${values.consumer.retryDelayMaxMs}`,
+  ];
+  // 3 deliveries 0.2-0.8 s apart: dead-lettered within seconds instead of the defaults' minute.
   await kube.helm(ctx.upgradeArgs(ns, ['config.consumer.maxDeliver=3', 'consumer.retryDelayMs=200', 'consumer.retryDelayMaxMs=1000']));
   const parts: string[] = [];
   try {
@@ -147,7 +155,7 @@ export async function deadLettersStep(ctx: DeadLettersStepContext): Promise<stri
     parts.push(`trigger dropped, replayed and stored once: ${line(after)}`);
   } finally {
     await sql(DROP).catch(() => {});
-    await kube.helm(ctx.upgradeArgs(ns, ['config.consumer.maxDeliver=10', 'consumer.retryDelayMs=500', 'consumer.retryDelayMaxMs=10000']));
+    await kube.helm(ctx.upgradeArgs(ns, restore));
   }
   parts.push(`${((Date.now() - t0) / 1000).toFixed(1)} s, settings restored`);
   return parts.join('\n');
