@@ -1,4 +1,4 @@
-// The image's single entry point: `node dist/apps/main.js ingest|consumer|migrate`.
+// The image's single entry point: `node dist/apps/main.js ingest|consumer|migrate|dead-letters`.
 import { loadMigrateConfig } from '../shared/config.ts';
 import { ensureAppRole } from '../shared/db/app-role.ts';
 import { migrateDeploy } from '../shared/db/prisma-cli.ts';
@@ -29,7 +29,10 @@ switch (command) {
   case 'migrate':
     process.exit(await migrate());
     break;
+  case 'dead-letters':
+    process.exit(await (await import('./dead-letters/cli.ts')).runDeadLetters(process.argv.slice(3)));
+    break;
   default:
-    console.error(`usage: main.js ingest|consumer|migrate (got ${command ?? 'nothing'})`);
+    console.error(`usage: main.js ingest|consumer|migrate|dead-letters (got ${command ?? 'nothing'})`);
     process.exit(2);
 }

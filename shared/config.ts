@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import envSchema from 'env-schema';
 import { Type, type Static, type TSchema } from 'typebox';
@@ -124,7 +125,23 @@ const migrate = {
   APP_DB_PASSWORD: Type.Optional(Type.String({ minLength: 8, description: 'its password' })),
 };
 
+// `dead-letters`: the operator's tool for the dead-letter stream (apps/dead-letters/cli.ts). NATS
+// only, as its own user (`dead-letters` in the built-in NATS): it never touches PostgreSQL.
+const deadLetters = {
+  LOG_LEVEL: common.LOG_LEVEL,
+  NATS_URL: common.NATS_URL,
+  NATS_USER: common.NATS_USER,
+  NATS_PASSWORD: common.NATS_PASSWORD,
+  // A file holding the password (a mounted Secret, or /dev/stdin under `kubectl exec -i`): kept off
+  // command lines and out of the environment of the pod it runs in.
+  NATS_PASSWORD_FILE: Type.Optional(Type.String({ description: 'file holding NATS_PASSWORD' })),
+  STREAM_NAME: common.STREAM_NAME,
+  PUBLISH_TIMEOUT_MS: Int(10_000, 100, 600_000, 'wait this long for the event stream to acknowledge a replayed event'),
+};
+
 export const IngestConfigSchema = Type.Object(ingest);
+export const DeadLettersConfigSchema = Type.Object(deadLetters);
+export type DeadLettersConfig = Static<typeof DeadLettersConfigSchema>;
 export const ConsumerConfigSchema = Type.Object(consumer);
 export const MigrateConfigSchema = Type.Object(migrate);
 export type MigrateConfig = Static<typeof MigrateConfigSchema>;
@@ -188,4 +205,19 @@ export function loadMigrateConfig(env: Record<string, unknown> = process.env): M
     throw new Error('env/APP_DB_USER and env/APP_DB_PASSWORD must be set together');
   }
   return config;
+}
+
+/** Validated config of `main.js dead-letters`, NATS_PASSWORD_FILE read into NATS_PASSWORD; throws naming the variable. */
+export function loadDeadLettersConfig(env: Record<string, unknown> = process.env): DeadLettersConfig {
+  const config = load(DeadLettersConfigSchema, env);
+  if (config.NATS_PASSWORD_FILE === undefined) return config;
+  if (config.NATS_PASSWORD !== undefined) throw new Error('env/NATS_PASSWORD and env/NATS_PASSWORD_FILE: set only one');
+  let password: string;
+  try {
+    password = readFileSync(config.NATS_PASSWORD_FILE, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new Error(`env/NATS_PASSWORD_FILE: cannot read ${config.NATS_PASSWORD_FILE}: ${(err as Error).message}`, { cause: err });
+  }
+  if (password === '') throw new Error(`env/NATS_PASSWORD_FILE: ${config.NATS_PASSWORD_FILE} is empty`);
+  return { ...config, NATS_PASSWORD: password };
 }

@@ -33,7 +33,11 @@ export const StatsReplySchema = Type.Object({
   database_rows: Count,
   queue_depth: Count,
   queue: Type.Object({ pending: Count, ack_pending: Count, stream_messages: Count }),
-  dead_lettered: Count,
+  dead_lettered: Type.Integer({
+    minimum: 0,
+    description: 'events ever dead-lettered (cumulative: replays and purges do not lower it; a replay counts again as received)',
+  }),
+  dead_letters_held: Type.Integer({ minimum: 0, description: 'messages in the dead-letter stream now (not yet replayed or purged)' }),
   topic_count: Type.Integer({ minimum: 0, description: 'topics with stored events; `topics` holds the busiest of them' }),
   topics: Type.Record(Type.String(), TopicStats, {
     description: 'the STATS_TOP_TOPICS busiest topics; GET /stats/topics pages through all',

@@ -49,7 +49,13 @@ export class DeadLetterer {
 
   private async publish(msg: JsMsg, reason: string) {
     const topic = msg.subject.split('.').slice(1).join('.') || 'unknown';
-    const h = msg.headers ?? headers();
+    // A new header set: the original's Nats-* headers are instructions to the broker about the
+    // original publish (Nats-Msg-Id, Nats-Expected-Stream...) and would make it refuse or
+    // misattribute the copy, which would then be retried for good. The publisher's own headers travel.
+    const h = headers();
+    for (const [k, values] of msg.headers ?? []) {
+      if (!/^nats-/i.test(k)) for (const value of values) h.append(k, value);
+    }
     h.set('Dlq-Reason', oneLine(reason, 1_000));
     h.set('Dlq-Stream-Seq', String(msg.seq));
     h.set('Dlq-Deliveries', String(msg.info.deliveryCount));

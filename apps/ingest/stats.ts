@@ -75,7 +75,11 @@ export async function collectStats(db: Db, jsm: JetStreamManager, config: Ingest
     database_rows: unique - Number(top[0]?.purged ?? 0),
     queue_depth: queueDepth,
     queue: { pending: consumer.num_pending, ack_pending: consumer.num_ack_pending, stream_messages: stream.state.messages },
+    // Cumulative: the dead-letter stream's last sequence, which replays and purges never lower
+    // (a replay is a new received event, stored or counted as a duplicate), so received = unique +
+    // duplicates + queue + dead_lettered holds throughout. What it holds now is dead_letters_held.
     dead_lettered: dlq.state.last_seq,
+    dead_letters_held: dlq.state.messages,
     topic_count: Number(top[0]?.topics ?? 0),
     topics: Object.fromEntries(
       top.map((t) => [

@@ -1,11 +1,14 @@
 // The NATS users and permissions the chart renders (templates/_nats.tpl), on a real nats-server with
-// the real ingest and consumer: each app can do everything it does, and nothing the other role or an
-// outsider should. A permission the apps lack shows up as a "Permissions Violation" in their logs or a
+// the real ingest, consumer and dead-letters tool: each can do everything it does, and nothing the
+// other roles or an outsider should. A permission the apps lack shows up as a "Permissions Violation" in their logs or a
 // pipeline that never settles; one they should not have shows up in the refusals below.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { headers } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendEvents, waitForStats } from '../../load/client.ts';
@@ -14,18 +17,25 @@ import { startApp, type AppProcess } from '../../scripts/lib/apps.ts';
 import { startNats, type NatsServer } from '../../scripts/lib/nats-server.ts';
 import { migrate, startPostgres, type Postgres } from '../../scripts/lib/postgres.ts';
 import { removeDir } from '../../scripts/lib/temp-dir.ts';
+import { DEAD_LETTERS_INBOX_PREFIX } from '../../apps/dead-letters/cli.ts';
 import { CONSUMER_INBOX_PREFIX } from '../../shared/nats/topology.ts';
 import { envOf, find, podOf, render, set } from './helm.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const F = 'pubsub-aggregator';
-const PASSWORDS = { ingest: 'ingest-pw-0123456789', consumer: 'consumer-pw-0123456789', admin: 'admin-pw-0123456789' };
+const PASSWORDS = {
+  ingest: 'ingest-pw-0123456789',
+  consumer: 'consumer-pw-0123456789',
+  admin: 'admin-pw-0123456789',
+  deadLetters: 'dead-letters-pw-0123456789',
+};
 
 const rendered = render(
   set({
     'nats.auth.passwords.ingest': PASSWORDS.ingest,
     'nats.auth.passwords.consumer': PASSWORDS.consumer,
     'nats.auth.passwords.admin': PASSWORDS.admin,
+    'nats.auth.passwords.deadLetters': PASSWORDS.deadLetters,
   }),
 );
 
@@ -47,6 +57,7 @@ function renderedNatsConf(): string {
       .replace('$NATS_INGEST_PASSWORD', PASSWORDS.ingest)
       .replace('$NATS_CONSUMER_PASSWORD', PASSWORDS.consumer)
       .replace('$NATS_ADMIN_PASSWORD', PASSWORDS.admin)
+      .replace('$NATS_DEAD_LETTERS_PASSWORD', PASSWORDS.deadLetters)
   );
 }
 
@@ -188,6 +199,65 @@ describe('NATS users and permissions of the built-in NATS', () => {
       await nc.flush();
       await new Promise((r) => setTimeout(r, 300));
       expect(errors.join('\n')).toMatch(/Permissions Violation for Publish to "events\.injected"/);
+    } finally {
+      await nc.close();
+    }
+  });
+  it('the dead-letters user lists, replays and purges dead letters with the tool (run as the image runs it)', async () => {
+    const ingest = apps[1]!.url;
+    const before = await waitForStats(ingest, (x) => x.queue_depth === 0, 30_000);
+    // A decodable dead letter, as the consumer would have left it after PostgreSQL refused it.
+    const h = headers();
+    h.set('Dlq-Reason', 'database refused it: a test');
+    h.set('Dlq-Deliveries', '10');
+    const event = { topic: 'auth.replay', event_id: 'r-1', timestamp: '2026-12-07T10:00:00Z', received_at: new Date().toISOString() };
+    await jetstream(admin).publish('dlq.EVENTS.auth.replay', JSON.stringify(event), { headers: h });
+    const passwordFile = path.join(dir, 'dead-letters-password');
+    writeFileSync(passwordFile, `${PASSWORDS.deadLetters}\n`);
+    const tool = (...args: string[]) =>
+      promisify(execFile)(process.execPath, [path.join(ROOT, 'dist/apps/main.js'), 'dead-letters', ...args], {
+        env: { PATH: process.env.PATH, NATS_URL: nats.url, NATS_USER: 'dead-letters', NATS_PASSWORD_FILE: passwordFile },
+        timeout: 30_000,
+      });
+    const listed = JSON.parse((await tool('list', '--json')).stdout) as { held: number; items: Array<{ topic: string }> };
+    expect(listed.held).toBe(2);
+    expect(listed.items.map((d) => d.topic).sort()).toEqual(['auth.replay', 'poison']);
+    expect((await tool('replay', '--topic', 'auth.replay')).stdout).toMatch(/replayed 1, skipped 0/);
+    const s = await waitForStats(ingest, (x) => x.unique_processed === before.unique_processed + 1 && x.queue_depth === 0, 30_000);
+    expect(s.dead_letters_held).toBe(1);
+    expect((await tool('purge', '--topic', 'poison')).stdout).toMatch(/purged 1/);
+    expect((await waitForStats(ingest, (x) => x.dead_letters_held === 0, 10_000)).dead_letters_held).toBe(0);
+  });
+
+  it('the dead-letters user can touch nothing but the dead-letter stream, and read only its own replies', async () => {
+    const nc = await connect({
+      servers: nats.url,
+      user: 'dead-letters',
+      pass: PASSWORDS.deadLetters,
+      inboxPrefix: DEAD_LETTERS_INBOX_PREFIX,
+    });
+    const errors: string[] = [];
+    void (async () => {
+      for await (const st of nc.status()) if (st.type === 'error') errors.push(st.error.message);
+    })();
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+      await expect(jsm.streams.delete('EVENTS_DLQ')).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.streams.purge('EVENTS')).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.streams.getMessage('EVENTS', { seq: 1 })).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.streams.deleteMessage('EVENTS_COUNTERS', 1)).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.consumers.add('EVENTS_DLQ', { durable_name: 'x' })).rejects.toThrow(/Permissions Violation/);
+      nc.publish('dlq.EVENTS.fake', 'x');
+      nc.publish('counters.EVENTS.broker_duplicates_total', '1');
+      nc.subscribe('_INBOX_consumer.>');
+      nc.subscribe('_INBOX.>');
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 300));
+      const all = errors.join('\n');
+      expect(all).toMatch(/Permissions Violation for Publish to "dlq\.EVENTS\.fake"/);
+      expect(all).toMatch(/Permissions Violation for Publish to "counters\.EVENTS\.broker_duplicates_total"/);
+      expect(all).toMatch(/Permissions Violation for Subscription to "_INBOX_consumer\.>"/);
+      expect(all).toMatch(/Permissions Violation for Subscription to "_INBOX\.>"/);
     } finally {
       await nc.close();
     }

@@ -433,6 +433,7 @@ describe('NATS', () => {
           NATS_ROUTE_0: 'nats://route:d@127.0.0.1:6222',
           NATS_ROUTE_1: 'nats://route:d@127.0.0.2:6222',
           NATS_ROUTE_2: 'nats://route:d@127.0.0.3:6222',
+          NATS_DEAD_LETTERS_PASSWORD: 'e',
         };
         const r = spawnSync(tool('nats-server')!, ['-c', file, '-t'], { encoding: 'utf8', env });
         expect(r.status, r.stderr + r.stdout).toBe(0);
@@ -843,7 +844,7 @@ describe('app start-up', () => {
 describe('NATS users', () => {
   it('each app connects as its own user; passwords come from a kept Secret into the NATS pods as env, never into the ConfigMap', () => {
     const secret = find(defaults, 'Secret', `${F}-nats-users`);
-    expect(Object.keys(secret.data!).sort()).toEqual(['admin-password', 'consumer-password', 'ingest-password', 'route-password']);
+    expect(Object.keys(secret.data!).sort()).toEqual(['admin-password', 'consumer-password', 'dead-letters-password', 'ingest-password', 'route-password']);
     expect(secret.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
     for (const role of ['ingest', 'consumer']) {
       const env = envOf(podOf(find(defaults, 'Deployment', `${F}-${role}`)).spec.containers[0]);
@@ -853,9 +854,9 @@ describe('NATS users', () => {
     // The migration Job does not talk to NATS.
     expect(envOf(podOf(migrationJob(defaults)).spec.containers[0]).NATS_PASSWORD).toBeUndefined();
     const nats = podOf(find(defaults, 'StatefulSet', `${F}-nats`)).spec.containers[0];
-    for (const role of ['INGEST', 'CONSUMER', 'ADMIN']) {
+    for (const role of ['INGEST', 'CONSUMER', 'ADMIN', 'DEAD_LETTERS']) {
       expect(envOf(nats)[`NATS_${role}_PASSWORD`]).toEqual({
-        secretKeyRef: { name: `${F}-nats-users`, key: `${role.toLowerCase()}-password` },
+        secretKeyRef: { name: `${F}-nats-users`, key: `${role.toLowerCase().replace('_', '-')}-password` },
       });
     }
     const conf = find(defaults, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { retryDelayMs } from '../../apps/consumer/event-writer.ts';
-import { loadConsumerConfig, loadIngestConfig, parseTrustProxy } from '../../shared/config.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConsumerConfig, loadDeadLettersConfig, loadIngestConfig, parseTrustProxy } from '../../shared/config.ts';
 
 const base = { DATABASE_URL: 'postgresql://u@h/db' };
 
@@ -56,6 +59,33 @@ describe('config from env', () => {
 
   it('refuses an unknown persist mode', () => {
     expect(() => loadConsumerConfig({ ...base, PERSIST_MODE: 'fast' })).toThrow(/PERSIST_MODE/);
+  });
+});
+
+describe('dead-letters config', () => {
+  it('needs no database; reads the NATS password from NATS_PASSWORD_FILE (one trailing newline dropped)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dl-config-'));
+    try {
+      const file = path.join(dir, 'pw');
+      writeFileSync(file, 'secret-pw\n');
+      expect(loadDeadLettersConfig({})).toMatchObject({
+        NATS_URL: 'nats://127.0.0.1:4222',
+        STREAM_NAME: 'EVENTS',
+        PUBLISH_TIMEOUT_MS: 10_000,
+      });
+      expect(loadDeadLettersConfig({ NATS_USER: 'dead-letters', NATS_PASSWORD_FILE: file }).NATS_PASSWORD).toBe('secret-pw');
+      expect(() => loadDeadLettersConfig({ NATS_PASSWORD: 'x', NATS_PASSWORD_FILE: file })).toThrow(
+        /env\/NATS_PASSWORD and env\/NATS_PASSWORD_FILE: set only one/,
+      );
+      expect(() => loadDeadLettersConfig({ NATS_PASSWORD_FILE: path.join(dir, 'missing') })).toThrow(
+        /env\/NATS_PASSWORD_FILE: cannot read/,
+      );
+      writeFileSync(file, '');
+      expect(() => loadDeadLettersConfig({ NATS_PASSWORD_FILE: file })).toThrow(/env\/NATS_PASSWORD_FILE: .* is empty/);
+      expect(() => loadDeadLettersConfig({ PUBLISH_TIMEOUT_MS: '0' })).toThrow(/PUBLISH_TIMEOUT_MS/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

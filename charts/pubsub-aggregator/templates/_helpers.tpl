@@ -208,7 +208,7 @@ Call with (dict "ctx" $ "role" "app").
 {{- end }}
 
 {{/*
-NATS_USER / NATS_PASSWORD of a role ("ingest" or "consumer"): the built-in NATS's user of that name,
+NATS_USER / NATS_PASSWORD of a role ("ingest", "consumer" or "deadLetters"): the built-in NATS's user of that name (dead-letters),
 or the external NATS's credentials from externalNats.existingSecret. Nothing when neither applies.
 Call with (dict "ctx" $ "role" "ingest").
 */}}
@@ -216,7 +216,7 @@ Call with (dict "ctx" $ "role" "ingest").
 {{- $v := .ctx.Values }}
 {{- if and $v.nats.enabled $v.nats.auth.enabled }}
 - name: NATS_USER
-  value: {{ .role | quote }}
+  value: {{ kebabcase .role | quote }}
 - name: NATS_PASSWORD
   valueFrom:
     secretKeyRef:

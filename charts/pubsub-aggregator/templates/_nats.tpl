@@ -19,10 +19,10 @@ jetstream {
 # One user per role; passwords come from the environment (the Secret), never from this ConfigMap.
 authorization {
   users: [
-    {{- range $role := list "ingest" "consumer" }}
+    {{- range $role := list "ingest" "consumer" "deadLetters" }}
     {
-      user: {{ $role }}
-      password: {{ printf "$NATS_%s_PASSWORD" (upper $role) }}
+      user: {{ kebabcase $role }}
+      password: {{ printf "$NATS_%s_PASSWORD" (upper (snakecase $role)) }}
       permissions: {
         {{- include "pubsub-aggregator.nats.permissions" (dict "ctx" $ "role" $role) | nindent 8 }}
       }
@@ -106,7 +106,12 @@ What each app's NATS user may do: exactly what the process does today, nothing e
             ones (stream info and direct get of the counter stream, one publish to the total); pull
             from the durable (replies on its own inbox prefix, so ingest's user cannot read them),
             ack, and copy undeliverable messages to the dead-letter subjects.
-Neither may delete or purge a stream, publish to another subject, or read another's replies.
+  deadLetters (user dead-letters, the operator's tool apps/dead-letters): read the dead-letter
+            stream message by message (stream info, message get), delete one message or purge it
+            (all, or one topic's subject), and republish events to events.<topic> (JetStream answers
+            on its own inbox prefix). No consumer is created, and no other stream can be touched.
+None may delete a stream, publish to another subject, or read another's replies; only
+dead-letters may delete or purge messages, and only in the dead-letter stream.
 Call with (dict "ctx" $ "role" "ingest"); renders the body of a permissions block.
 */}}
 {{- define "pubsub-aggregator.nats.permissions" -}}
@@ -147,6 +152,18 @@ publish: {
   ]
 }
 subscribe: { allow: ["_INBOX_consumer.>"] }
+{{- else if eq .role "deadLetters" -}}
+publish: {
+  allow: [
+    "events.>",
+    "$JS.API.INFO",
+    "$JS.API.STREAM.INFO.{{ $s }}_DLQ",
+    "$JS.API.STREAM.MSG.GET.{{ $s }}_DLQ",
+    "$JS.API.STREAM.MSG.DELETE.{{ $s }}_DLQ",
+    "$JS.API.STREAM.PURGE.{{ $s }}_DLQ"
+  ]
+}
+subscribe: { allow: ["_INBOX_deadletters.>"] }
 {{- else }}
 {{- fail (printf "no NATS permissions for role %q" .role) }}
 {{- end }}
