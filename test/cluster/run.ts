@@ -32,6 +32,7 @@ import { sleep } from '../../shared/retry.ts';
 import type { StatsReply as Stats } from '../../shared/stats-reply.ts';
 import { Kube, tcpFrom } from './kube.ts';
 import { backupDrill } from './steps/backup-drill.ts';
+import { deadLettersStep } from './steps/dead-letters.ts';
 import { templateApplyStep } from './steps/template-apply.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -790,6 +791,11 @@ async function main() {
     await postgresRestartStep(ns);
     await upgradeStep(ns);
     await networkPolicyStep(ns);
+    if (LATER_STEPS.includes('dead-letters')) {
+      await step('dead letters: refused by PostgreSQL, listed from a consumer pod, replayed after the fix, exact', () =>
+        deadLettersStep({ kube, ns, release: REL, url, readToken, upgradeArgs: (n, sets) => upgradeArgs(n, sets), runId: RUN_ID }),
+      );
+    }
     await authStep(ns);
     await replicasRefusedStep(ns);
     await uninstallStep(ns);

@@ -67,7 +67,12 @@ export async function templateApplyStep(o: TemplateApplyOptions): Promise<string
   await kube.apply(ns, secret(pgSecret, { password: password(), 'app-password': password() }));
   await kube.apply(
     ns,
-    secret(natsSecret, { 'ingest-password': password(), 'consumer-password': password(), 'admin-password': password() }),
+    secret(natsSecret, {
+      'ingest-password': password(),
+      'consumer-password': password(),
+      'admin-password': password(),
+      'dead-letters-password': password(),
+    }),
   );
 
   const serverVersion = JSON.parse(await kube.kubectl(['version', '-o', 'json'])).serverVersion.gitVersion as string;
