@@ -100,6 +100,7 @@ describe('gitOps=true', () => {
       'nats.auth.passwords.ingest': 'i',
       'nats.auth.passwords.consumer': 'c',
       'nats.auth.passwords.admin': 'd',
+      'nats.auth.passwords.deadLetters': 'l',
     });
     expect(render(given)).toEqual(render(given));
     const external = tryRender(
