@@ -70,7 +70,7 @@ describe('gitOps=true', () => {
     const r = tryRender(set({ gitOps: true, 'postgresql.auth.existingSecret': 'pg-credentials' }));
     expect(r.ok).toBe(false);
     expect(r.stderr).toContain('gitOps=true needs nats.auth.existingSecret');
-    expect(r.stderr).toContain('"admin-password", "consumer-password", "ingest-password"');
+    expect(r.stderr).toContain('"admin-password", "consumer-password", "dead-letters-password", "ingest-password" (');
     // One password left to generate is still refused.
     const partly = tryRender(
       set({
