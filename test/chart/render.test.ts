@@ -898,7 +898,7 @@ describe('NATS users', () => {
       permissions?: { publish: { allow: string[] }; subscribe: { allow: string[] } };
     }>;
     const conf = find(defaults, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
-    for (const role of ['ingest', 'consumer']) {
+    for (const role of ['ingest', 'consumer', 'dead-letters']) {
       const block = conf.slice(conf.indexOf(`user: ${role}`));
       const publish = [...block.slice(block.indexOf('publish'), block.indexOf('subscribe')).matchAll(/"([^"]+)"/g)].map((m) => m[1]);
       const subscribe = [
