@@ -62,15 +62,26 @@ const started = Date.now();
 const clock = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s`;
 const say = (line: string) => console.log(`[cluster ${clock()}] ${line}`);
 
-async function step(name: string, fn: () => Promise<string>): Promise<void> {
-  say(`▶ ${name}`);
+/**
+ * One step of the suite, with its duration printed and a time budget: a step over it fails, naming
+ * the budget, so a hang shows up as that step rather than as CI's own timeout. 15 minutes by default
+ * (a helm --wait of 10 minutes, then checks), 20 for the steps that install several times.
+ */
+async function step(name: string, fn: () => Promise<string>, budgetSeconds = 900): Promise<void> {
+  say(`▶ ${name} (budget ${budgetSeconds} s)`);
   const t0 = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const overBudget = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`over its budget of ${budgetSeconds} s`)), budgetSeconds * 1000);
+  });
   try {
-    const detail = await fn();
+    const detail = await Promise.race([fn(), overBudget]);
     say(`✔ ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)${detail ? `\n      ${detail.split('\n').join('\n      ')}` : ''}`);
   } catch (err) {
     say(`✘ ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s): ${(err as Error).message}`);
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -794,6 +805,7 @@ async function main() {
     if (LATER_STEPS.includes('dead-letters')) {
       await step('dead letters: refused by PostgreSQL, listed from a consumer pod, replayed after the fix, exact', () =>
         deadLettersStep({ kube, ns, release: REL, url, readToken, upgradeArgs: (n, sets) => upgradeArgs(n, sets), runId: RUN_ID }),
+        1_200,
       );
     }
     await authStep(ns);
@@ -833,6 +845,7 @@ async function main() {
           seed: SEED + 7,
           say,
         }),
+        1_200,
       );
       await step(`delete namespace ${ns}`, async () => (await cleanup(), ''));
     }
@@ -851,7 +864,7 @@ async function main() {
         log: say,
         recyclePvs: RECYCLE_PVS,
       });
-    });
+    }, 1_200);
     await step(`delete namespace ${ns}`, async () => (await cleanup(), ''));
   }
 }
