@@ -803,8 +803,9 @@ async function main() {
     await upgradeStep(ns);
     await networkPolicyStep(ns);
     if (LATER_STEPS.includes('dead-letters')) {
-      await step('dead letters: refused by PostgreSQL, listed from a consumer pod, replayed after the fix, exact', () =>
-        deadLettersStep({ kube, ns, release: REL, url, readToken, upgradeArgs: (n, sets) => upgradeArgs(n, sets), runId: RUN_ID }),
+      await step(
+        'dead letters: refused by PostgreSQL, listed from a consumer pod, replayed after the fix, exact',
+        () => deadLettersStep({ kube, ns, release: REL, url, readToken, upgradeArgs: (n, sets) => upgradeArgs(n, sets), runId: RUN_ID }),
         1_200,
       );
     }
@@ -830,21 +831,23 @@ async function main() {
     if (!IMAGE_2) say('skipped: helm template | kubectl apply with two image tags (CLUSTER_IMAGE_2 unset)');
     else {
       const ns = (current = `pubsub-ct-${RUN_ID}-gitops`);
-      await step('helm template --set gitOps=true | kubectl apply, twice, with two image tags', async () =>
-        templateApplyStep({
-          kube,
-          ns,
-          createNamespace: (n) => createNamespace(n),
-          chart: CHART,
-          release: REL,
-          valuesFiles: [path.join(ROOT, 'k8s/values-kind.yaml'), ...EXTRA_VALUES],
-          imageA: IMAGE,
-          imageB: IMAGE_2,
-          nodePort: NODE_PORT,
-          ingestUrl: await ingestUrl(),
-          seed: SEED + 7,
-          say,
-        }),
+      await step(
+        'helm template --set gitOps=true | kubectl apply, twice, with two image tags',
+        async () =>
+          templateApplyStep({
+            kube,
+            ns,
+            createNamespace: (n) => createNamespace(n),
+            chart: CHART,
+            release: REL,
+            valuesFiles: [path.join(ROOT, 'k8s/values-kind.yaml'), ...EXTRA_VALUES],
+            imageA: IMAGE,
+            imageB: IMAGE_2,
+            nodePort: NODE_PORT,
+            ingestUrl: await ingestUrl(),
+            seed: SEED + 7,
+            say,
+          }),
         1_200,
       );
       await step(`delete namespace ${ns}`, async () => (await cleanup(), ''));
@@ -852,19 +855,23 @@ async function main() {
   }
   if (LATER_STEPS.includes('backup')) {
     const ns = (current = `pubsub-ct-${RUN_ID}-backup`);
-    await step('backup and restore drill: 20k events, back up, lose every volume, restore, re-send: exact', async () => {
-      await createNamespace(ns);
-      return backupDrill({
-        kube,
-        ns,
-        release: REL,
-        installArgs: (n, extra) => installArgs(n, extra),
-        ingestUrl,
-        seed: SEED + 8,
-        log: say,
-        recyclePvs: RECYCLE_PVS,
-      });
-    }, 1_200);
+    await step(
+      'backup and restore drill: 20k events, back up, lose every volume, restore, re-send: exact',
+      async () => {
+        await createNamespace(ns);
+        return backupDrill({
+          kube,
+          ns,
+          release: REL,
+          installArgs: (n, extra) => installArgs(n, extra),
+          ingestUrl,
+          seed: SEED + 8,
+          log: say,
+          recyclePvs: RECYCLE_PVS,
+        });
+      },
+      1_200,
+    );
     await step(`delete namespace ${ns}`, async () => (await cleanup(), ''));
   }
 }

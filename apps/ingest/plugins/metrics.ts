@@ -25,7 +25,8 @@ export default fp<{ config: Pick<IngestConfig, 'METRICS_PORT' | 'METRICS_ON_API_
         reply.elapsedTime / 1000,
       );
     });
-    if (config.METRICS_ON_API_PORT) app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+    if (config.METRICS_ON_API_PORT)
+      app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
     if (config.METRICS_PORT > 0) {
       const server = http.createServer((req, res) => {
