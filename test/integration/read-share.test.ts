@@ -19,7 +19,8 @@ beforeAll(async () => {
   await (await stack.start('consumer')).stop();
   const db = new pg.Client({ connectionString: stack.pg.url });
   await db.connect();
-  // 1,000 events of 60 KB: a page of limit=1000 is EVENTS_MAX_BYTES, far more than the kernel's buffers take.
+  // 1,000 events of 60 KB: a page of limit=1000 is 60 MB, more than the kernel's buffers take on
+  // loopback (Linux 6.18 lets a receive buffer grow to 32 MiB, plus 4 MiB of send buffer).
   await db.query(
     `INSERT INTO processed_events (topic, event_id, "timestamp", payload, stream_seq, received_at)
      SELECT 'share.big', 'e' || i, now(), jsonb_build_object('blob', repeat('x', 60000)), i, now()
@@ -33,7 +34,7 @@ afterAll(async () => {
 
 async function ingest(env: Record<string, string>): Promise<{ app: FastifyInstance; base: string; port: number }> {
   const app = await buildApp(
-    loadIngestConfig({ ...stack.env, AUTH_READ_TOKENS: TOKENS.join(','), EVENTS_MAX_BYTES: String(16 * 1024 * 1024), ...env }),
+    loadIngestConfig({ ...stack.env, AUTH_READ_TOKENS: TOKENS.join(','), EVENTS_MAX_BYTES: String(64 * 1024 * 1024), ...env }),
     { loggerInstance: pino({ level: 'silent' }) },
   );
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -84,18 +85,19 @@ describe('/events shared between clients', () => {
     const { app, base, port } = await ingest({
       EVENTS_MAX_CONCURRENT: '4',
       EVENTS_MAX_CONCURRENT_PER_CLIENT: '4',
-      EVENTS_WRITE_TIMEOUT_MS: '2000',
+      EVENTS_WRITE_TIMEOUT_MS: '5000',
     });
     const stalled: net.Socket[] = [];
     try {
-      // Four clients that stop reading hold every slot ...
-      for (const t of TOKENS.slice(0, 4)) stalled.push(await stalledReader(port, t));
+      // Four clients that stop reading hold every slot (asked at once: reading a 60 MB page takes
+      // PostgreSQL a second or more, which would eat into the first reply's deadline) ...
+      stalled.push(...(await Promise.all(TOKENS.slice(0, 4).map((t) => stalledReader(port, t)))));
       const allStalled = Date.now();
       expect((await read(base, TOKENS[4]!)).status).toBe(503);
       // ... until their replies' deadline: then they are cut off, and others are served again.
-      await expect.poll(async () => (await read(base, TOKENS[4]!)).status, { timeout: 8_000, interval: 250 }).toBe(200);
-      expect(Date.now() - allStalled).toBeLessThan(5_000);
-      await new Promise((r) => setTimeout(r, Math.max(0, allStalled + 2_500 - Date.now())));
+      await expect.poll(async () => (await read(base, TOKENS[4]!)).status, { timeout: 15_000, interval: 250 }).toBe(200);
+      expect(Date.now() - allStalled).toBeLessThan(10_000);
+      await new Promise((r) => setTimeout(r, Math.max(0, allStalled + 5_500 - Date.now())));
       // Each stalled reply was aborted: read now, it ends before its Content-Length.
       for (const outcome of await Promise.all(stalled.map(drain))) expect(outcome).toEqual({ ended: true, complete: false });
     } finally {
