@@ -349,7 +349,9 @@ Call with (dict "ctx" $ "secret" name "key" key "value" explicit).
 {{- if and $existing $existing.data (hasKey $existing.data .key) }}
 {{- index $existing.data .key | b64dec }}
 {{- else }}
-{{- randAlphaNum 32 }}
+{{- /* A letter first: nats-server parses an environment variable's value as a config value, and a
+password such as 3e4f... is read as the number 3e4 followed by garbage (the server does not start). */}}
+{{- printf "%s%s" (randAlpha 1) (randAlphaNum 31) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -57,7 +57,8 @@ export async function templateApplyStep(o: TemplateApplyOptions): Promise<string
   // to render without them.
   const pgSecret = `${release}-own-postgresql`;
   const natsSecret = `${release}-own-nats`;
-  const password = () => randomBytes(18).toString('base64url');
+  // A letter first: nats-server would read e.g. 1e5… from its environment as a number.
+  const password = () => `p${randomBytes(18).toString('base64url')}`;
   const secret = (name: string, stringData: Record<string, string>) => ({
     apiVersion: 'v1',
     kind: 'Secret',
