@@ -140,6 +140,10 @@ interface RunResult {
 interface Filled {
   pg: Postgres;
   fill: Prefill;
+  /** Seconds a copy of the filled database took (CREATE DATABASE ... TEMPLATE): the alternative to the reset. */
+  copySeconds: number;
+  /** Seconds each reset to the filled state took (resetToPrefill). */
+  resetSeconds: number[];
 }
 
 // Two at a time: one client's share of /events reads (EVENTS_MAX_CONCURRENT_PER_CLIENT); a third
@@ -296,7 +300,8 @@ async function runOnce(mode: Mode, events: number, seed: number, filled?: Filled
     if (filled) {
       const t0 = performance.now();
       await withClient(filled.pg.url, (c) => resetToPrefill(c, filled.fill));
-      console.error(`[bench] back to ${filled.fill.rows} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      filled.resetSeconds.push((performance.now() - t0) / 1000);
+      console.error(`[bench] back to ${filled.fill.rows} rows in ${filled.resetSeconds.at(-1)!.toFixed(1)} s`);
     }
   }
 }
@@ -330,7 +335,17 @@ async function startFilled(rows: number): Promise<Filled> {
     console.error(
       `[bench] prefill: ${rows} rows, insert ${fill.fillSeconds} s, indexes ${fill.indexSeconds} s, vacuum ${fill.vacuumSeconds} s, ${fill.totalBytes} bytes with indexes (${Math.round(fill.totalBytes / rows)} B/row)`,
     );
-    return { pg: db, fill };
+    // What a fresh copy per run would cost instead of resetToPrefill (FILE_COPY: a file copy and
+    // two checkpoints, not the whole database through the WAL), measured once.
+    const copySeconds = await withClient(db.url, async (c) => {
+      const t0 = performance.now();
+      await c.query('CREATE DATABASE prefill_copy TEMPLATE postgres STRATEGY FILE_COPY');
+      const s = (performance.now() - t0) / 1000;
+      await c.query('DROP DATABASE prefill_copy');
+      return s;
+    });
+    console.error(`[bench] prefill: a copy of the filled database takes ${copySeconds.toFixed(1)} s`);
+    return { pg: db, fill, copySeconds, resetSeconds: [] };
   } catch (err) {
     await db.remove();
     throw err;
@@ -553,6 +568,7 @@ function prefillLines(fill: Prefill): string[] {
     `Workload: ${args.events} events, 30% duplicates, ${args.runs} runs per mode on each table, an empty run then a filled one (median, min–max).`,
     '',
     `Pre-filled table: ${fill.rows.toLocaleString('en-US')} rows (${fill.topics.length} topics, random UUID event_ids) inserted in ${fill.fillSeconds} s, indexes built in ${fill.indexSeconds} s, VACUUM ANALYZE ${fill.vacuumSeconds} s; processed_events ${gib(fill.totalBytes)} GiB with its indexes (heap ${gib(fill.heapBytes)} GiB): **${Math.round(fill.totalBytes / fill.rows)} B/row**.`,
+    `Between filled runs the run's rows are deleted and the table vacuumed (scripts/lib/prefill.ts resetToPrefill): ${median(filled!.resetSeconds).toFixed(1)} s median; a fresh copy of the filled database per run (CREATE DATABASE ... TEMPLATE, FILE_COPY) took ${filled!.copySeconds.toFixed(1)} s once.`,
     '',
     '| mode | empty: e2e events/s | filled: e2e events/s | filled ÷ empty (medians) | filled ÷ empty per pair (median, min–max) | accept→commit p95 ms empty / filled | exact |',
     '| --- | --- | --- | --- | --- | --- | --- |',
@@ -564,7 +580,7 @@ function prefillLines(fill: Prefill): string[] {
     '',
     ...(Number(args.reads) > 0
       ? [
-          `Reads after each run (the run's events stored, nothing else running): ${args.reads} requests each, one at a time and ${READ_CONCURRENCY} at a time (one client's share of /events reads); p50 / p95 ms, median over the ${summaries.reduce((n, s) => n + s.runs.length, 0)} runs of each table.`,
+          `Reads after each run (its events stored, the stack idle): ${args.reads} requests each, one at a time and ${READ_CONCURRENCY} at a time (one client's share of /events reads); p50 / p95 ms, median over the ${summaries.reduce((n, s) => n + s.runs.length, 0)} runs of each table.`,
           '',
           '| request | empty p50 / p95 | filled p50 / p95 | p95 filled ÷ empty |',
           '| --- | --- | --- | --- |',
