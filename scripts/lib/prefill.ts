@@ -28,6 +28,8 @@ export interface Prefill {
   /** processed_events with its indexes and TOAST, after the fill. */
   totalBytes: number;
   heapBytes: number;
+  /** Each index of processed_events, by name. */
+  indexBytes: Record<string, number>;
 }
 
 /**
@@ -109,6 +111,10 @@ export async function prefill(db: pg.Client, opts: PrefillOptions): Promise<Pref
   const { rows: size } = await db.query<{ total: string; heap: string }>(
     `SELECT pg_total_relation_size('processed_events') AS total, pg_relation_size('processed_events') AS heap`,
   );
+  const { rows: perIndex } = await db.query<{ name: string; bytes: string }>(
+    `SELECT c.relname AS name, pg_relation_size(c.oid) AS bytes
+     FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid WHERE x.indrelid = 'processed_events'::regclass ORDER BY 2 DESC`,
+  );
   return {
     rows: opts.rows,
     topics,
@@ -118,6 +124,7 @@ export async function prefill(db: pg.Client, opts: PrefillOptions): Promise<Pref
     vacuumSeconds,
     totalBytes: Number(size[0]!.total),
     heapBytes: Number(size[0]!.heap),
+    indexBytes: Object.fromEntries(perIndex.map((r) => [r.name, Number(r.bytes)])),
   };
 }
 
