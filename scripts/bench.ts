@@ -18,6 +18,7 @@ import { checkCounts } from '../load/count-check.ts';
 import { generateWorkload } from '../load/workload.ts';
 import { machineSpeedMs } from './lib/machine-speed.ts';
 import { pollUntil } from '../shared/poll.ts';
+import { sleep } from '../shared/retry.ts';
 import { seedTopics } from './lib/seed-topics.ts';
 import { findBinary } from './lib/binaries.ts';
 import { contextSwitches, cpuSeconds } from './lib/cpu.ts';
@@ -132,6 +133,11 @@ interface RunResult {
   counter_messages: number;
   /** Rows stored before the run (--prefill), 0 on an empty table. */
   prefilled_rows: number;
+  /**
+   * With --prefill: WAL bytes written per event, and blocks each processed_events index read into
+   * shared buffers per event (from the OS or the disk), over the run: where a bigger table costs.
+   */
+  io?: { wal_bytes_per_event: number; index_reads_per_event: Record<string, number> };
   /** Read latency once the run's events are stored (--reads). */
   reads?: Record<ReadKind, { p50: number; p95: number }>;
 }
@@ -227,6 +233,7 @@ async function runOnce(mode: Mode, events: number, seed: number, filled?: Filled
           console.error(`[bench] no nats-server profile: ${err.message}`),
         )
       : undefined;
+    const io0 = filled || Number(args.prefill) > 0 ? await ioOf(client) : undefined;
     const cpu0 = cpuOf();
     const switches0 = switchesOf();
     const t0 = performance.now();
@@ -256,6 +263,9 @@ async function runOnce(mode: Mode, events: number, seed: number, filled?: Filled
     };
     // What this run added: the pre-filled rows are counted in /stats like any stored event.
     const stats = { ...totals, unique_processed: totals.unique_processed - before, database_rows: totals.database_rows - before };
+    // Backends publish their statistics when idle for up to 10 s (PostgreSQL 15): waited for, before
+    // the reads below add their own.
+    const io = io0 ? await sleep(11_000).then(() => ioDelta(client, io0, events)) : undefined;
     const reads = Number(args.reads) > 0 ? await readsOf(ingest.url, Number(args.reads)) : undefined;
     const nc = await connect({ servers: nats.url });
     const counterMessages = await jetstreamManager(nc)
@@ -285,6 +295,7 @@ async function runOnce(mode: Mode, events: number, seed: number, filled?: Filled
       machine_ms: machineMs,
       counter_messages: counterMessages,
       prefilled_rows: before,
+      io,
       reads,
       exact:
         sent.failed === 0 &&
@@ -304,6 +315,25 @@ async function runOnce(mode: Mode, events: number, seed: number, filled?: Filled
       console.error(`[bench] back to ${filled.fill.rows} rows in ${filled.resetSeconds.at(-1)!.toFixed(1)} s`);
     }
   }
+}
+
+const IO_SQL = `
+  SELECT pg_current_wal_lsn()::text AS lsn,
+         (SELECT json_object_agg(indexrelname, idx_blks_read) FROM pg_statio_user_indexes WHERE relname = 'processed_events') AS reads`;
+
+async function ioOf(c: pg.Client): Promise<{ lsn: string; reads: Record<string, number> }> {
+  return (await c.query<{ lsn: string; reads: Record<string, number> }>(IO_SQL)).rows[0]!;
+}
+
+async function ioDelta(c: pg.Client, from: { lsn: string; reads: Record<string, number> }, events: number): Promise<RunResult['io']> {
+  const to = await ioOf(c);
+  const wal = (await c.query<{ b: string }>('SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn) AS b', [to.lsn, from.lsn])).rows[0]!.b;
+  return {
+    wal_bytes_per_event: Math.round(Number(wal) / events),
+    index_reads_per_event: Object.fromEntries(
+      Object.entries(to.reads).map(([name, n]) => [name, +((n - (from.reads[name] ?? 0)) / events).toFixed(3)]),
+    ),
+  };
 }
 
 async function withClient<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -435,18 +465,17 @@ const loadAtStart = os.loadavg();
 const filled = Number(args.prefill) > 0 ? await startFilled(Number(args.prefill)) : undefined;
 // Round robin (batched, single, baseline, batched, ...) rather than all runs of one mode in a row:
 // this VM has slow and fast spells of minutes, and a mode that ran entirely in one would be
-// compared (the speedup) with one that did not. For the same reason a filled run follows each
-// empty one.
+// compared (the speedup) with one that did not. For the same reason the filled runs alternate
+// with the empty ones, in turns of empty-filled then filled-empty, so neither always goes first.
 try {
   for (let i = 0; i < Number(args.runs); i++) {
     for (const { mode, runs, filledRuns } of summaries) {
-      const r = await runOnce(mode, Number(args.events), 1000 + i);
-      console.error(`[bench] ${mode.name} run ${i + 1}: ${JSON.stringify(r)}`);
-      runs.push(r);
-      if (!filled) continue;
-      const f = await runOnce(mode, Number(args.events), 1000 + i, filled);
-      console.error(`[bench] ${mode.name} run ${i + 1} at ${filled.fill.rows} rows: ${JSON.stringify(f)}`);
-      filledRuns.push(f);
+      for (const onFilled of filled && i % 2 === 1 ? [true, false] : [false, true]) {
+        if (onFilled && !filled) continue;
+        const r = await runOnce(mode, Number(args.events), 1000 + i, onFilled ? filled : undefined);
+        console.error(`[bench] ${mode.name} run ${i + 1}${onFilled ? ` at ${filled!.fill.rows} rows` : ''}: ${JSON.stringify(r)}`);
+        (onFilled ? filledRuns : runs).push(r);
+      }
     }
   }
 } finally {
@@ -562,6 +591,8 @@ const lines = [
 function prefillLines(fill: Prefill): string[] {
   const gib = (b: number) => (b / 2 ** 30).toFixed(2);
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  // CPU time rather than wall time: what the table's size costs PostgreSQL, whatever else the machine runs.
+  const pgUs = (rs: RunResult[]) => Math.round(median(rs.map((r) => (r.cpu_s.postgres / r.events) * 1e6)));
   const pairs = (xs: RunResult[], ys: RunResult[], f: (r: RunResult) => number) => xs.map((x, i) => f(ys[i]!) / f(x));
   return [
     `Generated by \`npm run bench -- --prefill ${fill.rows}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${versionOf('postgres')}; everything on this one machine, load average ${loadAtStart.map((l) => l.toFixed(1)).join(' / ')} (1/5/15 min) at the start, ${loadAtEnd.map((l) => l.toFixed(1)).join(' / ')} at the end (other work shares the machine).`,
@@ -574,12 +605,21 @@ function prefillLines(fill: Prefill): string[] {
       .join(', ')}).`,
     `Between filled runs the run's rows are deleted and the table vacuumed (scripts/lib/prefill.ts resetToPrefill): ${median(filled!.resetSeconds).toFixed(1)} s median; a fresh copy of the filled database per run (CREATE DATABASE ... TEMPLATE, FILE_COPY) took ${filled!.copySeconds.toFixed(1)} s once.`,
     '',
-    '| mode | empty: e2e events/s | filled: e2e events/s | filled ÷ empty (medians) | filled ÷ empty per pair (median, min–max) | accept→commit p95 ms empty / filled | exact |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| mode | empty: e2e events/s | filled: e2e events/s | filled ÷ empty (medians) | filled ÷ empty per pair (median, min–max) | accept→commit p95 ms empty / filled | PostgreSQL CPU µs/event empty / filled | exact |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...summaries.map(({ mode, runs, filledRuns }) => {
       const eps = (rs: RunResult[]) => stat(rs, (r) => r.e2e_events_per_s);
       const p = pairs(runs, filledRuns, (r) => r.e2e_events_per_s);
-      return `| ${mode.name} | ${fmt(eps(runs), 0)} | ${fmt(eps(filledRuns), 0)} | **${ratio(eps(filledRuns).median, eps(runs).median)}** | ${median(p).toFixed(2)} (${Math.min(...p).toFixed(2)}–${Math.max(...p).toFixed(2)}) | ${median(runs.map((r) => r.commit_ms.p95))} / ${median(filledRuns.map((r) => r.commit_ms.p95))} | ${[...runs, ...filledRuns].every((r) => r.exact) ? 'yes' : 'NO'} |`;
+      return `| ${mode.name} | ${fmt(eps(runs), 0)} | ${fmt(eps(filledRuns), 0)} | **${ratio(eps(filledRuns).median, eps(runs).median)}** | ${median(p).toFixed(2)} (${Math.min(...p).toFixed(2)}–${Math.max(...p).toFixed(2)}) | ${median(runs.map((r) => r.commit_ms.p95))} / ${median(filledRuns.map((r) => r.commit_ms.p95))} | ${pgUs(runs)} / ${pgUs(filledRuns)} | ${[...runs, ...filledRuns].every((r) => r.exact) ? 'yes' : 'NO'} |`;
+    }),
+    '',
+    ...summaries.map(({ mode, runs, filledRuns }) => {
+      const wal = (rs: RunResult[]) => median(rs.map((r) => r.io!.wal_bytes_per_event));
+      const idx = (rs: RunResult[]) =>
+        Object.keys(rs[0]!.io!.index_reads_per_event)
+          .map((name) => `${name} ${median(rs.map((r) => r.io!.index_reads_per_event[name] ?? 0))}`)
+          .join(', ');
+      return `${mode.name}, per event (medians): WAL ${wal(runs)} B empty / **${wal(filledRuns)} B filled**; index blocks read into shared buffers, empty: ${idx(runs)}; filled: ${idx(filledRuns)}.`;
     }),
     '',
     ...(Number(args.reads) > 0
@@ -597,11 +637,11 @@ function prefillLines(fill: Prefill): string[] {
           '',
         ]
       : []),
-    'Every run, in order (e2e seconds @ machine ms, empty → filled):',
+    'Every run, in order (e2e seconds @ machine ms, empty / filled; odd turns ran the empty table first, even turns the filled one):',
     '',
     ...summaries.map(
       ({ mode, runs, filledRuns }) =>
-        `- ${mode.name}: ${runs.map((r, i) => `${r.e2e_seconds.toFixed(2)} s @ ${r.machine_ms} → ${filledRuns[i]!.e2e_seconds.toFixed(2)} s @ ${filledRuns[i]!.machine_ms}`).join(', ')}`,
+        `- ${mode.name}: ${runs.map((r, i) => `${r.e2e_seconds.toFixed(2)} s @ ${r.machine_ms} / ${filledRuns[i]!.e2e_seconds.toFixed(2)} s @ ${filledRuns[i]!.machine_ms}`).join(', ')}`,
     ),
     '',
   ];
