@@ -46,6 +46,11 @@ export async function startLocalStack(
     natsConfig?: string;
     /** Extra PostgreSQL server settings (see startPostgres). */
     postgresSettings?: Record<string, string>;
+    /**
+     * A running, migrated PostgreSQL of the caller's instead of a new one: the stack neither
+     * migrates nor stops it (the benchmark's pre-filled database, used by one run after another).
+     */
+    postgres?: Postgres;
     /** Where the apps' output goes: the terminal (scripts), or a file each (tests: quiet output). */
     appLogs?: 'inherit' | 'files';
   } = {},
@@ -54,13 +59,14 @@ export async function startLocalStack(
   const natsNodes = opts.natsNodes ?? 1;
   const [nats, pg] = await Promise.all([
     natsNodes > 1 ? startNatsCluster({ nodes: natsNodes, dir }) : startNats({ dir, config: opts.natsConfig }),
-    startPostgres({ settings: opts.postgresSettings }),
+    opts.postgres ?? startPostgres({ settings: opts.postgresSettings }),
   ]);
+  const ownPostgres = !opts.postgres;
   const apps: AppProcess[] = [];
   const appLogFiles: string[] = [];
   const teardown = async () => {
     await Promise.all(apps.map((a) => a.stop(opts.stopSignal ?? 'SIGTERM')));
-    await Promise.all([nats.stop(), pg.remove()]);
+    await Promise.all([nats.stop(), ownPostgres ? pg.remove() : undefined]);
     removeDir(dir);
   };
   // Listening with `on`, not `once`: a Ctrl-C often arrives twice (from the terminal and relayed by
@@ -80,7 +86,7 @@ export async function startLocalStack(
     process.on('SIGTERM', onSignal);
   }
   try {
-    migrate(pg.url);
+    if (ownPostgres) migrate(pg.url);
   } catch (err) {
     // Handlers are released only after the teardown: a Ctrl-C that killed the migration is still
     // pending, and with no listener left Node would die of it halfway through the cleanup.
