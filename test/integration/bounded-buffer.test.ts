@@ -168,7 +168,14 @@ describe('bounded buffer', () => {
     expect(resent.body).toMatchObject({ accepted: 1, duplicates: 0 });
     const s = await waitForStats(ingest.url, (x) => x.duplicate_dropped === 2 && x.queue_depth === 0, 30_000);
     // An empty work-queue stream keeps its last sequence across the restart: received stays exact.
-    expect((await jsm.streams.info('EVENTS')).state.last_seq).toBe(lastSeq + 1);
+    // (Asked until the test's own connection is back: its reconnect after the restart is not what
+    // this test is about, and on a busy machine a first request can time out.)
+    const info = await pollUntil(
+      () => jsm.streams.info('EVENTS').catch(() => undefined),
+      (i) => i !== undefined,
+      { what: 'stream info after the restart', timeoutMs: 30_000, intervalMs: 500 },
+    );
+    expect(info!.state.last_seq).toBe(lastSeq + 1);
     expect(s).toMatchObject({ received: 3, unique_processed: 1, duplicate_dropped: 2, duplicates_by_layer: { broker: 1, database: 1 } });
   });
 
