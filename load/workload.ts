@@ -82,3 +82,14 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 }
+
+/** The first occurrence of each (topic, event_id) in `events`: what the database stores of them. */
+export function firstOccurrences(events: readonly Event[]): Event[] {
+  const seen = new Set<string>();
+  return events.filter((e) => {
+    const key = `${e.topic}\u0000${e.event_id}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

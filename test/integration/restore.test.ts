@@ -9,11 +9,10 @@ import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendEvents, waitForStats } from '../../load/client.ts';
-import { generateWorkload } from '../../load/workload.ts';
+import { firstOccurrences, generateWorkload } from '../../load/workload.ts';
 import { runBackupScript } from '../../scripts/lib/backup-scripts.ts';
 import { migrate } from '../../scripts/lib/postgres.ts';
 import { removeDir } from '../../scripts/lib/temp-dir.ts';
-import type { Event } from '../../shared/event.ts';
 import { ROOT } from '../chart/helm.ts';
 import { startTestStack, type TestStack } from './support.ts';
 
@@ -64,17 +63,6 @@ const logsMentioning = (s: TestStack, text: string) =>
           .filter((l) => l.includes(text)).length,
     )
     .reduce((a, b) => a + b, 0);
-
-/** The first occurrence of each (topic, event_id): events the database stored. */
-function firstOccurrences(events: readonly Event[]): Event[] {
-  const seen = new Set<string>();
-  return events.filter((e) => {
-    const k = `${e.topic}\u0000${e.event_id}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}
 
 describe('backup and restore', () => {
   it('restored into a new installation before its consumer starts: the stream continues after the restored sequences; re-sends are duplicates; exact', async () => {

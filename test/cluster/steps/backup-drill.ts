@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { sendEvents, waitForStats, type SendResult } from '../../../load/client.ts';
 import { checkCounts } from '../../../load/count-check.ts';
-import { generateWorkload } from '../../../load/workload.ts';
+import { firstOccurrences, generateWorkload } from '../../../load/workload.ts';
 import type { Event } from '../../../shared/event.ts';
 import type { StatsReply } from '../../../shared/stats-reply.ts';
 import type { Kube } from '../kube.ts';
@@ -42,17 +42,6 @@ const EVENTS = 20_000;
 
 function check(ok: unknown, message: string): asserts ok {
   if (!ok) throw new Error(message);
-}
-
-/** The first occurrence of each (topic, event_id): what the database stored of them. */
-function firstOccurrences(events: readonly Event[]): Event[] {
-  const seen = new Set<string>();
-  return events.filter((e) => {
-    const key = `${e.topic}\u0000${e.event_id}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 
 function shell(command: string): Promise<{ code: number | null; out: string }> {
