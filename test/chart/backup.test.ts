@@ -71,6 +71,20 @@ describe('backup chart objects', () => {
     expect(envOf(ext.spec.containers[0]).DATABASE_URL).toEqual({ secretKeyRef: { name: 'pubsub-database', key: 'url' } });
   });
 
+  it('a Job binds the new PVC at install (helm --wait waits for it under WaitForFirstConsumer); new spec, new name', () => {
+    const volumeJobs = (objs: ReturnType<typeof render>) =>
+      objs.filter((o) => o.kind === 'Job' && o.metadata.name.startsWith(`${F}-backup-volume-`));
+    const objs = render(set({ 'backup.enabled': true }));
+    const [job] = volumeJobs(objs);
+    const pod = job!.spec.template.spec;
+    expect(pod.volumes.find((v: any) => v.name === 'backups').persistentVolumeClaim.claimName).toBe(`${F}-backup`);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 999 });
+    expect(pod.containers[0].securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    const other = volumeJobs(render(set({ 'backup.enabled': true, 'backup.image.tag': '15.99-bookworm' })))[0]!;
+    expect(other.metadata.name).not.toBe(job!.metadata.name);
+    expect(volumeJobs(render(set({ 'backup.enabled': true, 'backup.persistence.existingClaim': 'old-dumps' })))).toEqual([]);
+  });
+
   it('an existing claim is used and no PVC is created', () => {
     const objs = render(set({ 'backup.enabled': true, 'backup.persistence.existingClaim': 'old-dumps' }));
     expect(objs.filter((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name.includes('backup'))).toEqual([]);
