@@ -18,6 +18,7 @@ if ! [[ "$keep" =~ ^[1-9][0-9]*$ ]]; then
 fi
 source "$(dirname "$0")/libpq-url.sh"
 url="$(libpq_url "$DATABASE_URL")"
+wait_for_postgres "$url"
 
 cd "$BACKUP_DIR"
 # Leftovers of runs that died mid-dump (concurrencyPolicy Forbid: no other run is writing now).

@@ -17,3 +17,19 @@ libpq_url() {
   done
   printf '%s' "$base${kept:+?$kept}"
 }
+
+# wait_for_postgres URL [SECONDS]: until PostgreSQL accepts connections (default 120 s). On the
+# kube-lab (kube-router) a new backup pod's connections were refused while PostgreSQL served the
+# apps, whose clients retry: three Job pods in a row failed within a second each. A NetworkPolicy
+# reaching a new pod late, or a database restarting, should delay a backup, not fail it.
+wait_for_postgres() {
+  local url="$1" limit="${2:-120}" start
+  start=$(date +%s)
+  until pg_isready --dbname="$url" --timeout=5 >/dev/null 2>&1; do
+    if (($(date +%s) - start >= limit)); then
+      echo "PostgreSQL did not accept connections within ${limit} s: $(pg_isready --dbname="$url" --timeout=5 2>&1)" >&2
+      return 1
+    fi
+    sleep 2
+  done
+}

@@ -17,6 +17,7 @@ set -euo pipefail
 : "${RESTORE_FILE:?RESTORE_FILE is required}"
 source "$(dirname "$0")/libpq-url.sh"
 url="$(libpq_url "$DATABASE_URL")"
+wait_for_postgres "$url"
 case "$RESTORE_FILE" in */* | *.partial)
   echo "restore: RESTORE_FILE must be the name of a complete dump in $BACKUP_DIR, got '$RESTORE_FILE'" >&2
   exit 2 ;;
