@@ -89,9 +89,9 @@ describe('/events shared between clients', () => {
     });
     const stalled: net.Socket[] = [];
     try {
-      // Four clients that stop reading hold every slot (asked at once, with a deadline far above the
-      // seconds a 60 MB page takes PostgreSQL on a busy machine, which count against it) ...
-      stalled.push(...(await Promise.all(TOKENS.slice(0, 4).map((t) => stalledReader(port, t)))));
+      // Four clients that stop reading hold every slot (the deadline is far above the seconds a 60 MB
+      // page takes PostgreSQL on a busy machine, which count against it) ...
+      for (const t of TOKENS.slice(0, 4)) stalled.push(await stalledReader(port, t));
       const allStalled = Date.now();
       expect((await read(base, TOKENS[4]!)).status).toBe(503);
       // ... until their replies' deadline: then they are cut off, and others are served again.
