@@ -12,9 +12,7 @@
 //                       step's second apply (default: that step is skipped, and says so)
 //   CLUSTER_RECYCLE_PVS a shell command run after each namespace is deleted, making the volumes of
 //                       its PVCs usable again (the lab's `up.sh recycle-pvs`: its PVs are retained)
-//   CLUSTER_STEPS       the later steps to run, comma-separated: gitops, dead-letters, backup (default
-//                       gitops,dead-letters: the backup drill's pg_dump Job was refused a connection
-//                       to PostgreSQL on the lab, not yet explained; run it with CLUSTER_STEPS=backup)
+//   CLUSTER_STEPS       the later steps to run, comma-separated: gitops, dead-letters, backup (default all)
 //
 // Each step prints what it checked. Every object lives in namespaces this run creates (pubsub-ct-*)
 // and deletes at the end, PVCs included; load goes through the ingest NodePort (not a port-forward,
@@ -50,7 +48,7 @@ const NATS_SETS = (process.env.CLUSTER_NATS || '1,3').split(',').map(Number);
 const KEEP = process.env.CLUSTER_KEEP === '1';
 const IMAGE_2 = process.env.CLUSTER_IMAGE_2 || '';
 const RECYCLE_PVS = process.env.CLUSTER_RECYCLE_PVS || '';
-const LATER_STEPS = (process.env.CLUSTER_STEPS || 'gitops,dead-letters').split(',');
+const LATER_STEPS = (process.env.CLUSTER_STEPS || 'gitops,dead-letters,backup').split(',');
 const RUN_ID = randomBytes(3).toString('hex');
 const SEED = parseInt(RUN_ID, 16);
 
