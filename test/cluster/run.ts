@@ -30,6 +30,7 @@ import type { Event } from '../../shared/event.ts';
 import { pollUntil } from '../../shared/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 import type { StatsReply as Stats } from '../../shared/stats-reply.ts';
+import { check, splitImage } from './check.ts';
 import { Kube, tcpFrom } from './kube.ts';
 import { backupDrill } from './steps/backup-drill.ts';
 import { deadLettersStep } from './steps/dead-letters.ts';
@@ -85,15 +86,8 @@ async function step(name: string, fn: () => Promise<string>, budgetSeconds = 900
   }
 }
 
-function check(ok: unknown, message: string): asserts ok {
-  if (!ok) throw new Error(message);
-}
-
 // ---- the release -------------------------------------------------------------------------------------
-const [imageRepo, imageTag] = (() => {
-  const i = IMAGE.lastIndexOf(':');
-  return i > IMAGE.lastIndexOf('/') ? [IMAGE.slice(0, i), IMAGE.slice(i + 1)] : [IMAGE, 'latest'];
-})();
+const [imageRepo, imageTag] = splitImage(IMAGE);
 
 async function createNamespace(ns: string, restricted = true) {
   created.push(ns);

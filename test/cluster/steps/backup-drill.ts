@@ -3,12 +3,12 @@
 // backups (NATS's included), reinstall with the apps at 0 replicas and the restore Job, bring the
 // apps back, then load more, re-sending events from before the backup. Counts must be exact and no
 // event stored twice. run.ts wires it in as a step (it needs that script's install arguments).
-import { spawn } from 'node:child_process';
 import { sendEvents, waitForStats, type SendResult } from '../../../load/client.ts';
 import { checkCounts } from '../../../load/count-check.ts';
 import { firstOccurrences, generateWorkload } from '../../../load/workload.ts';
 import type { Event } from '../../../shared/event.ts';
 import type { StatsReply } from '../../../shared/stats-reply.ts';
+import { check } from '../check.ts';
 import type { Kube } from '../kube.ts';
 
 export interface BackupDrillContext {
@@ -39,20 +39,6 @@ export interface BackupDrillContext {
 }
 
 const EVENTS = 20_000;
-
-function check(ok: unknown, message: string): asserts ok {
-  if (!ok) throw new Error(message);
-}
-
-function shell(command: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    proc.stdout.on('data', (d) => (out += d));
-    proc.stderr.on('data', (d) => (out += d));
-    proc.once('close', (code) => resolve({ code, out }));
-  });
-}
 
 /** Runs the drill; returns what it checked, one line per stage. Throws at the first mismatch. */
 export async function backupDrill(ctx: BackupDrillContext): Promise<string> {
@@ -135,8 +121,8 @@ export async function backupDrill(ctx: BackupDrillContext): Promise<string> {
   );
   await kube.kubectl(['-n', ns, 'delete', 'pvc', ...doomed, '--wait=true', '--timeout=5m'], { timeoutMs: 6 * 60_000 });
   if (recycle) {
-    const r = await shell(recycle);
-    check(r.code === 0, `${recycle} exited ${r.code}: ${r.out.trim().slice(-1_000)}`);
+    const r = await kube.run('sh', ['-c', recycle], { timeoutMs: 5 * 60_000 });
+    check(r.code === 0, `${recycle} exited ${r.code}: ${(r.stdout + r.stderr).trim().slice(-1_000)}`);
   }
   note(`uninstalled; deleted PVCs ${doomed.join(', ')}; kept ${backupPvc}${recycle ? `; ran ${recycle}` : ''}`);
 

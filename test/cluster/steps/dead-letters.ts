@@ -6,6 +6,7 @@
 import type { DeadLetterList } from '../../../apps/dead-letters/cli.ts';
 import { waitForStats } from '../../../load/client.ts';
 import type { StatsReply } from '../../../shared/stats-reply.ts';
+import { check } from '../check.ts';
 import type { Kube } from '../kube.ts';
 
 export interface DeadLettersStepContext {
@@ -34,10 +35,6 @@ END $$;
 DROP TRIGGER IF EXISTS cluster_refuse_poison ON processed_events;
 CREATE TRIGGER cluster_refuse_poison BEFORE INSERT ON processed_events FOR EACH ROW EXECUTE FUNCTION cluster_refuse_poison();`;
 const DROP = `DROP TRIGGER IF EXISTS cluster_refuse_poison ON processed_events; DROP FUNCTION IF EXISTS cluster_refuse_poison();`;
-
-function check(ok: unknown, message: string): asserts ok {
-  if (!ok) throw new Error(message);
-}
 
 const exact = (s: StatsReply) => s.received === s.unique_processed + s.duplicate_dropped + s.queue_depth + s.dead_lettered;
 const line = (s: StatsReply) =>

@@ -10,6 +10,7 @@ import { sendEvents, waitForStats } from '../../../load/client.ts';
 import { checkCounts } from '../../../load/count-check.ts';
 import { generateWorkload } from '../../../load/workload.ts';
 import type { StatsReply } from '../../../shared/stats-reply.ts';
+import { splitImage } from '../check.ts';
 import type { Kube } from '../kube.ts';
 
 export interface TemplateApplyOptions {
@@ -36,11 +37,6 @@ interface Rendered {
   yaml: string;
   migrationJob: string;
 }
-
-const splitImage = (image: string): [string, string] => {
-  const i = image.lastIndexOf(':');
-  return i > image.lastIndexOf('/') ? [image.slice(0, i), image.slice(i + 1)] : [image, 'latest'];
-};
 
 function fail(message: string): never {
   throw new Error(message);
