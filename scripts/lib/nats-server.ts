@@ -41,12 +41,14 @@ export interface NatsOptions {
   name?: string;
   /** Monitoring port (/healthz), 0 = none. */
   monitorPort?: number;
+  /** The nats-server binary to run (another commit's pinned version); the one on PATH by default. */
+  bin?: string;
 }
 
 export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'pubsub-nats-'));
   const port = opts.port ?? (await freePort());
-  const bin = findBinary('nats-server');
+  const bin = opts.bin ?? findBinary('nats-server');
   const name = opts.name ?? 'nats';
   const logFile = path.join(dir, `${name}.log`);
   const args = ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', path.join(dir, `jetstream-${name}`), '-n', name, '-l', logFile];

@@ -9,6 +9,18 @@ import { startNats, startNatsCluster, type NatsServer } from './nats-server.ts';
 import { migrate, startPostgres, type Postgres } from './postgres.ts';
 import { removeDir } from './temp-dir.ts';
 
+/**
+ * Another commit's build (the benchmark's --against): its apps, migrations and nats-server run
+ * instead of this tree's, so the stack is that commit's as a whole.
+ */
+export interface StackBuild {
+  /** The checkout holding the build: apps run from its dist/apps/main.js. */
+  root: string;
+  natsServer: string;
+  /** Brings a new database to the build's schema (its own migrations, its own tool). */
+  migrate(databaseUrl: string): void;
+}
+
 export interface LocalStack {
   nats: NatsServer;
   pg: Postgres;
@@ -53,12 +65,15 @@ export async function startLocalStack(
     postgres?: Postgres;
     /** Where the apps' output goes: the terminal (scripts), or a file each (tests: quiet output). */
     appLogs?: 'inherit' | 'files';
+    /** Another commit's build to run instead of this tree's (single NATS server only). */
+    build?: StackBuild;
   } = {},
 ): Promise<LocalStack> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pubsub-stack-'));
   const natsNodes = opts.natsNodes ?? 1;
+  if (opts.build && natsNodes > 1) throw new Error("another commit's build runs on a single nats-server only");
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pubsub-stack-'));
   const [nats, pg] = await Promise.all([
-    natsNodes > 1 ? startNatsCluster({ nodes: natsNodes, dir }) : startNats({ dir, config: opts.natsConfig }),
+    natsNodes > 1 ? startNatsCluster({ nodes: natsNodes, dir }) : startNats({ dir, config: opts.natsConfig, bin: opts.build?.natsServer }),
     opts.postgres ?? startPostgres({ settings: opts.postgresSettings }),
   ]);
   const ownPostgres = !opts.postgres;
@@ -86,7 +101,7 @@ export async function startLocalStack(
     process.on('SIGTERM', onSignal);
   }
   try {
-    if (ownPostgres) migrate(pg.url);
+    if (ownPostgres) (opts.build?.migrate ?? migrate)(pg.url);
   } catch (err) {
     // Handlers are released only after the teardown: a Ctrl-C that killed the migration is still
     // pending, and with no listener left Node would die of it halfway through the cleanup.
@@ -105,7 +120,7 @@ export async function startLocalStack(
       const p = await startApp(
         app,
         { ...created.env, PORT: '0', ...extraEnv },
-        { runner: 'dist', extraNodeFlags: opts.extraNodeFlags, log: file ? { file } : 'inherit' },
+        { runner: 'dist', cwd: opts.build?.root, extraNodeFlags: opts.extraNodeFlags, log: file ? { file } : 'inherit' },
       );
       apps.push(p);
       return p;
