@@ -3,7 +3,7 @@
 // invocation. Each commit builds the way its own tree says (its scripts/bootstrap.sh, its
 // package-lock.json): the tooling of this tree cannot know how a later or earlier one builds.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findBinary } from '../lib/binaries.ts';
@@ -34,6 +34,45 @@ export function resolveCommit(repo: string, ref: string): string {
   }
 }
 
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Runs `f` holding `lock`, a file naming this process: two invocations asking for the same commit
+ * (two people A/B-ing against the same reference) would otherwise build into one directory at once.
+ * A lock whose process is gone (killed mid-build) is taken over.
+ */
+function whileLocked<T>(lock: string, f: () => T): T {
+  for (let waited = 0; ; waited++) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(lock, 'utf8'));
+      if (holder && !alive(holder)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (waited % 30 === 0) console.error(`[bench] waiting for process ${holder || '?'} to finish its build (${lock})`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2_000);
+    }
+  }
+  try {
+    return f();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
 const versionOf = (bin: string) => execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim().split('\n')[0]!;
 
 /**
@@ -49,37 +88,40 @@ export function buildRef(repo: string, ref: string, cacheDir = refsCacheDir()): 
   const prereqs = path.join(dir, 'prereqs');
   const done = path.join(dir, 'built');
   const log = path.join(dir, 'build.log');
-  if (!existsSync(done)) {
-    // A build that did not finish (a failure, a Ctrl-C) is started again from a clean checkout.
-    if (existsSync(root)) spawnSync('git', ['-C', repo, 'worktree', 'remove', '--force', root], { stdio: 'ignore' });
-    rmSync(dir, { recursive: true, force: true });
-    spawnSync('git', ['-C', repo, 'worktree', 'prune'], { stdio: 'ignore' });
-    mkdirSync(path.join(prereqs, 'bin'), { recursive: true });
-    git(repo, ['worktree', 'add', '--detach', root, commit]);
-    const nats = findBinary('nats-server');
-    copyFileSync(nats, path.join(prereqs, 'bin/nats-server'));
-    const stamp = path.join(path.dirname(nats), '.nats-server.version');
-    if (existsSync(stamp)) copyFileSync(stamp, path.join(prereqs, 'bin/.nats-server.version'));
-    console.error(`[bench] building ${ref} (${commit.slice(0, 12)}) in ${root}; log: ${log}`);
-    const t0 = performance.now();
-    const command = existsSync(path.join(root, 'scripts/bootstrap.sh'))
-      ? 'bash scripts/bootstrap.sh npm run -s build'
-      : 'npm ci --no-audit --no-fund --loglevel=error && npm run -s build';
-    writeFileSync(log, `$ ${command}\n`);
-    const r = spawnSync('bash', ['-c', `${command} >>"$BUILD_LOG" 2>&1`], {
-      cwd: root,
-      env: { ...process.env, PREREQS_DIR: prereqs, BUILD_LOG: log },
-      stdio: 'inherit',
-    });
-    if (r.status !== 0 || !existsSync(path.join(root, 'dist/apps/main.js'))) {
-      const tail = readFileSync(log, 'utf8').split('\n').slice(-25).join('\n');
-      throw new Error(
-        `--against ${ref}: the build failed (exit ${r.status}; no dist/apps/main.js means the commit's apps cannot run as this bench starts them); ${log} ends:\n${tail}`,
-      );
+  mkdirSync(cacheDir, { recursive: true });
+  whileLocked(`${dir}.lock`, () => {
+    if (!existsSync(done) || !existsSync(path.join(root, 'dist/apps/main.js'))) {
+      // A build that did not finish (a failure, a Ctrl-C) is started again from a clean checkout.
+      if (existsSync(root)) spawnSync('git', ['-C', repo, 'worktree', 'remove', '--force', root], { stdio: 'ignore' });
+      rmSync(dir, { recursive: true, force: true });
+      spawnSync('git', ['-C', repo, 'worktree', 'prune'], { stdio: 'ignore' });
+      mkdirSync(path.join(prereqs, 'bin'), { recursive: true });
+      git(repo, ['worktree', 'add', '--detach', root, commit]);
+      const nats = findBinary('nats-server');
+      copyFileSync(nats, path.join(prereqs, 'bin/nats-server'));
+      const stamp = path.join(path.dirname(nats), '.nats-server.version');
+      if (existsSync(stamp)) copyFileSync(stamp, path.join(prereqs, 'bin/.nats-server.version'));
+      console.error(`[bench] building ${ref} (${commit.slice(0, 12)}) in ${root}; log: ${log}`);
+      const t0 = performance.now();
+      const command = existsSync(path.join(root, 'scripts/bootstrap.sh'))
+        ? 'bash scripts/bootstrap.sh npm run -s build'
+        : 'npm ci --no-audit --no-fund --loglevel=error && npm run -s build';
+      writeFileSync(log, `$ ${command}\n`);
+      const r = spawnSync('bash', ['-c', `${command} >>"$BUILD_LOG" 2>&1`], {
+        cwd: root,
+        env: { ...process.env, PREREQS_DIR: prereqs, BUILD_LOG: log },
+        stdio: 'inherit',
+      });
+      if (r.status !== 0 || !existsSync(path.join(root, 'dist/apps/main.js'))) {
+        const tail = readFileSync(log, 'utf8').split('\n').slice(-25).join('\n');
+        throw new Error(
+          `--against ${ref}: the build failed (exit ${r.status}; no dist/apps/main.js means the commit's apps cannot run as this bench starts them); ${log} ends:\n${tail}`,
+        );
+      }
+      writeFileSync(done, `${commit}\n`);
+      console.error(`[bench] built ${ref} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     }
-    writeFileSync(done, `${commit}\n`);
-    console.error(`[bench] built ${ref} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  }
+  });
   const natsServer = existsSync(path.join(prereqs, 'bin/nats-server')) ? path.join(prereqs, 'bin/nats-server') : findBinary('nats-server');
   return {
     ref,
