@@ -94,9 +94,9 @@ export function buildRef(repo: string, ref: string, cacheDir = refsCacheDir()): 
       // A build that did not finish (a failure, a Ctrl-C) is started again from a clean checkout.
       if (existsSync(root)) spawnSync('git', ['-C', repo, 'worktree', 'remove', '--force', root], { stdio: 'ignore' });
       rmSync(dir, { recursive: true, force: true });
-      spawnSync('git', ['-C', repo, 'worktree', 'prune'], { stdio: 'ignore' });
       mkdirSync(path.join(prereqs, 'bin'), { recursive: true });
-      git(repo, ['worktree', 'add', '--detach', root, commit]);
+      // --force: the worktree may still be registered if its directory was deleted by hand.
+      git(repo, ['worktree', 'add', '--force', '--detach', root, commit]);
       const nats = findBinary('nats-server');
       copyFileSync(nats, path.join(prereqs, 'bin/nats-server'));
       const stamp = path.join(path.dirname(nats), '.nats-server.version');
