@@ -23,7 +23,9 @@ describe('what shared/config.ts generates', () => {
 describe('the chart value of every variable', () => {
   const values = parse(read(`${CHART}/values.yaml`)) as Record<string, unknown>;
   const lookup = (dotted: string) =>
-    dotted.split('.').reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), values);
+    dotted
+      .split('.')
+      .reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), values);
 
   it.each(variables().map((v) => [v.name, v.apps.join(', '), v.setting.chart] as const))(
     '%s (%s) has its value in values.yaml, or a template that builds it, or a stated reason for none',
