@@ -16,7 +16,10 @@ describe('what shared/config.ts generates', () => {
 
   it('lists every variable in the README, with the processes that read it', () => {
     const readme = read('README.md');
-    for (const v of variables()) expect(readme).toContain(`| \`${v.name}\` | ${v.apps.join(', ')} |`);
+    for (const v of variables()) {
+      const row = `| \`${v.name}\` | ${v.apps.join(', ')} |`;
+      expect(readme.includes(row), `README.md has no row ${row}`).toBe(true);
+    }
   });
 });
 
