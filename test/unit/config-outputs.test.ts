@@ -1,5 +1,6 @@
 // shared/config.ts is the one declaration of the environment: these fail when what is generated
 // from it is stale (CI runs the unit project), or when a variable's chart value is missing.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +21,18 @@ describe('what shared/config.ts generates', () => {
       const row = `| \`${v.name}\` | ${v.apps.join(', ')} |`;
       expect(readme.includes(row), `README.md has no row ${row}`).toBe(true);
     }
+  });
+});
+
+describe('the variables the processes read', () => {
+  // A variable read anywhere else would escape the validation at start, the README and the chart.
+  it('are read through shared/config.ts only', () => {
+    const files = execFileSync('git', ['ls-files', 'apps', 'shared', 'prisma.config.ts'], { cwd: ROOT, encoding: 'utf8' }).split('\n');
+    const readers = files
+      .filter((f) => f.endsWith('.ts') && f !== 'shared/config.ts')
+      .flatMap((f) => [...read(f).matchAll(/process\.env\.([A-Z_]+)|process\.env\[/g)].map((m) => `${f}: ${m[0]}`));
+    // prisma.config.ts runs inside the Prisma CLI, started by `migrate` with the DATABASE_URL it validated.
+    expect(readers).toEqual(['prisma.config.ts: process.env.DATABASE_URL']);
   });
 });
 
