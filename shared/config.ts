@@ -235,7 +235,8 @@ const consumer = {
       default: 1024 ** 3,
       minimum: 1024 ** 2,
       maximum: 2 ** 50,
-      description: 'byte cap of the event stream: the buffer of events accepted but not yet stored; at the cap, 503 + `Retry-After`',
+      description:
+        'byte cap of the event stream: the buffer of events accepted but not yet stored; at the cap, 503 + `Retry-After` ([Bounded storage](#bounded-storage))',
     }),
     {
       template: '`config.stream.maxBytes`, else what `nats.jetstream.fileStore.maxSize` leaves',
@@ -283,7 +284,7 @@ const consumer = {
       0,
       0,
       100 * 365 * 86_400_000,
-      'delete stored events (and duplicate records) older than this; 0 = keep forever. Exactly once then holds within this horizon',
+      'delete stored events (and duplicate records) older than this; 0 = keep forever. Exactly once then holds within this horizon ([Bounded storage](#bounded-storage))',
     ),
     { value: 'consumer.retentionMs' },
   ),
