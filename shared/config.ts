@@ -15,8 +15,8 @@ import { Type, type Static, type TObject, type TSchema } from 'typebox';
 /**
  * Where the Helm chart sets a variable:
  * - `value`: the path under `.Values`; the env entry is copied from it and its type and bounds in
- *   values.schema.json are the variable's (`minimum` when the chart allows less, with the reason
- *   beside it);
+ *   values.schema.json are the variable's (`minimum`: a higher lower bound the chart needs, with
+ *   the reason beside it);
  * - `template`: the env entry is built by the hand-written `pubsub-aggregator.env.<NAME>`
  *   (templates/_env.tpl) from the values it names; `value`, when given, gets the variable's bounds
  *   (`nullable`: null there means the chart derives it);
