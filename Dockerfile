@@ -18,12 +18,6 @@ RUN apt-get update \
 # ---- build: all dependencies, Prisma client generation, TypeScript -> dist/ -------------------------
 FROM base AS build
 WORKDIR /app
-# Prisma uses its WebAssembly schema engine through the pg driver adapter (see prisma.config.ts);
-# pointing the native engine variables at dummy paths stops the CLI from downloading binaries.
-ENV PRISMA_SCHEMA_ENGINE_BINARY=/nonexistent/use-wasm-engine \
-    PRISMA_QUERY_ENGINE_LIBRARY=/dev/null \
-    CHECKPOINT_DISABLE=1 \
-    PRISMA_HIDE_UPDATE_MESSAGE=1
 COPY package.json package-lock.json ./
 # Install scripts are skipped: the only one that matters (prisma generate) runs in `npm run build`.
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
@@ -31,6 +25,8 @@ COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY shared ./shared
 COPY apps ./apps
+# `npm run prisma` (run by the build's `prisma generate`).
+COPY scripts/prisma.ts ./scripts/prisma.ts
 # Only apps/ and shared/ (and the generated client) are compiled: scripts/ and load/ are local tooling.
 RUN npm run build
 
@@ -43,11 +39,9 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no
 # ---- runtime -------------------------------------------------------------------------------------------
 FROM base AS runtime
 WORKDIR /app
+# The Prisma CLI's engine settings come with it: `npm run build` (scripts/prisma.ts) and `migrate`
+# (shared/db/prisma-cli.ts) set them where they start it.
 ENV NODE_ENV=production \
-    PRISMA_SCHEMA_ENGINE_BINARY=/nonexistent/use-wasm-engine \
-    PRISMA_QUERY_ENGINE_LIBRARY=/dev/null \
-    CHECKPOINT_DISABLE=1 \
-    PRISMA_HIDE_UPDATE_MESSAGE=1 \
     HOME=/tmp
 # Same V8 flags as scripts/lib/services.ts NODE_FLAGS (bench/RESULTS.md: ~10% faster, less RSS).
 ENV NODE_OPTIONS=--max-semi-space-size=32

@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { ConsumerConfig } from '../../shared/config.ts';
+import type { ConsumerAppConfig } from '../../shared/config.ts';
 import { CONSUMER_INBOX_PREFIX } from '../../shared/nats/topology.ts';
 import natsPlugin, { startupPluginTimeoutMs } from '../plugins/nats.ts';
 import prismaPlugin from '../plugins/prisma.ts';
@@ -20,7 +20,7 @@ export interface ConsumerOptions extends Pick<FastifyServerOptions, 'loggerInsta
  * topology while it becomes ready (`await app.ready()`), starts pulling once ready, and on
  * `app.close()` stores and acks the batches in hand before it disconnects.
  */
-export async function buildConsumer(config: ConsumerConfig, opts: ConsumerOptions = {}): Promise<FastifyInstance> {
+export async function buildConsumer(config: ConsumerAppConfig, opts: ConsumerOptions = {}): Promise<FastifyInstance> {
   const { onFatal, ...fastifyOpts } = opts;
   const app = Fastify({
     ...fastifyOpts,

@@ -1,5 +1,5 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type { ConsumerConfig } from '../../shared/config.ts';
+import type { ConsumerAppConfig } from '../../shared/config.ts';
 import type { Log } from '../../shared/logger.ts';
 import type { ConsumerMetrics } from '../../shared/metrics.ts';
 import { deadLetterStreamName } from '../../shared/nats/topology.ts';
@@ -32,7 +32,7 @@ export function ackedNotStored(s: StreamAndDatabase): number {
  */
 export async function checkDatabaseBehindStream(
   jsm: JetStreamManager,
-  config: ConsumerConfig,
+  config: ConsumerAppConfig,
   databaseHigh: () => Promise<number>,
   metrics: ConsumerMetrics,
   log: Log,

@@ -1,5 +1,5 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import type { ConsumerConfig } from '../../shared/config.ts';
+import type { ConsumerAppConfig } from '../../shared/config.ts';
 import type { Db } from '../../shared/db/prisma.ts';
 import type { Log } from '../../shared/logger.ts';
 import type { ConsumerMetrics } from '../../shared/metrics.ts';
@@ -18,7 +18,7 @@ import type { BatchPuller } from './pull.ts';
  */
 export function retryDelayMs(
   deliveries: number,
-  config: Pick<ConsumerConfig, 'CONSUMER_RETRY_DELAY_MS' | 'CONSUMER_RETRY_DELAY_MAX_MS'>,
+  config: Pick<ConsumerAppConfig, 'CONSUMER_RETRY_DELAY_MS' | 'CONSUMER_RETRY_DELAY_MAX_MS'>,
 ): number {
   return Math.min(config.CONSUMER_RETRY_DELAY_MAX_MS, config.CONSUMER_RETRY_DELAY_MS * 2 ** Math.min(deliveries - 1, 30));
 }
@@ -53,7 +53,7 @@ export class EventWriter {
 
   constructor(
     private readonly parts: EventWriterParts,
-    private readonly config: ConsumerConfig,
+    private readonly config: ConsumerAppConfig,
   ) {}
 
   start(): void {

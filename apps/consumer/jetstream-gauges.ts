@@ -1,5 +1,5 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type { ConsumerConfig } from '../../shared/config.ts';
+import type { ConsumerAppConfig } from '../../shared/config.ts';
 import type { ConsumerMetrics } from '../../shared/metrics.ts';
 import { counterStreamName, deadLetterStreamName } from '../../shared/nats/topology.ts';
 
@@ -9,7 +9,7 @@ import { counterStreamName, deadLetterStreamName } from '../../shared/nats/topol
  * info only: no rights to read messages are needed. The oldest event still in a work-queue stream
  * is the oldest one not yet acknowledged, i.e. not yet committed to PostgreSQL.
  */
-export async function refreshJetStreamGauges(jsm: JetStreamManager, config: ConsumerConfig, metrics: ConsumerMetrics): Promise<void> {
+export async function refreshJetStreamGauges(jsm: JetStreamManager, config: ConsumerAppConfig, metrics: ConsumerMetrics): Promise<void> {
   const [consumer, events, deadLetters, counters] = await Promise.all([
     jsm.consumers.info(config.STREAM_NAME, config.CONSUMER_NAME),
     jsm.streams.info(config.STREAM_NAME),

@@ -2,12 +2,17 @@
 // exists and is not excluded by .dockerignore (run from the repository root).
 import { existsSync, readFileSync } from 'node:fs';
 
-const ignored = readFileSync('.dockerignore', 'utf8')
+const patterns = readFileSync('.dockerignore', 'utf8')
   .split('\n')
   .map((l) => l.trim())
   .filter((l) => l && !l.startsWith('#'));
+const matches = (pat: string, p: string) => new RegExp(`^${pat.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}(/|$)`).test(p);
+// As Docker reads it: the last pattern that matches decides, and `!` re-includes.
 const isIgnored = (p: string) =>
-  ignored.some((pat) => new RegExp(`^${pat.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}(/|$)`).test(p));
+  patterns.reduce(
+    (ignored, pat) => (pat.startsWith('!') ? (matches(pat.slice(1), p) ? false : ignored) : matches(pat, p) || ignored),
+    false,
+  );
 
 let bad = 0;
 for (const line of readFileSync('Dockerfile', 'utf8').split('\n')) {

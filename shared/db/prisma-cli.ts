@@ -8,9 +8,11 @@ import { fileURLToPath } from 'node:url';
  * The Prisma CLI runs its WebAssembly schema engine through the pg driver adapter (see
  * prisma.config.ts): the native engine cannot be downloaded in locked-down networks and is not in
  * the image. Pointing the native engine variables at dummy paths stops the CLI from trying
- * (../shared/NOTES.md); `npm run prisma` sets the same for the shell.
+ * (../shared/NOTES.md). The one place they are set: the image's `migrate`, the tests' stacks and
+ * `npm run prisma` (scripts/prisma.ts) all start the CLI with them; a variable already in the
+ * environment wins.
  */
-const ENGINE_ENV = {
+export const PRISMA_CLI_ENV = {
   PRISMA_SCHEMA_ENGINE_BINARY: '/nonexistent/use-wasm-engine',
   PRISMA_QUERY_ENGINE_LIBRARY: '/dev/null',
   PRISMA_HIDE_UPDATE_MESSAGE: '1',
@@ -28,14 +30,16 @@ export function projectRoot(from = fileURLToPath(import.meta.url)): string {
   return dir;
 }
 
+/** The Prisma CLI's entry script in the node_modules of the project at `cwd`. */
+export const prismaCliPath = (cwd: string) => createRequire(path.join(cwd, 'package.json')).resolve('prisma/build/index.js');
+
 /** Runs the Prisma CLI (`prisma <args>`) against `databaseUrl` (default: DATABASE_URL) and returns how it ended. */
 export function runPrismaCli(args: string[], opts: { databaseUrl?: string; cwd?: string } = {}): SpawnSyncReturns<string> {
   const cwd = opts.cwd ?? projectRoot();
-  const cli = createRequire(path.join(cwd, 'package.json')).resolve('prisma/build/index.js');
-  return spawnSync(process.execPath, [cli, ...args], {
+  return spawnSync(process.execPath, [prismaCliPath(cwd), ...args], {
     cwd,
     encoding: 'utf8',
-    env: { ...ENGINE_ENV, ...process.env, ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}) },
+    env: { ...PRISMA_CLI_ENV, ...process.env, ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}) },
   });
 }
 

@@ -10,7 +10,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
-import type { CommonConfig } from '../config.ts';
+import type { ConsumerAppConfig } from '../config.ts';
 import type { Log } from '../logger.ts';
 import { SUBJECT_PREFIX } from '../event.ts';
 
@@ -26,7 +26,7 @@ export const CONSUMER_INBOX_PREFIX = '_INBOX_consumer';
 const isNotFound = (err: unknown) => /not found/i.test(String((err as Error)?.message));
 
 /** Says which variables to change when nats-server cannot reserve a stream's byte cap. */
-async function withStorageHint<T>(op: Promise<T>, config: CommonConfig): Promise<T> {
+async function withStorageHint<T>(op: Promise<T>, config: ConsumerAppConfig): Promise<T> {
   try {
     return await op;
   } catch (err) {
@@ -63,7 +63,7 @@ async function ensureStream(
 }
 
 /** The durable pull consumer every consumer process shares. */
-export function writerConsumerConfig(config: CommonConfig): Partial<ConsumerConfig> & { durable_name: string } {
+export function writerConsumerConfig(config: ConsumerAppConfig): Partial<ConsumerConfig> & { durable_name: string } {
   return {
     durable_name: config.CONSUMER_NAME,
     // Explicit per-message acks: AckAll on a shared pull consumer would ack other processes' messages.
@@ -94,7 +94,7 @@ const STORAGE_RESOURCES_EXCEEDED = 10047;
  * - discard New at max_bytes: when the buffer is full JetStream refuses the publish, so ingest
  *   answers 503 and nothing stored is ever pushed out. No max_age, for the same reason.
  */
-export function eventStreamConfig(config: CommonConfig): Partial<StreamConfig> & { name: string } {
+export function eventStreamConfig(config: ConsumerAppConfig): Partial<StreamConfig> & { name: string } {
   return {
     name: config.STREAM_NAME,
     subjects: [`${SUBJECT_PREFIX}.>`],
@@ -120,7 +120,7 @@ export function eventStreamConfig(config: CommonConfig): Partial<StreamConfig> &
  */
 export async function ensureTopology(
   jsm: JetStreamManager,
-  config: CommonConfig,
+  config: ConsumerAppConfig,
   firstSequence: () => Promise<number>,
   log: Log,
 ): Promise<void> {

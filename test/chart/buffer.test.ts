@@ -31,9 +31,7 @@ describe('events buffer cap (STREAM_MAX_BYTES)', () => {
     const objs = render();
     const expected = 8 * GiB - DLQ_DEFAULT - Math.floor((8 * GiB) / 10);
     expect(expected).toBe(7_462_505_677);
-    for (const name of ['ingest', 'consumer'] as const) {
-      expect(appEnv(objs, name), name).toMatchObject({ STREAM_MAX_BYTES: String(expected), DLQ_MAX_BYTES: String(DLQ_DEFAULT) });
-    }
+    expect(appEnv(objs, 'consumer')).toMatchObject({ STREAM_MAX_BYTES: String(expected), DLQ_MAX_BYTES: String(DLQ_DEFAULT) });
     // What nats-server reserves, plus the headroom, is the file store; the file store is below the PVC.
     expect(expected + DLQ_DEFAULT + headroom(8 * GiB)).toBe(8 * GiB);
     const conf = find(objs, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
@@ -53,7 +51,7 @@ describe('events buffer cap (STREAM_MAX_BYTES)', () => {
 
   it('leaves room for a larger dead-letter stream', () => {
     expect(cap(set({ 'config.stream.deadLetterMaxBytes': GiB }))).toBe(derived(8 * GiB, GiB));
-    expect(appEnv(render(set({ 'config.stream.deadLetterMaxBytes': GiB })), 'ingest').DLQ_MAX_BYTES).toBe(String(GiB));
+    expect(appEnv(render(set({ 'config.stream.deadLetterMaxBytes': GiB })), 'consumer').DLQ_MAX_BYTES).toBe(String(GiB));
   });
 
   it('an explicit cap that fits is passed as it is; one byte more is refused, naming the values', () => {

@@ -33,13 +33,13 @@ describe('migration Job name', () => {
     expect(tagged).not.toBe(name);
     expect(jobName(set({ 'image.tag': 'b' }))).toBe(tagged);
     expect(jobName(set({ 'image.digest': `sha256:${'a'.repeat(64)}` }))).not.toBe(name);
-    expect(jobName(set({ 'config.logLevel': 'debug' }))).not.toBe(name);
+    expect(jobName(set({ 'extraEnv[0].name': 'TZ', 'extraEnv[0].value': 'UTC' }))).not.toBe(name);
     // The Job sets the app role's password: a new value must run it again.
     expect(jobName(set({ 'postgresql.auth.appPassword': 'rotated' }))).not.toBe(name);
     // A forced re-run (e.g. after editing an existingSecret) is any new pod annotation.
     expect(jobName(set({ 'migration.podAnnotations.rerun': '2' }))).not.toBe(name);
     // Values the Job does not see leave it alone: re-applying them must not run it again.
-    expect(jobName(set({ 'ingest.replicaCount': 5, 'consumer.batchSize': 50 }))).toBe(name);
+    expect(jobName(set({ 'ingest.replicaCount': 5, 'consumer.batchSize': 50, 'config.logLevel': 'debug' }))).toBe(name);
   });
 
   it('changes with the chart version (a new chart may run the same image differently)', async () => {

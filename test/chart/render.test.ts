@@ -387,7 +387,7 @@ describe('NATS', () => {
     const conf = find(defaults, 'ConfigMap', `${F}-nats-config`).data!['nats.conf']!;
     expect(conf).not.toMatch(/cluster \{/);
     expect(find(defaults, 'StatefulSet', `${F}-nats`).spec.replicas).toBe(1);
-    expect(envOf(podOf(find(defaults, 'Deployment', `${F}-ingest`)).spec.containers[0]).STREAM_REPLICAS).toBe('1');
+    expect(envOf(podOf(find(defaults, 'Deployment', `${F}-consumer`)).spec.containers[0]).STREAM_REPLICAS).toBe('1');
   });
 
   it('3 servers: JetStream cluster with routes to every pod over the headless Service; streams follow', () => {
@@ -407,9 +407,9 @@ describe('NATS', () => {
     expect(routes).toEqual([0, 1, 2].map((i) => `${F}-nats-${i}.${F}-nats-headless.${NAMESPACE}.svc`));
     expect(conf).toMatch(/server_name: \$SERVER_NAME/);
     expect(envOf(sts.spec.template.spec.containers[0]).SERVER_NAME).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
-    for (const name of ['ingest', 'consumer']) {
-      expect(envOf(podOf(find(objs, 'Deployment', `${F}-${name}`)).spec.containers[0]).STREAM_REPLICAS).toBe('3');
-    }
+    // The consumer creates the streams; ingest does not read their settings.
+    expect(envOf(podOf(find(objs, 'Deployment', `${F}-consumer`)).spec.containers[0]).STREAM_REPLICAS).toBe('3');
+    expect(envOf(podOf(find(objs, 'Deployment', `${F}-ingest`)).spec.containers[0]).STREAM_REPLICAS).toBeUndefined();
     // A config change rolls the servers.
     const before = sts.spec.template.metadata.annotations['checksum/config'];
     expect(before).not.toBe(find(defaults, 'StatefulSet', `${F}-nats`).spec.template.metadata.annotations['checksum/config']);
@@ -472,7 +472,7 @@ describe('external NATS and PostgreSQL', () => {
       expect(env.NATS_USER).toEqual({ secretKeyRef: { name: 'nats-credentials', key: `${name}-user` } });
       expect(env.NATS_PASSWORD).toEqual({ secretKeyRef: { name: 'nats-credentials', key: `${name}-password` } });
       expect(env.DATABASE_URL).toEqual({ secretKeyRef: { name: 'pubsub-database', key: 'url' } });
-      expect(env.STREAM_REPLICAS).toBe('3');
+      expect(env.STREAM_REPLICAS).toBe(name === 'consumer' ? '3' : undefined);
       expect(env.POSTGRES_PASSWORD).toBeUndefined();
     }
   });
@@ -521,10 +521,10 @@ describe('ingest configuration', () => {
     expect(ingest).toMatchObject({
       MAX_BATCH_SIZE: '50',
       STREAM_NAME: 'EVENTS',
-      STREAM_MAX_BYTES: '1073741824',
-      DLQ_MAX_BYTES: '268435456',
+      CONSUMER_NAME: 'event-writer',
       MAX_TOPICS: '10000',
       HOST: '0.0.0.0',
+      REQUEST_TIMEOUT_MS: '30000',
     });
     expect(consumer).toMatchObject({
       PERSIST_MODE: 'per-event',
@@ -532,8 +532,12 @@ describe('ingest configuration', () => {
       CONSUMER_NAME: 'event-writer',
       STREAM_MAX_BYTES: '1073741824',
       DLQ_MAX_BYTES: '268435456',
+      BATCH_LINGER_MS: '20',
     });
     expect(consumer.MAX_BATCH_SIZE).toBeUndefined();
+    expect(consumer.REQUEST_TIMEOUT_MS).toBeUndefined();
+    expect(ingest.STREAM_MAX_BYTES).toBeUndefined();
+    expect(ingest.BATCH_LINGER_MS).toBeUndefined();
     expect(consumer.MAX_TOPICS).toBeUndefined();
     expect(ingest.STREAM_MAX_AGE_MS).toBeUndefined();
     expect(ingest.BATCH_SIZE).toBeUndefined();

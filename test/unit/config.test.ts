@@ -57,6 +57,25 @@ describe('config from env', () => {
     expect(() => loadIngestConfig({ ...base, METRICS_ON_API_PORT: 'maybe' })).toThrow(/METRICS_ON_API_PORT/);
   });
 
+  // Each process validates only its own variables: a shared environment (one .env, a chart's
+  // extraEnv) holding the other process's settings, even invalid ones, cannot stop it.
+  it("ignores the other process's variables and unknown ones, whatever their value", () => {
+    const ingest = loadIngestConfig({
+      ...base,
+      BATCH_SIZE: 'junk',
+      STREAM_REPLICAS: '99',
+      CONSUMER_ACK_WAIT_MS: '-1',
+      SOMETHING_ELSE: 'x',
+    });
+    expect(ingest).not.toHaveProperty('BATCH_SIZE');
+    expect(ingest).not.toHaveProperty('STREAM_REPLICAS');
+    expect(ingest).not.toHaveProperty('SOMETHING_ELSE');
+    const consumer = loadConsumerConfig({ ...base, MAX_BATCH_SIZE: 'junk', TRUST_PROXY: 'localhost', REQUEST_TIMEOUT_MS: '0' });
+    expect(consumer).not.toHaveProperty('MAX_BATCH_SIZE');
+    expect(consumer).not.toHaveProperty('TRUST_PROXY');
+    expect(consumer.STREAM_REPLICAS).toBe(1);
+  });
+
   it('refuses an unknown persist mode', () => {
     expect(() => loadConsumerConfig({ ...base, PERSIST_MODE: 'fast' })).toThrow(/PERSIST_MODE/);
   });

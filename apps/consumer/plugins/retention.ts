@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { ConsumerConfig } from '../../../shared/config.ts';
+import type { ConsumerAppConfig } from '../../../shared/config.ts';
 import { RetentionPurger } from '../retention.ts';
 
 /**
@@ -8,7 +8,7 @@ import { RetentionPurger } from '../retention.ts';
  * table-size and retention-lag gauges. A failed round (NATS or PostgreSQL away) is logged and
  * retried at the next one: nothing depends on a purge being on time.
  */
-export default fp<{ config: ConsumerConfig }>(
+export default fp<{ config: ConsumerAppConfig }>(
   async (app, { config }) => {
     const purger = new RetentionPurger(
       config.DATABASE_URL,

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { ConsumerConfig } from '../../../shared/config.ts';
+import type { ConsumerAppConfig } from '../../../shared/config.ts';
 import { nextStreamSequence } from '../../../shared/db/stream-sequence.ts';
 import { ensureBrokerDuplicateTotal } from '../../../shared/nats/counters.ts';
 import { ensureTopology } from '../../../shared/nats/topology.ts';
@@ -11,7 +11,7 @@ import { checkDatabaseBehindStream } from '../database-behind.ts';
  * the database a recreated event stream's first sequence comes from, and its restart is what
  * recreates a lost stream (pull.ts). Ingest only uses what this creates.
  */
-export default fp<{ config: ConsumerConfig }>(
+export default fp<{ config: ConsumerAppConfig }>(
   async (app, { config }) => {
     await withBackoff(
       async () => {

@@ -1,6 +1,6 @@
 import { jetstream } from '@nats-io/jetstream';
 import fp from 'fastify-plugin';
-import type { ConsumerConfig } from '../../../shared/config.ts';
+import type { ConsumerAppConfig } from '../../../shared/config.ts';
 import { DatabaseHealth } from '../database-health.ts';
 import { DeadLetterer } from '../dead-letter.ts';
 import { EventWriter } from '../event-writer.ts';
@@ -18,7 +18,7 @@ declare module 'fastify' {
 const POLL_MS = 2_000;
 
 export interface WriterPluginOptions {
-  config: ConsumerConfig;
+  config: ConsumerAppConfig;
   /**
    * The pull subscription ended by itself (the stream or the durable is gone): this process cannot
    * consume any more and should exit non-zero, so its restart recreates the topology, rather than

@@ -1,7 +1,8 @@
 {{/*
 Deployment of one application process (ingest or consumer), with its PodDisruptionBudget and HPA.
-Call with (dict "ctx" $ "component" "ingest" "v" .Values.ingest "env" <yaml list string>).
-The component is also its NATS user (templates/_nats.tpl).
+Call with (dict "ctx" $ "component" "ingest" "v" .Values.ingest). Its environment is the process's
+own (pubsub-aggregator.appEnv.<component>, generated from shared/config.ts), then extraEnv, then
+<component>.extraEnv. The component is also its NATS user (templates/_nats.tpl).
 */}}
 {{- define "pubsub-aggregator.appWorkload" -}}
 {{- $ctx := .ctx }}
@@ -81,14 +82,10 @@ spec:
               protocol: TCP
             {{- end }}
           env:
-            {{- include "pubsub-aggregator.commonEnv" (dict "ctx" $ctx "dbRole" "app" "natsRole" .component) | nindent 12 }}
-            - name: PORT
-              value: {{ $v.port | quote }}
-            {{- with $v.metricsPort }}
-            - name: METRICS_PORT
-              value: {{ . | quote }}
+            {{- include (printf "pubsub-aggregator.appEnv.%s" .component) $ctx | nindent 12 }}
+            {{- with $ctx.Values.extraEnv }}
+            {{- toYaml . | nindent 12 }}
             {{- end }}
-            {{- .env | nindent 12 }}
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -183,70 +180,6 @@ spec:
           type: Utilization
           averageUtilization: {{ $v.autoscaling.targetCPUUtilizationPercentage }}
 {{- end }}
-{{- end }}
-
-{{/* Ingest-only environment. */}}
-{{- define "pubsub-aggregator.ingestEnv" -}}
-- name: MAX_BATCH_SIZE
-  value: {{ .Values.ingest.maxBatchSize | int64 | quote }}
-- name: MAX_EVENT_BYTES
-  value: {{ .Values.ingest.maxEventBytes | int64 | quote }}
-- name: BODY_LIMIT_BYTES
-  value: {{ .Values.ingest.bodyLimitBytes | int64 | quote }}
-{{- if lt (int64 .Values.ingest.bodyBudgetBytes) (int64 .Values.ingest.bodyLimitBytes) }}
-{{- fail (printf "ingest.bodyBudgetBytes (%d) must be at least ingest.bodyLimitBytes (%d)" (int64 .Values.ingest.bodyBudgetBytes) (int64 .Values.ingest.bodyLimitBytes)) }}
-{{- end }}
-- name: BODY_BUDGET_BYTES
-  value: {{ .Values.ingest.bodyBudgetBytes | int64 | quote }}
-- name: PUBLISH_TIMEOUT_MS
-  value: {{ .Values.ingest.publishTimeoutMs | int64 | quote }}
-- name: MAX_PUBLISH_IN_FLIGHT
-  value: {{ .Values.ingest.maxPublishInFlight | int64 | quote }}
-- name: MAX_TOPICS
-  value: {{ .Values.ingest.maxTopics | int64 | quote }}
-- name: STATS_TOP_TOPICS
-  value: {{ .Values.ingest.statsTopTopics | int64 | quote }}
-- name: EVENTS_MAX_BYTES
-  value: {{ .Values.ingest.eventsMaxBytes | int64 | quote }}
-- name: EVENTS_MAX_CONCURRENT
-  value: {{ .Values.ingest.eventsMaxConcurrent | int64 | quote }}
-- name: EVENTS_MAX_CONCURRENT_PER_CLIENT
-  value: {{ .Values.ingest.eventsMaxConcurrentPerClient | int64 | quote }}
-- name: EVENTS_WRITE_TIMEOUT_MS
-  value: {{ .Values.ingest.eventsWriteTimeoutMs | int64 | quote }}
-- name: TRUST_PROXY
-  value: {{ .Values.ingest.trustProxy | quote }}
-- name: METRICS_ON_API_PORT
-  value: {{ .Values.ingest.metricsOnApiPort | quote }}
-{{- include "pubsub-aggregator.authEnv" . }}
-{{- if .Values.rateLimit.enabled }}
-- name: RATE_LIMIT_MAX
-  value: {{ .Values.rateLimit.max | int64 | quote }}
-- name: RATE_LIMIT_WINDOW_MS
-  value: {{ .Values.rateLimit.windowMs | int64 | quote }}
-{{- end }}
-{{- end }}
-
-{{/* Consumer-only environment. */}}
-{{- define "pubsub-aggregator.consumerEnv" -}}
-- name: BATCH_SIZE
-  value: {{ .Values.consumer.batchSize | int64 | quote }}
-- name: CONSUMER_CONCURRENCY
-  value: {{ .Values.consumer.concurrency | int64 | quote }}
-- name: PERSIST_MODE
-  value: {{ .Values.consumer.persistMode | quote }}
-- name: CONSUMER_RETRY_DELAY_MS
-  value: {{ .Values.consumer.retryDelayMs | int64 | quote }}
-- name: CONSUMER_RETRY_DELAY_MAX_MS
-  value: {{ .Values.consumer.retryDelayMaxMs | int64 | quote }}
-- name: EVENTS_RETENTION_MS
-  value: {{ .Values.consumer.retentionMs | int64 | quote }}
-- name: RETENTION_PURGE_INTERVAL_MS
-  value: {{ .Values.consumer.purgeIntervalMs | int64 | quote }}
-- name: RETENTION_BATCH_ROWS
-  value: {{ .Values.consumer.purgeBatchRows | int64 | quote }}
-- name: RETENTION_BATCH_PAUSE_MS
-  value: {{ .Values.consumer.purgeBatchPauseMs | int64 | quote }}
 {{- end }}
 
 {{/*

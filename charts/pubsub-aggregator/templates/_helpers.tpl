@@ -208,76 +208,30 @@ Call with (dict "ctx" $ "role" "app").
 {{- end }}
 
 {{/*
-NATS_USER / NATS_PASSWORD of a role ("ingest", "consumer" or "deadLetters"): the built-in NATS's user of that name (dead-letters),
-or the external NATS's credentials from externalNats.existingSecret. Nothing when neither applies.
-Call with (dict "ctx" $ "role" "ingest").
+NATS_USER or NATS_PASSWORD ("variable") of a role ("ingest", "consumer" or "deadLetters"): the built-in
+NATS's user of that name (dead-letters), or the external NATS's credentials from
+externalNats.existingSecret. Nothing when neither applies.
+Call with (dict "ctx" $ "role" "ingest" "variable" "NATS_USER").
 */}}
-{{- define "pubsub-aggregator.natsCredentialsEnv" -}}
+{{- define "pubsub-aggregator.natsCredentialEnv" -}}
 {{- $v := .ctx.Values }}
+{{- $user := eq .variable "NATS_USER" }}
 {{- if and $v.nats.enabled $v.nats.auth.enabled }}
-- name: NATS_USER
+- name: {{ .variable }}
+  {{- if $user }}
   value: {{ kebabcase .role | quote }}
-- name: NATS_PASSWORD
+  {{- else }}
   valueFrom:
     secretKeyRef:
       name: {{ include "pubsub-aggregator.nats.secretName" .ctx }}
       key: {{ index $v.nats.auth (printf "%sPasswordKey" .role) }}
+  {{- end }}
 {{- else if and (not $v.nats.enabled) $v.externalNats.existingSecret }}
-- name: NATS_USER
+- name: {{ .variable }}
   valueFrom:
     secretKeyRef:
       name: {{ $v.externalNats.existingSecret }}
-      key: {{ index $v.externalNats (printf "%sUserKey" .role) }}
-- name: NATS_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ $v.externalNats.existingSecret }}
-      key: {{ index $v.externalNats (printf "%sPasswordKey" .role) }}
-{{- end }}
-{{- end }}
-
-{{/*
-Environment shared by every application container (ingest, consumer, migration).
-Call with (dict "ctx" $ "dbRole" "app" "natsRole" "ingest"); natsRole "" = no NATS credentials.
-*/}}
-{{- define "pubsub-aggregator.commonEnv" -}}
-{{- $v := .ctx.Values -}}
-- name: LOG_LEVEL
-  value: {{ $v.config.logLevel | quote }}
-{{ include "pubsub-aggregator.databaseEnv" (dict "ctx" .ctx "role" .dbRole) }}
-- name: DB_POOL_SIZE
-  value: {{ $v.config.dbPoolSize | quote }}
-- name: NATS_URL
-  value: {{ include "pubsub-aggregator.natsUrl" .ctx | quote }}
-{{- if .natsRole }}
-{{- include "pubsub-aggregator.natsCredentialsEnv" (dict "ctx" .ctx "role" .natsRole) }}
-{{- end }}
-- name: STREAM_NAME
-  value: {{ $v.config.stream.name | quote }}
-- name: STREAM_REPLICAS
-  value: {{ include "pubsub-aggregator.streamReplicas" .ctx | quote }}
-- name: STREAM_DUPLICATE_WINDOW_MS
-  value: {{ $v.config.stream.duplicateWindowMs | int64 | quote }}
-- name: STREAM_MAX_BYTES
-  value: {{ include "pubsub-aggregator.streamMaxBytes" .ctx | quote }}
-- name: DLQ_MAX_BYTES
-  value: {{ $v.config.stream.deadLetterMaxBytes | int64 | quote }}
-- name: CONSUMER_NAME
-  value: {{ $v.config.consumer.name | quote }}
-- name: CONSUMER_MAX_DELIVER
-  value: {{ $v.config.consumer.maxDeliver | int64 | quote }}
-- name: CONSUMER_ACK_WAIT_MS
-  value: {{ $v.config.consumer.ackWaitMs | int64 | quote }}
-- name: CONSUMER_MAX_ACK_PENDING
-  value: {{ $v.config.consumer.maxAckPending | int64 | quote }}
-- name: STARTUP_TIMEOUT_MS
-  value: {{ $v.config.startupTimeoutMs | int64 | quote }}
-- name: SHUTDOWN_TIMEOUT_MS
-  value: {{ $v.config.shutdownTimeoutMs | int64 | quote }}
-- name: HOST
-  value: {{ $v.config.host | quote }}
-{{- with $v.extraEnv }}
-{{ toYaml . }}
+      key: {{ index $v.externalNats (printf "%s%s" .role (ternary "UserKey" "PasswordKey" $user)) }}
 {{- end }}
 {{- end }}
 
@@ -302,22 +256,25 @@ that has tokens (a scope without tokens is open). Empty when no single token can
 {{- $found }}
 {{- end }}
 
-{{/* AUTH_* token variables (optional keys: a key the Secret lacks leaves that scope open). */}}
-{{- define "pubsub-aggregator.authEnv" -}}
-{{- if .Values.auth.enabled }}
-- name: AUTH_PUBLISH_TOKENS
+{{/*
+One token variable from the auth Secret; the key is optional: a key the Secret lacks leaves that
+scope open. Call with (dict "ctx" $ "variable" "AUTH_READ_TOKENS" "key" .Values.auth.readTokensKey).
+*/}}
+{{- define "pubsub-aggregator.authTokensEnv" -}}
+{{- if .ctx.Values.auth.enabled }}
+- name: {{ .variable }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "pubsub-aggregator.auth.secretName" . }}
-      key: {{ .Values.auth.publishTokensKey }}
-      optional: true
-- name: AUTH_READ_TOKENS
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "pubsub-aggregator.auth.secretName" . }}
-      key: {{ .Values.auth.readTokensKey }}
+      name: {{ include "pubsub-aggregator.auth.secretName" .ctx }}
+      key: {{ .key }}
       optional: true
 {{- end }}
+{{- end }}
+
+{{/* Both token variables, for the clients the chart runs (helm test). */}}
+{{- define "pubsub-aggregator.authEnv" -}}
+{{- include "pubsub-aggregator.env.AUTH_PUBLISH_TOKENS" (dict "ctx" . "app" "ingest") }}
+{{- include "pubsub-aggregator.env.AUTH_READ_TOKENS" (dict "ctx" . "app" "ingest") }}
 {{- end }}
 
 {{/*

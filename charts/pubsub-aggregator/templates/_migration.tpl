@@ -52,16 +52,9 @@ template:
         imagePullPolicy: {{ .Values.image.pullPolicy }}
         command: ["node", "dist/apps/main.js", "migrate"]
         env:
-          {{- include "pubsub-aggregator.commonEnv" (dict "ctx" . "dbRole" "admin" "natsRole" "") | nindent 10 }}
-          {{- if .Values.postgresql.enabled }}
-          # After migrating, (re)create the role the apps log in as (shared/db/app-role.ts).
-          - name: APP_DB_USER
-            value: {{ .Values.postgresql.auth.appUsername | quote }}
-          - name: APP_DB_PASSWORD
-            valueFrom:
-              secretKeyRef:
-                name: {{ include "pubsub-aggregator.postgresql.secretName" . }}
-                key: {{ .Values.postgresql.auth.appPasswordKey }}
+          {{- include "pubsub-aggregator.appEnv.migrate" . | nindent 10 }}
+          {{- with .Values.extraEnv }}
+          {{- toYaml . | nindent 10 }}
           {{- end }}
           # The Prisma CLI compiles prisma.config.ts at start; keep its compile cache off the
           # read-only root filesystem (HOME and TMPDIR are the /tmp emptyDir).
