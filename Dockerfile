@@ -49,7 +49,7 @@ ENV NODE_ENV=production \
     CHECKPOINT_DISABLE=1 \
     PRISMA_HIDE_UPDATE_MESSAGE=1 \
     HOME=/tmp
-# Same V8 flags as scripts/lib/services.ts NODE_FLAGS (bench/RESULTS.md: ~10% faster, less RSS).
+# Same V8 flags as scripts/lib/apps.ts NODE_FLAGS (bench/RESULTS.md: ~10% faster, less RSS).
 ENV NODE_OPTIONS=--max-semi-space-size=32
 COPY --chown=root:root package.json package-lock.json ./
 COPY --chown=root:root --from=prod-deps /app/node_modules ./node_modules

@@ -33,9 +33,6 @@ export const EventSchema = Type.Object(
 );
 export type Event = Static<typeof EventSchema>;
 
-/** What travels on the stream: the event as accepted, plus when ingest accepted it. */
-export type StreamEvent = Event & { received_at: string };
-
 export const SUBJECT_PREFIX = 'events';
 export const subjectFor = (topic: string) => `${SUBJECT_PREFIX}.${topic}`;
 /**

@@ -56,9 +56,10 @@ const compareKeys = (a: Delivery, b: Delivery) =>
           : a.seq - b.seq;
 
 /**
- * The rows one batch may insert: one per (topic, event_id), the earliest stream sequence winning,
- * sorted by (topic, event_id). The sort is what keeps concurrent batches from deadlocking: every
- * transaction takes the unique-index locks in the same order.
+ * The rows one batch may insert: one per (topic, event_id), the earliest stream sequence winning.
+ * Sorting puts a key's deliveries next to each other, earliest first, so one pass keeps the first.
+ * The lock order that keeps concurrent batches from deadlocking is persist.sql's (its inserts are
+ * ordered by (topic, event_id)), not this sort's.
  */
 export function rowsToInsert(deliveries: readonly Delivery[]): Delivery[] {
   const sorted = [...deliveries].sort(compareKeys);

@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 /**
  * The Prisma CLI runs its WebAssembly schema engine through the pg driver adapter (see
  * prisma.config.ts): the native engine cannot be downloaded in locked-down networks and is not in
- * the image. Pointing the native engine variables at dummy paths stops the CLI from trying
- * (../shared/NOTES.md); `npm run prisma` sets the same for the shell.
+ * the image. Pointing the native engine variables at dummy paths stops the CLI from trying to
+ * download it before it reads the config; `npm run prisma` sets the same for the shell.
  */
 const ENGINE_ENV = {
   PRISMA_SCHEMA_ENGINE_BINARY: '/nonexistent/use-wasm-engine',

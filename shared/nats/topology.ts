@@ -14,7 +14,9 @@ import type { CommonConfig } from '../config.ts';
 import type { Log } from '../logger.ts';
 import { SUBJECT_PREFIX } from '../event.ts';
 
-// Names derived from STREAM_NAME so that two installations can share one NATS account.
+// Names derived from STREAM_NAME, so one installation's streams never collide by name. Two
+// installations still cannot share a NATS account: the event subjects are fixed at `events.>`, so
+// a second install's event stream would overlap the first's subjects.
 export const counterStreamName = (stream: string) => `${stream}_COUNTERS`;
 export const deadLetterStreamName = (stream: string) => `${stream}_DLQ`;
 export const brokerDuplicateSubject = (stream: string, topic: string) => `counters.${stream}.broker_duplicates.${topic}`;

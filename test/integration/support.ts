@@ -8,7 +8,7 @@ export type TestStack = LocalStack;
  */
 export const TEST_NATS_NODES = Number(process.env.TEST_NATS_NODES ?? 1);
 
-/** A throwaway stack (scripts/lib/services.ts) whose apps are SIGKILLed at the end: tests are quick. */
+/** A throwaway stack (scripts/lib/stack.ts) whose apps are SIGKILLed at the end: tests are quick. */
 export const startTestStack = (env: Record<string, string> = {}, postgresSettings?: Record<string, string>): Promise<TestStack> =>
   startLocalStack(
     { SHUTDOWN_TIMEOUT_MS: '10000', ...env },
