@@ -19,7 +19,7 @@ import { generateWorkload } from '../load/workload.ts';
 import { machineSpeedMs } from './lib/machine-speed.ts';
 import { pollUntil } from '../shared/poll.ts';
 import { sleep } from '../shared/retry.ts';
-import { seedTopics } from './lib/seed-topics.ts';
+import { writeTopicCounters } from './lib/topic-counters.ts';
 import { findBinary } from './lib/binaries.ts';
 import { contextSwitches, cpuSeconds } from './lib/cpu.ts';
 import { startLocalStack } from './lib/stack.ts';
@@ -111,7 +111,7 @@ const MODES: Record<string, Mode> = {
     batchSize: 100,
     concurrency: 16,
     consumerEnv: { PERSIST_MODE: 'per-event', CONSUMER_CONCURRENCY: '1' },
-    description: '100 events/request, consumer writing one event per transaction (what the seed did)',
+    description: '100 events/request, consumer writing one event per transaction (what the previous service did)',
   },
 };
 
@@ -437,7 +437,7 @@ async function statsLatency(topics: number, calls = 50): Promise<{ p50: number; 
     await stack.start('consumer');
     const ingest = await stack.start('ingest');
     await client.connect();
-    await seedTopics(client, nc, 'EVENTS', 'bench.t', 0, topics);
+    await writeTopicCounters(client, nc, 'EVENTS', 'bench.t', 0, topics);
     await client.query('ANALYZE topic_counters');
     const times: number[] = [];
     let bytes = 0;

@@ -9,7 +9,7 @@ import securityHeaders from './plugins/security-headers.ts';
 import metricsPlugin from './plugins/metrics.ts';
 import natsPlugin, { startupPluginTimeoutMs } from '../plugins/nats.ts';
 import prismaPlugin from '../plugins/prisma.ts';
-import publisherPlugin from './plugins/publisher.ts';
+import eventPublisherPlugin from './plugins/event-publisher.ts';
 import topicLimitPlugin from './plugins/topic-limit.ts';
 import transferCoding from './plugins/transfer-coding.ts';
 import eventsRoute from './routes/events.ts';
@@ -72,7 +72,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   await app.register(authPlugin, { config });
   await app.register(prismaPlugin, { config, waitAtStart: false, timeouts: READ_TIMEOUTS });
   await app.register(natsPlugin, { config, service: 'ingest' });
-  await app.register(publisherPlugin, { config });
+  await app.register(eventPublisherPlugin, { config });
   await app.register(topicLimitPlugin, { config });
   await app.register(healthRoutes, { config });
   await app.register(publishRoute, { config });

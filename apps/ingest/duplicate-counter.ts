@@ -23,7 +23,7 @@ export class DuplicateCounter {
   private sending = false;
 
   constructor(
-    private readonly publisher: PipelinedPublisher,
+    private readonly pipelined: PipelinedPublisher,
     private readonly stream: string,
   ) {}
 
@@ -41,7 +41,7 @@ export class DuplicateCounter {
     this.pending = new Map();
     this.waiters = [];
     this.sending = true;
-    addBrokerDuplicates(this.publisher, this.stream, counts)
+    addBrokerDuplicates(this.pipelined, this.stream, counts)
       .then(
         () => waiters.forEach((w) => w.resolve()),
         (err: Error) => waiters.forEach((w) => w.reject(err)),

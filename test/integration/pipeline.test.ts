@@ -22,7 +22,7 @@ describe('pipeline', () => {
     const ingest = await stack.start('ingest');
     const w = generateWorkload({ events: 20_000, duplicateRate: 0.3, seed: 7 });
     expect(w.unique).toBe(14_000);
-    // Most as batches of 100, a slice as single-event requests (the seed's API).
+    // Most as batches of 100, a slice as single-event requests (the previous service's API).
     const sent = await sendEvents(w.events.slice(0, 18_000), { baseUrl: ingest.url, batchSize: 100, concurrency: 8 });
     const sentSingles = await sendEvents(w.events.slice(18_000), { baseUrl: ingest.url, batchSize: 1, concurrency: 16 });
     expect(sent.failed + sentSingles.failed).toBe(0);

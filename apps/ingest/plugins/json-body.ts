@@ -31,7 +31,7 @@ const scans = new WeakMap<FastifyRequest, BodyScan>();
  * parsed, so a body costs what its events can cost. Then parsed
  * (json-text.ts: UTF-8, prototype-poisoning keys refused), or, for a large batch, handed to the
  * route as a BatchText whose events it parses one at a time. A body that does not parse cannot be
- * accepted as events: 422, like the seed.
+ * accepted as events: 422, like the previous service.
  */
 export default fp<{ limits: ScanLimits; bodyLimitBytes: number }>(
   async (app, { limits, bodyLimitBytes }) => {

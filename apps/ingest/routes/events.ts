@@ -9,7 +9,7 @@ import { ReadSlots } from '../read-slots.ts';
 import { sendUnavailable, Unavailable } from '../unavailable.ts';
 
 const StoredEvent = Type.Object({
-  id: Type.Integer({ description: "row id (the seed's field); use stream_seq for order and paging" }),
+  id: Type.Integer({ description: "row id (the previous service's field); use stream_seq for order and paging" }),
   topic: Type.String(),
   event_id: Type.String(),
   timestamp: Type.String({ description: 'RFC 3339 in UTC (Z), microseconds when not zero' }),
@@ -38,7 +38,7 @@ interface Row {
 const ROW_OVERHEAD_BYTES = 256;
 
 /**
- * GET /events: stored events, newest first, as a JSON array (the seed's shape). The next page is
+ * GET /events: stored events, newest first, as a JSON array (the previous service's shape). The next page is
  * announced the way GitHub's REST API does it, in an RFC 8288 `Link: <...>; rel="next"` header with
  * a root-relative URL (it stays right behind port-forwards and proxies), absent on the last page.
  *

@@ -8,7 +8,7 @@ const READY_REQUEST_TIMEOUT_MS = 450;
 
 const healthRoutes: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { config }) => {
   const started = new Date().toISOString();
-  // Seed-compatible root.
+  // The previous service's root.
   app.get('/', async () => ({ status: 'alive', service: 'pubsub-aggregator-ingest', started_at: started }));
 
   // Liveness: the process is serving. Dependencies are readiness's business; failing liveness on a
@@ -28,7 +28,7 @@ const healthRoutes: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
   app.get('/readyz', async (_req, reply) => {
     const failing: string[] = [];
     if (app.nats.nc.isClosed() || app.nats.nc.isDraining()) failing.push('nats');
-    else if (app.publisher.stalled()) failing.push('publishing');
+    else if (app.eventPublisher.stalled()) failing.push('publishing');
     else {
       try {
         await probe.streams.info(config.STREAM_NAME);

@@ -109,7 +109,7 @@ export class EventPublisher {
   private lastProgress = performance.now();
 
   constructor(
-    private readonly publisher: PipelinedPublisher,
+    private readonly pipelined: PipelinedPublisher,
     stream: string,
     maxInFlight: number,
     private readonly timeoutMs: number,
@@ -117,7 +117,7 @@ export class EventPublisher {
     private readonly onInProcessRetry: () => void = () => {},
   ) {
     this.slots = new Semaphore(maxInFlight);
-    this.duplicateCounter = new DuplicateCounter(publisher, stream);
+    this.duplicateCounter = new DuplicateCounter(pipelined, stream);
   }
 
   /**
@@ -192,7 +192,7 @@ export class EventPublisher {
   private async publishOne(message: Prepared, deadline: number): Promise<boolean> {
     for (let delay = IN_PROCESS_FIRST_RETRY_MS; ; delay = Math.min(delay * 2, IN_PROCESS_MAX_RETRY_MS)) {
       try {
-        return (await this.publisher.publish(message.subject, message.json, message.headers)).duplicate;
+        return (await this.pipelined.publish(message.subject, message.json, message.headers)).duplicate;
       } catch (err) {
         const inProcess = err instanceof JetStreamRefusalError && err.errCode === DUPLICATE_IN_PROCESS;
         if (!inProcess || performance.now() + delay > deadline) throw err;
