@@ -9,7 +9,7 @@ import type { Event } from '../shared/event.ts';
 import { chunk } from './workload.ts';
 import { isRetryable, MAX_ATTEMPTS, retryDelayMs } from './retry-policy.ts';
 import { sleep } from '../shared/retry.ts';
-import { pollUntil } from '../shared/poll.ts';
+import { pollUntil } from './poll.ts';
 import type { StatsReply } from '../shared/stats-reply.ts';
 
 export interface SendOptions {

@@ -17,7 +17,7 @@ import { sendEvents } from '../load/client.ts';
 import { checkCounts } from '../load/count-check.ts';
 import { generateWorkload } from '../load/workload.ts';
 import { machineSpeedMs } from './lib/machine-speed.ts';
-import { pollUntil } from '../shared/poll.ts';
+import { pollUntil } from '../load/poll.ts';
 import { sleep } from '../shared/retry.ts';
 import { writeTopicCounters } from './lib/topic-counters.ts';
 import { findBinary } from './lib/binaries.ts';

@@ -6,7 +6,7 @@ import type { ConsumerMetrics } from '../../shared/metrics.ts';
 import { backoffDelayMs, logsAttempt, sleep, type Backoff } from '../../shared/retry.ts';
 import type { DatabaseHealth } from './database-health.ts';
 import type { DeadLetterer } from './dead-letter.ts';
-import { decodeMessage, type Delivery } from './decode.ts';
+import { decodeMessage, type Delivery } from '../../shared/decode.ts';
 import { persistBatch } from './persist.ts';
 import type { BatchPuller } from './pull.ts';
 

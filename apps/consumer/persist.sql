@@ -3,7 +3,7 @@
 --   $1  the messages as they came, one JSON array (the events plus received_at)
 --   $2  their stream sequences, {1,2,...}
 --   $3  whether each may be inserted, {t,f,...}: one per (topic, event_id) per batch, the earliest
---       sequence (apps/consumer/decode.ts rowsToInsert)
+--       sequence (apps/consumer/insert-plan.ts)
 -- Lock order: rows are inserted sorted by (topic, event_id) and counters by topic, so concurrent
 -- batches from several consumer processes queue behind each other but never deadlock.
 WITH input AS (

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { driverAdapterOf, type Db } from '../../shared/db/prisma.ts';
-import { rowsToInsert, type Delivery } from './decode.ts';
+import type { Delivery } from '../../shared/decode.ts';
+import { rowsToInsert } from './insert-plan.ts';
 
 /** The batch statement (persist.sql), read once. The build copies it next to the compiled file. */
 const PERSIST_SQL = readFileSync(new URL('./persist.sql', import.meta.url), 'utf8');

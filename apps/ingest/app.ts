@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { parseTrustProxy, type IngestConfig } from '../../shared/config.ts';
-import authPlugin from './plugins/auth.ts';
+import clientAccessPlugin from './plugins/client-access.ts';
 import bodyBudget from './plugins/body-budget.ts';
 import connectionOrder, { clientErrorHandler } from './plugins/connection-order.ts';
 import errorsPlugin from './plugins/errors.ts';
@@ -69,7 +69,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
   });
   await app.register(securityHeaders);
   // Rate limit and bearer-token auth, in that order.
-  await app.register(authPlugin, { config });
+  await app.register(clientAccessPlugin, { config });
   await app.register(prismaPlugin, { config, waitAtStart: false, timeouts: READ_TIMEOUTS });
   await app.register(natsPlugin, { config, service: 'ingest' });
   await app.register(eventPublisherPlugin, { config });

@@ -1,5 +1,22 @@
-import { addBrokerDuplicates } from '../../shared/nats/counters.ts';
-import type { PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
+import { headers } from '@nats-io/nats-core';
+import { brokerDuplicateSubject, brokerDuplicateTotalSubject } from '../../shared/nats/topology.ts';
+import type { PipelinedPublisher } from './pipelined-publisher.ts';
+
+const incr = (n: number) => {
+  const h = headers();
+  h.set('Nats-Incr', `+${n}`);
+  return h;
+};
+
+/** Adds this request's broker-caught duplicates to the per-topic counters and the total. */
+export async function addBrokerDuplicates(publisher: PipelinedPublisher, stream: string, byTopic: Map<string, number>): Promise<void> {
+  let total = 0;
+  const increments = [...byTopic].map(([topic, n]) => {
+    total += n;
+    return publisher.publish(brokerDuplicateSubject(stream, topic), undefined, incr(n));
+  });
+  await Promise.all([...increments, publisher.publish(brokerDuplicateTotalSubject(stream), undefined, incr(total))]);
+}
 
 interface Waiter {
   resolve: () => void;

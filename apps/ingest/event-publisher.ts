@@ -1,6 +1,6 @@
 import { headers, type MsgHdrs } from '@nats-io/nats-core';
 import { msgIdFor, subjectFor, type Event } from '../../shared/event.ts';
-import { JetStreamRefusalError, PubAckTimeoutError, type PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
+import { JetStreamRefusalError, PubAckTimeoutError, type PipelinedPublisher } from './pipelined-publisher.ts';
 import { backoffDelayMs, sleep, type Backoff } from '../../shared/retry.ts';
 import { DuplicateCounter } from './duplicate-counter.ts';
 

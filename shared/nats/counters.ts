@@ -1,7 +1,6 @@
 import { headers } from '@nats-io/nats-core';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Log } from '../logger.ts';
-import type { PipelinedPublisher } from './pipelined-publisher.ts';
 import { brokerDuplicateSubject, brokerDuplicateTotalSubject, counterStreamName } from './topology.ts';
 
 // Broker-caught duplicates are seen only by ingest (the PubAck says `duplicate`), so they are kept
@@ -16,16 +15,6 @@ const incr = (n: number) => {
   h.set('Nats-Incr', `+${n}`);
   return h;
 };
-
-/** Adds this request's broker-caught duplicates to the per-topic counters and the total. */
-export async function addBrokerDuplicates(publisher: PipelinedPublisher, stream: string, byTopic: Map<string, number>): Promise<void> {
-  let total = 0;
-  const increments = [...byTopic].map(([topic, n]) => {
-    total += n;
-    return publisher.publish(brokerDuplicateSubject(stream, topic), undefined, incr(n));
-  });
-  await Promise.all([...increments, publisher.publish(brokerDuplicateTotalSubject(stream), undefined, incr(total))]);
-}
 
 const valueOf = (msg: { json<T>(): T } | null | undefined) => Number(msg?.json<{ val?: string }>().val ?? 0);
 

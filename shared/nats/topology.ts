@@ -118,7 +118,7 @@ export function eventStreamConfig(config: CommonConfig): Partial<StreamConfig> &
  * create or update them, and nothing in the apps may delete or purge them.
  * `firstSequence` is asked only when the event stream has to be created: a stream recreated
  * under a database that already holds events must continue after the sequences stored there
- * (shared/db/stream-sequence.ts).
+ * (apps/consumer/stream-sequence.ts).
  */
 export async function ensureTopology(
   jsm: JetStreamManager,

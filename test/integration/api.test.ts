@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../apps/ingest/app.ts';
 import { loadIngestConfig } from '../../shared/config.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { startTestStack, type TestStack } from './support.ts';
 
 let stack: TestStack;

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApp } from '../../apps/ingest/app.ts';
 import { loadConsumerConfig, loadIngestConfig } from '../../shared/config.ts';
 import { brokerDuplicateSubject, ensureTopology } from '../../shared/nats/topology.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import type { StatsReply } from '../../shared/stats-reply.ts';
 import { startTestStack, type TestStack } from './support.ts';
 

@@ -9,7 +9,7 @@ import type { StatsReply } from '../../shared/stats-reply.ts';
 import { checkCounts } from '../../load/count-check.ts';
 import { generateWorkload } from '../../load/workload.ts';
 import { postJson, startTestStack, type TestStack } from './support.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 
 let stack: TestStack | undefined;

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import type { ConsumerConfig } from '../../../shared/config.ts';
-import { nextStreamSequence } from '../../../shared/db/stream-sequence.ts';
+import { nextStreamSequence } from '../stream-sequence.ts';
 import { ensureBrokerDuplicateTotal } from '../../../shared/nats/counters.ts';
 import { ensureTopology } from '../../../shared/nats/topology.ts';
 import { withBackoff } from '../../../shared/retry.ts';

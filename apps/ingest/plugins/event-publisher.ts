@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import type { IngestConfig } from '../../../shared/config.ts';
-import { PipelinedPublisher } from '../../../shared/nats/pipelined-publisher.ts';
+import { PipelinedPublisher } from '../pipelined-publisher.ts';
 import { EventPublisher } from '../event-publisher.ts';
 
 declare module 'fastify' {

@@ -5,7 +5,7 @@ import type { IngestConfig } from '../../../shared/config.ts';
 import { readBrokerDuplicates, MAX_SUBJECTS_PER_READ } from '../../../shared/nats/counters.ts';
 import { StatsReplySchema, TopicStats } from '../../../shared/stats-reply.ts';
 import { TOPIC_PATTERN } from '../../../shared/event.ts';
-import { FreshSingleFlight } from '../../../shared/fresh-single-flight.ts';
+import { FreshSingleFlight } from '../fresh-single-flight.ts';
 import { QueryInteger, QueryString } from '../query-integer.ts';
 import { collectStats } from '../stats.ts';
 

@@ -54,7 +54,7 @@ template:
         env:
           {{- include "pubsub-aggregator.commonEnv" (dict "ctx" . "dbRole" "admin" "natsRole" "") | nindent 10 }}
           {{- if .Values.postgresql.enabled }}
-          # After migrating, (re)create the role the apps log in as (shared/db/app-role.ts).
+          # After migrating, (re)create the role the apps log in as (apps/migrate/app-role.ts).
           - name: APP_DB_USER
             value: {{ .Values.postgresql.auth.appUsername | quote }}
           - name: APP_DB_PASSWORD

@@ -1,5 +1,5 @@
-import { acceptEvent } from '../../shared/validate-event.ts';
-import type { Event } from '../../shared/event.ts';
+import { acceptEvent } from './validate-event.ts';
+import type { Event } from './event.ts';
 
 /** One stream message, decoded: what the consumer persists. */
 export interface Delivery {
@@ -42,29 +42,4 @@ export function decodeMessage(seq: number, data: Uint8Array): Decoded {
  */
 function acceptedBeforeNormalising(event: Record<string, unknown>, errors: ReadonlyArray<{ field: string }>): boolean {
   return errors.every((e) => e.field === 'timestamp') && typeof event.timestamp === 'string' && !Number.isNaN(Date.parse(event.timestamp));
-}
-
-const compareKeys = (a: Delivery, b: Delivery) =>
-  a.event.topic < b.event.topic
-    ? -1
-    : a.event.topic > b.event.topic
-      ? 1
-      : a.event.event_id < b.event.event_id
-        ? -1
-        : a.event.event_id > b.event.event_id
-          ? 1
-          : a.seq - b.seq;
-
-/**
- * The rows one batch may insert: one per (topic, event_id), the earliest stream sequence winning.
- * Sorting puts a key's deliveries next to each other, earliest first, so one pass keeps the first.
- * The lock order that keeps concurrent batches from deadlocking is persist.sql's (its inserts are
- * ordered by (topic, event_id)), not this sort's.
- */
-export function rowsToInsert(deliveries: readonly Delivery[]): Delivery[] {
-  const sorted = [...deliveries].sort(compareKeys);
-  return sorted.filter((d, i) => {
-    const prev = sorted[i - 1];
-    return !prev || prev.event.topic !== d.event.topic || prev.event.event_id !== d.event.event_id;
-  });
 }
