@@ -27,19 +27,10 @@ export function decodeMessage(seq: number, data: Uint8Array): Decoded {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, reason: 'not a JSON object' };
   const { received_at, ...event } = parsed as Record<string, unknown>;
   const accepted = acceptEvent(event);
-  if (!accepted.ok && !acceptedBeforeNormalising(event, accepted.errors)) {
+  if (!accepted.ok) {
     return { ok: false, reason: accepted.errors.map((e) => `${e.field || 'event'} ${e.message}`).join('; ') };
   }
   const receivedAt = new Date(typeof received_at === 'string' ? received_at : Number.NaN);
   if (Number.isNaN(receivedAt.getTime())) return { ok: false, reason: 'received_at missing or invalid' };
   return { ok: true, delivery: { seq, event: event as Event, receivedAt, json } };
-}
-
-/**
- * Ingest publishes timestamps normalised to UTC; releases before that published them as sent (any
- * RFC 3339 form, offsets like +0530 included), and such messages may still wait in the stream
- * during an upgrade. PostgreSQL parses those itself, so they are stored, not dead-lettered.
- */
-function acceptedBeforeNormalising(event: Record<string, unknown>, errors: ReadonlyArray<{ field: string }>): boolean {
-  return errors.every((e) => e.field === 'timestamp') && typeof event.timestamp === 'string' && !Number.isNaN(Date.parse(event.timestamp));
 }

@@ -1,7 +1,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { IngestConfig } from '../../shared/config.ts';
 import type { Db } from '../../shared/db/prisma.ts';
-import { readBrokerDuplicates, readBrokerDuplicateTotal } from '../../shared/nats/counters.ts';
+import { readBrokerDuplicates, readBrokerDuplicateTotal } from './broker-duplicates.ts';
 import { deadLetterStreamName } from '../../shared/nats/topology.ts';
 import { withPreviousServiceGroups, type StatsReply } from '../../shared/stats-reply.ts';
 
