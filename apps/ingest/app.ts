@@ -22,7 +22,7 @@ import statsRoute from './routes/stats.ts';
  * Ingest only reads (/events, /stats), each a single indexed statement that takes milliseconds,
  * and a client waiting on a read holds one of EVENTS_MAX_CONCURRENT slots: it is told 503 +
  * Retry-After within 5 s, whether PostgreSQL is slow (statement_timeout) or does not answer at all
- * (the client's own deadline; the default 25 s + 5 s held /events for 30 s against a frozen host).
+ * (the client's own deadline, far below the driver's defaults: docs/decisions/0003-bounded-bodies-and-reads.md).
  */
 const READ_TIMEOUTS = { statementMs: 4_000, giveUpMs: 4_500 };
 

@@ -28,9 +28,8 @@ interface Waiter {
  * topic (and one to the total) at a time: while an increment is on its way, the counts of the
  * requests that follow are summed, and sent together once it is answered (group commit).
  *
- * Why: every increment is a message JetStream stores and acknowledges. Sent per request, a
- * single-event publisher with 30% re-sends made 0.6 counter messages per event on top of the event
- * itself. A request still resolves only once an increment holding its counts is stored, so /stats
+ * Why: every increment is a message JetStream stores and acknowledges, so sent per request they
+ * would add a large share of a message per event (docs/decisions/0002-ingest-publish-path.md). A request still resolves only once an increment holding its counts is stored, so /stats
  * never lags a 202 it follows; if that increment fails, every request in it is told (503). A
  * request may wait out the increment in flight before its own: at most two publish timeouts.
  */

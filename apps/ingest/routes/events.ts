@@ -45,8 +45,8 @@ const ROW_OVERHEAD_BYTES = 256;
  * Memory per reply is bounded twice: PostgreSQL sends only the rows that fit EVENTS_MAX_BYTES (a
  * page ends early, with a Link to the rest), so ingest never holds more than that per request; and
  * at most EVENTS_MAX_CONCURRENT reads run at once per replica, EVENTS_MAX_CONCURRENT_PER_CLIENT of
- * them for one client (more get 503 + Retry-After; read-slots.ts). Without them, limit=1000 over
- * 64 KiB events was a 64 MB reply and six concurrent ones took ingest to 1.64 GB.
+ * them for one client (more get 503 + Retry-After; read-slots.ts). Without them a few large pages
+ * take ingest's memory (docs/decisions/0003-bounded-bodies-and-reads.md).
  */
 const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { config }) => {
   const slots = new ReadSlots(config.EVENTS_MAX_CONCURRENT, config.EVENTS_MAX_CONCURRENT_PER_CLIENT, config.EVENTS_WRITE_TIMEOUT_MS);
