@@ -22,7 +22,8 @@ import statsRoute from './routes/stats.ts';
  * Ingest only reads (/events, /stats), each a single indexed statement that takes milliseconds,
  * and a client waiting on a read holds one of EVENTS_MAX_CONCURRENT slots: it is told 503 +
  * Retry-After within 5 s, whether PostgreSQL is slow (statement_timeout) or does not answer at all
- * (the client's own deadline, far below the driver's defaults: docs/decisions/0003-bounded-bodies-and-reads.md).
+ * (the client's own deadline, far below the driver's defaults:
+ * docs/decisions/0003-bounded-bodies-and-reads.md).
  */
 const READ_TIMEOUTS = { statementMs: 4_000, giveUpMs: 4_500 };
 
@@ -68,7 +69,7 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
   });
   await app.register(securityHeaders);
-  // Rate limit and bearer-token auth, in that order.
+  // Who the client is, then its rate limit, then its bearer token's scope.
   await app.register(clientAccessPlugin, { config });
   await app.register(prismaPlugin, { config, waitAtStart: false, timeouts: READ_TIMEOUTS });
   await app.register(natsPlugin, { config, service: 'ingest' });
