@@ -40,10 +40,10 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no
 FROM base AS runtime
 WORKDIR /app
 # The Prisma CLI's engine settings come with it: `npm run build` (scripts/prisma.ts) and `migrate`
-# (shared/db/prisma-cli.ts) set them where they start it.
+# (apps/migrate/prisma-cli.ts) set them where they start it.
 ENV NODE_ENV=production \
     HOME=/tmp
-# Same V8 flags as scripts/lib/services.ts NODE_FLAGS (bench/RESULTS.md: ~10% faster, less RSS).
+# Same V8 flags as scripts/lib/apps.ts NODE_FLAGS (bench/RESULTS.md: ~10% faster, less RSS).
 ENV NODE_OPTIONS=--max-semi-space-size=32
 COPY --chown=root:root package.json package-lock.json ./
 COPY --chown=root:root --from=prod-deps /app/node_modules ./node_modules

@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects, each with the timeouts its tests need: `npm run test:unit`, `test:integration`,
-// `test:chart` (or `vitest run --project <name>`); `npm test` runs them all.
+// Four projects, each with the timeouts its tests need: `npm run test:unit`, `test:integration`,
+// `test:chart`, `test:tooling` (or `vitest run --project <name>`); `npm test` runs them all.
 export default defineConfig({
   test: {
     // Integration files start their own nats-server, PostgreSQL and app processes; on a 2-core
@@ -12,6 +12,12 @@ export default defineConfig({
       {
         extends: true,
         test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 10_000, hookTimeout: 10_000 },
+      },
+      {
+        extends: true,
+        // The benchmark's and the stack scripts' own helpers (scripts/lib): not the product, and some
+        // read real processes' CPU, so they stay out of `unit`.
+        test: { name: 'tooling', include: ['test/tooling/**/*.test.ts'], testTimeout: 30_000, hookTimeout: 30_000 },
       },
       {
         extends: true,

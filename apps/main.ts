@@ -1,9 +1,9 @@
 // The image's single entry point: `node dist/apps/main.js ingest|consumer|migrate|dead-letters`.
 import { loadMigrateConfig } from '../shared/config.ts';
-import { ensureAppRole } from '../shared/db/app-role.ts';
-import { migrateDeploy } from '../shared/db/prisma-cli.ts';
+import { ensureAppRole } from './migrate/app-role.ts';
+import { migrateDeploy } from './migrate/prisma-cli.ts';
 
-/** The schema migration, then the apps' own role (shared/db/app-role.ts) when APP_DB_USER is set. */
+/** The schema migration, then the apps' own role (apps/migrate/app-role.ts) when APP_DB_USER is set. */
 async function migrate(): Promise<number> {
   const config = loadMigrateConfig();
   try {

@@ -9,12 +9,12 @@ import type { Event } from '../shared/event.ts';
 import { chunk } from './workload.ts';
 import { isRetryable, MAX_ATTEMPTS, retryDelayMs } from './retry-policy.ts';
 import { sleep } from '../shared/retry.ts';
-import { pollUntil } from '../shared/poll.ts';
+import { pollUntil } from './poll.ts';
 import type { StatsReply } from '../shared/stats-reply.ts';
 
 export interface SendOptions {
   baseUrl: string | string[];
-  /** Events per request; 1 sends bare event objects (seed-compatible). */
+  /** Events per request; 1 sends bare event objects (as the previous service's clients do). */
   batchSize: number;
   concurrency: number;
   token?: string;
@@ -71,7 +71,7 @@ function post(url: URL, body: string | Buffer, headers: Record<string, string>):
 export async function sendEvents(events: readonly Event[], opts: SendOptions): Promise<SendResult> {
   const urls = [opts.baseUrl].flat().map((u) => new URL('/publish', u));
   const batches = chunk(events, opts.batchSize);
-  // A batch size of 1 sends the bare event (seed-compatible), not an array of one.
+  // A batch size of 1 sends the bare event (as the previous service's clients do), not an array of one.
   const json = batches.map((b) => JSON.stringify(opts.batchSize === 1 ? b[0] : b));
   const bodies = opts.gzip ? await Promise.all(json.map((b) => promisify(gzip)(b))) : json;
   const result: SendResult = { requests: 0, retries: 0, failed: 0, accepted: 0, brokerDuplicates: 0, retriedEvents: 0 };

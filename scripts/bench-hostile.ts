@@ -4,7 +4,7 @@
 // of nested empty arrays (valid JSON, within the nesting limit, never events: 422, or 503 past
 // BODY_BUDGET_BYTES) one after another, while one client publishes valid single events one after
 // another and another polls /readyz every 250 ms. Prints the valid publishes' latency, /readyz's,
-// ingest's RSS, and whether issue 22's goals were met: publish p99 < 100 ms, /readyz < 1 s every
+// ingest's RSS, and whether the edge's goals were met: publish p99 < 100 ms, /readyz < 1 s every
 // time, ingest RSS <= 384 MiB. Exits 1 when one was not. The publisher runs alone for 5 s first, as
 // the machine's baseline of the moment.
 import http from 'node:http';

@@ -25,16 +25,13 @@ export const EventSchema = Type.Object(
     }),
     // Checked and normalised by shared/timestamp.ts (the rules are more than a format keyword says).
     timestamp: Type.String({ maxLength: 64, description: 'RFC 3339 date-time; no offset means UTC' }),
-    // null as well as absent: the seed (pydantic's Optional[str]) took both, and its publishers send it.
+    // null as well as absent: the previous service (pydantic's Optional[str]) took both, and its publishers send it.
     source: Type.Optional(Type.Union([Type.String({ maxLength: 255, pattern: PRINTABLE_TEXT_PATTERN }), Type.Null()])),
     payload: Type.Optional(Type.Unknown({ description: 'any JSON value' })),
   },
   { additionalProperties: false, $id: 'Event' },
 );
 export type Event = Static<typeof EventSchema>;
-
-/** What travels on the stream: the event as accepted, plus when ingest accepted it. */
-export type StreamEvent = Event & { received_at: string };
 
 export const SUBJECT_PREFIX = 'events';
 export const subjectFor = (topic: string) => `${SUBJECT_PREFIX}.${topic}`;

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 
 // The GET /stats reply: the route's response schema and the one type every reader imports (tests,
 // the Node client, the demo, the benchmark, the soak, the k6 script). The flat fields are ours; the
-// three groups repeat some of them under the seed's key names, so the seed's clients keep working.
+// three groups repeat some of them under the previous service's key names, so the previous service's clients keep working.
 
 const Count = Type.Integer({ minimum: 0 });
 
@@ -43,7 +43,7 @@ export const StatsReplySchema = Type.Object({
     description: 'the STATS_TOP_TOPICS busiest topics; GET /stats/topics pages through all',
   }),
   uptime_seconds: Type.Number(),
-  // The seed's groups, each field equal to the flat field of the same meaning.
+  // The previous service's groups, each field equal to the flat field of the same meaning.
   uptime_stats: Type.Object({ received_api: Count, unique_processed: Count, duplicate_dropped: Count }),
   performance_metrics: Type.Object({
     throughput_eps: Type.Number(),
@@ -55,11 +55,11 @@ export const StatsReplySchema = Type.Object({
 });
 
 export type StatsReply = Static<typeof StatsReplySchema>;
-/** The flat fields of /stats (what ingest computes); the seed's groups are derived from them. */
+/** The flat fields of /stats (what ingest computes); the previous service's groups are derived from them. */
 export type FlatStats = Omit<StatsReply, 'uptime_stats' | 'performance_metrics' | 'system_state'>;
 
-/** Adds the seed's three groups to the flat figures: computed once, so they can never disagree. */
-export function withSeedGroups(s: FlatStats): StatsReply {
+/** Adds the previous service's three groups to the flat figures: computed once, so they can never disagree. */
+export function withPreviousServiceGroups(s: FlatStats): StatsReply {
   return {
     ...s,
     uptime_stats: { received_api: s.received, unique_processed: s.unique_processed, duplicate_dropped: s.duplicate_dropped },

@@ -1,7 +1,7 @@
 // Event timestamps: what the wire accepts, and the one form they are stored and returned in.
 //
 // Accepted: an RFC 3339 date-time with a `T` separator and seconds, with or without an offset.
-// No offset means UTC: the seed's publishers send Python's `datetime.now().isoformat()`
+// No offset means UTC: the previous service's publishers send Python's `datetime.now().isoformat()`
 // (`2026-11-27T06:00:00.123456`). Fractions of up to 9 digits are truncated to microseconds,
 // PostgreSQL's precision. The result is normalised to UTC before it is published, so an offset
 // such as `+23:59` can never reach PostgreSQL, and years outside 0001-9999 (after normalising)

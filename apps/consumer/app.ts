@@ -6,17 +6,17 @@ import prismaPlugin from '../plugins/prisma.ts';
 import metricsPlugin from './plugins/metrics.ts';
 import retentionPlugin from './plugins/retention.ts';
 import topologyPlugin from './plugins/topology.ts';
-import writerPlugin, { type WriterPluginOptions } from './plugins/writer.ts';
+import pipelinePlugin, { type PipelinePluginOptions } from './plugins/pipeline.ts';
 import healthRoutes from './routes/health.ts';
 
 export interface ConsumerOptions extends Pick<FastifyServerOptions, 'loggerInstance'> {
-  /** See WriterPluginOptions.onFatal; by default the app only logs it. */
-  onFatal?: WriterPluginOptions['onFatal'];
+  /** See PipelinePluginOptions.onFatal; by default the app only logs it. */
+  onFatal?: PipelinePluginOptions['onFatal'];
 }
 
 /**
  * The consumer as a Fastify instance, not yet listening: its HTTP face is probes and metrics; its
- * work is the pull loop (plugins/writer.ts). It waits for PostgreSQL and NATS and creates the
+ * work is the pipeline wired in plugins/pipeline.ts. It waits for PostgreSQL and NATS and creates the
  * topology while it becomes ready (`await app.ready()`), starts pulling once ready, and on
  * `app.close()` stores and acks the batches in hand before it disconnects.
  */
@@ -35,7 +35,7 @@ export async function buildConsumer(config: ConsumerAppConfig, opts: ConsumerOpt
   await app.register(prismaPlugin, { config, waitAtStart: true, timeouts: { statementMs: statementTimeoutMs } });
   await app.register(natsPlugin, { config, service: 'consumer', inboxPrefix: CONSUMER_INBOX_PREFIX });
   await app.register(topologyPlugin, { config });
-  await app.register(writerPlugin, {
+  await app.register(pipelinePlugin, {
     config,
     onFatal: onFatal ?? ((err) => app.log.error({ err: err.message }, 'cannot consume any more')),
   });

@@ -3,7 +3,7 @@ import { headers } from '@nats-io/nats-core';
 import type { Log } from '../../shared/logger.ts';
 import type { ConsumerMetrics } from '../../shared/metrics.ts';
 import { deadLetterSubject } from '../../shared/nats/topology.ts';
-import { sleep } from '../../shared/retry.ts';
+import { backoffDelayMs, logsAttempt, sleep, type Backoff } from '../../shared/retry.ts';
 
 /** Header values cannot hold line breaks (database errors often do). */
 const oneLine = (s: string, max: number) =>
@@ -11,6 +11,9 @@ const oneLine = (s: string, max: number) =>
     .replace(/[\r\n]+/g, ' ')
     .trim()
     .slice(0, max);
+
+/** How often copying a message to the dead-letter stream is tried again. */
+export const DEAD_LETTER_BACKOFF: Backoff = { initialMs: 200, maxMs: 5_000 };
 
 /**
  * Moves a message that can never be stored out of the way: copies it to `dlq.<STREAM>.<topic>`
@@ -37,12 +40,12 @@ export class DeadLetterer {
         await this.publish(msg, reason);
         return;
       } catch (err) {
-        if (attempt === 1 || attempt % 10 === 0) {
+        if (logsAttempt(attempt)) {
           this.log.error({ err: (err as Error).message, seq: msg.seq, attempt }, 'could not dead-letter message; retrying');
         }
         if (this.stopping()) return;
         msg.working();
-        await sleep(Math.min(5_000, 100 * 2 ** attempt));
+        await sleep(backoffDelayMs(attempt, DEAD_LETTER_BACKOFF));
       }
     }
   }

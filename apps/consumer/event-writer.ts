@@ -3,10 +3,10 @@ import type { ConsumerAppConfig } from '../../shared/config.ts';
 import type { Db } from '../../shared/db/prisma.ts';
 import type { Log } from '../../shared/logger.ts';
 import type { ConsumerMetrics } from '../../shared/metrics.ts';
-import { sleep } from '../../shared/retry.ts';
+import { backoffDelayMs, logsAttempt, sleep, type Backoff } from '../../shared/retry.ts';
 import type { DatabaseHealth } from './database-health.ts';
 import type { DeadLetterer } from './dead-letter.ts';
-import { decodeMessage, type Delivery } from './decode.ts';
+import { decodeMessage, type Delivery } from '../../shared/decode.ts';
 import { persistBatch } from './persist.ts';
 import type { BatchPuller } from './pull.ts';
 
@@ -20,8 +20,11 @@ export function retryDelayMs(
   deliveries: number,
   config: Pick<ConsumerAppConfig, 'CONSUMER_RETRY_DELAY_MS' | 'CONSUMER_RETRY_DELAY_MAX_MS'>,
 ): number {
-  return Math.min(config.CONSUMER_RETRY_DELAY_MAX_MS, config.CONSUMER_RETRY_DELAY_MS * 2 ** Math.min(deliveries - 1, 30));
+  return backoffDelayMs(deliveries, { initialMs: config.CONSUMER_RETRY_DELAY_MS, maxMs: config.CONSUMER_RETRY_DELAY_MAX_MS });
 }
+
+/** How often a batch held through a PostgreSQL outage tries again; its ack deadline is extended meanwhile. */
+export const OUTAGE_BACKOFF: Backoff = { initialMs: 200, maxMs: 5_000 };
 
 interface Pending {
   msg: JsMsg;
@@ -130,8 +133,8 @@ export class EventWriter {
           for (const p of pending) p.msg.nak();
           return;
         }
-        const delay = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
-        if (attempt === 1 || attempt % 10 === 0) {
+        const delay = backoffDelayMs(attempt, OUTAGE_BACKOFF);
+        if (logsAttempt(attempt)) {
           log.warn({ err: (err as Error).message, attempt, held: pending.length }, 'PostgreSQL unavailable; holding batch');
         }
         for (const p of pending) p.msg.working();

@@ -3,7 +3,7 @@
 --   $1  the messages as they came, one JSON array (the events plus received_at)
 --   $2  their stream sequences, {1,2,...}
 --   $3  whether each may be inserted, {t,f,...}: one per (topic, event_id) per batch, the earliest
---       sequence, sorted by (topic, event_id) (apps/consumer/decode.ts rowsToInsert)
+--       sequence (apps/consumer/insert-plan.ts)
 -- Lock order: rows are inserted sorted by (topic, event_id) and counters by topic, so concurrent
 -- batches from several consumer processes queue behind each other but never deadlock.
 WITH input AS (
@@ -45,10 +45,10 @@ counted AS (
   ON CONFLICT (topic) DO UPDATE SET
     unique_processed = topic_counters.unique_processed + EXCLUDED.unique_processed,
     duplicates_dropped = topic_counters.duplicates_dropped + EXCLUDED.duplicates_dropped
-  RETURNING 1
 )
--- A comma-separated list, not an int8[]: node-postgres parses arrays character by character in JS.
+-- A data-modifying WITH runs to completion whether or not the final SELECT reads it, so `counted`
+-- needs no output. A comma-separated list, not an int8[]: node-postgres parses arrays character by
+-- character in JS.
 SELECT (SELECT string_agg(stream_seq::text, ',') FROM ins) AS inserted,
        (SELECT count(*) FROM dups) AS duplicates,
-       (SELECT count(*) FROM redelivered) AS redeliveries,
-       (SELECT count(*) FROM counted) AS topics
+       (SELECT count(*) FROM redelivered) AS redeliveries

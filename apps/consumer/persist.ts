@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { driverAdapterOf, type Db } from '../../shared/db/prisma.ts';
-import { rowsToInsert, type Delivery } from './decode.ts';
+import type { Delivery } from '../../shared/decode.ts';
+import { rowsToInsert } from './insert-plan.ts';
 
 /** The batch statement (persist.sql), read once. The build copies it next to the compiled file. */
 const PERSIST_SQL = readFileSync(new URL('./persist.sql', import.meta.url), 'utf8');
@@ -28,18 +29,16 @@ interface PersistRow {
  * - a redelivered message whose row is already there has the same stream sequence as that row;
  * - a redelivered duplicate is already in duplicate_events under its own stream sequence.
  *
- * Why raw SQL rather than `createManyAndReturn` + `createManyAndReturn` + an upsert in an
- * interactive transaction: that version spent ~35% of the consumer's CPU in Prisma's query
- * compiler and made five round trips per batch (see bench/RESULTS.md). It runs on Prisma's driver
- * adapter (`driverAdapterOf`) rather than `$queryRaw`, which would pass the batch's JSON through
- * the query compiler for nothing (another ~30% of consumer CPU). Prisma still owns the schema, the
+ * Raw SQL on Prisma's driver adapter (`driverAdapterOf`), because Prisma's query compiler, with
+ * `createManyAndReturn` or `$queryRaw`, cost the consumer most of its CPU and several round trips
+ * per batch (docs/decisions/0001-consumer-batch-in-one-raw-statement.md). Prisma still owns the schema, the
  * migrations, the pool and the client.
  */
 export async function persistBatch(db: Db, deliveries: readonly Delivery[]): Promise<PersistOutcome> {
   const candidates = new Set(rowsToInsert(deliveries).map((d) => d.seq));
   // The messages go to PostgreSQL as they came (decodeMessage validated them): one JSON array
-  // parameter that PostgreSQL parses in C; re-encoding each event in JS was ~10% of the consumer's
-  // profile. Stream sequences and the candidate flags travel beside it, matched by position.
+  // parameter that PostgreSQL parses in C, cheaper than re-encoding each event in JS. Stream
+  // sequences and the candidate flags travel beside it, matched by position.
   const events = `[${deliveries.map((d) => d.json).join(',')}]`;
   const seqs = `{${deliveries.map((d) => d.seq).join(',')}}`;
   const candidate = `{${deliveries.map((d) => (candidates.has(d.seq) ? 't' : 'f')).join(',')}}`;

@@ -38,7 +38,7 @@ export class BatchPuller {
       // If the stream or the durable disappears (NATS lost its volume), the client would wait for
       // someone to recreate it, and nobody would: the consumer creates the topology only at start.
       // Ending the subscription makes this process exit (onEnded), and its restart recreates the
-      // stream after the sequences the database holds (shared/db/stream-sequence.ts).
+      // stream after the sequences the database holds (apps/consumer/stream-sequence.ts).
       abort_on_missing_resource: true,
     });
     this.pumping = this.pump(this.messages);

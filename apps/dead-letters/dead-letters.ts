@@ -3,7 +3,7 @@ import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type Ms
 import { headers } from '@nats-io/nats-core';
 import { subjectFor } from '../../shared/event.ts';
 import { deadLetterStreamName } from '../../shared/nats/topology.ts';
-import { decodeMessage } from '../consumer/decode.ts';
+import { decodeMessage } from '../../shared/decode.ts';
 
 /** One message of the dead-letter stream, with what its Dlq-* headers (apps/consumer/dead-letter.ts) say. */
 export interface DeadLetter {

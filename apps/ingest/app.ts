@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { parseTrustProxy, type IngestConfig } from '../../shared/config.ts';
-import authPlugin from './plugins/auth.ts';
+import clientAccessPlugin from './plugins/client-access.ts';
 import bodyBudget from './plugins/body-budget.ts';
 import connectionOrder, { clientErrorHandler } from './plugins/connection-order.ts';
 import errorsPlugin from './plugins/errors.ts';
@@ -9,7 +9,7 @@ import securityHeaders from './plugins/security-headers.ts';
 import metricsPlugin from './plugins/metrics.ts';
 import natsPlugin, { startupPluginTimeoutMs } from '../plugins/nats.ts';
 import prismaPlugin from '../plugins/prisma.ts';
-import publisherPlugin from './plugins/publisher.ts';
+import eventPublisherPlugin from './plugins/event-publisher.ts';
 import topicLimitPlugin from './plugins/topic-limit.ts';
 import transferCoding from './plugins/transfer-coding.ts';
 import eventsRoute from './routes/events.ts';
@@ -22,7 +22,8 @@ import statsRoute from './routes/stats.ts';
  * Ingest only reads (/events, /stats), each a single indexed statement that takes milliseconds,
  * and a client waiting on a read holds one of EVENTS_MAX_CONCURRENT slots: it is told 503 +
  * Retry-After within 5 s, whether PostgreSQL is slow (statement_timeout) or does not answer at all
- * (the client's own deadline; the default 25 s + 5 s held /events for 30 s against a frozen host).
+ * (the client's own deadline, far below the driver's defaults:
+ * docs/decisions/0003-bounded-bodies-and-reads.md).
  */
 const READ_TIMEOUTS = { statementMs: 4_000, giveUpMs: 4_500 };
 
@@ -68,11 +69,11 @@ export async function buildApp(config: IngestConfig, opts: Pick<FastifyServerOpt
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
   });
   await app.register(securityHeaders);
-  // Rate limit and bearer-token auth, in that order.
-  await app.register(authPlugin, { config });
+  // Who the client is, then its rate limit, then its bearer token's scope.
+  await app.register(clientAccessPlugin, { config });
   await app.register(prismaPlugin, { config, waitAtStart: false, timeouts: READ_TIMEOUTS });
   await app.register(natsPlugin, { config, service: 'ingest' });
-  await app.register(publisherPlugin, { config });
+  await app.register(eventPublisherPlugin, { config });
   await app.register(topicLimitPlugin, { config });
   await app.register(healthRoutes, { config });
   await app.register(publishRoute, { config });

@@ -23,10 +23,9 @@ const EVENTS_KEY = Buffer.from('events');
 
 /**
  * A body's JSON checked as it arrives, chunk by chunk, before anything is parsed: what a body of
- * events can never be is refused in one pass over its bytes, without building a single object.
- * 32 concurrent 8 MiB bodies of nested empty arrays, each parsed whole only to be refused, took
- * ingest to 924 MiB and stalled every other request for seconds; parsing one costs ~700 ms and
- * ~200 MiB of heap here, its scan ~20 ms spread over the chunks as they arrive.
+ * events can never be is refused in one pass over its bytes, without building a single object, so
+ * large invalid bodies cannot exhaust ingest's memory or stall other requests while being parsed
+ * (docs/decisions/0003-bounded-bodies-and-reads.md).
  *
  * Refused (422, as the parser's own refusals):
  * - nesting deeper than MAX_JSON_DEPTH;

@@ -1,5 +1,22 @@
-import { addBrokerDuplicates } from '../../shared/nats/counters.ts';
-import type { PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
+import { headers } from '@nats-io/nats-core';
+import { brokerDuplicateSubject, brokerDuplicateTotalSubject } from '../../shared/nats/topology.ts';
+import type { PipelinedPublisher } from './pipelined-publisher.ts';
+
+const incr = (n: number) => {
+  const h = headers();
+  h.set('Nats-Incr', `+${n}`);
+  return h;
+};
+
+/** Adds this request's broker-caught duplicates to the per-topic counters and the total. */
+export async function addBrokerDuplicates(publisher: PipelinedPublisher, stream: string, byTopic: Map<string, number>): Promise<void> {
+  let total = 0;
+  const increments = [...byTopic].map(([topic, n]) => {
+    total += n;
+    return publisher.publish(brokerDuplicateSubject(stream, topic), undefined, incr(n));
+  });
+  await Promise.all([...increments, publisher.publish(brokerDuplicateTotalSubject(stream), undefined, incr(total))]);
+}
 
 interface Waiter {
   resolve: () => void;
@@ -11,9 +28,8 @@ interface Waiter {
  * topic (and one to the total) at a time: while an increment is on its way, the counts of the
  * requests that follow are summed, and sent together once it is answered (group commit).
  *
- * Why: every increment is a message JetStream stores and acknowledges. Sent per request, a
- * single-event publisher with 30% re-sends made 0.6 counter messages per event on top of the event
- * itself. A request still resolves only once an increment holding its counts is stored, so /stats
+ * Why: every increment is a message JetStream stores and acknowledges, so sent per request they
+ * would add a large share of a message per event (docs/decisions/0002-ingest-publish-path.md). A request still resolves only once an increment holding its counts is stored, so /stats
  * never lags a 202 it follows; if that increment fails, every request in it is told (503). A
  * request may wait out the increment in flight before its own: at most two publish timeouts.
  */
@@ -23,7 +39,7 @@ export class DuplicateCounter {
   private sending = false;
 
   constructor(
-    private readonly publisher: PipelinedPublisher,
+    private readonly pipelined: PipelinedPublisher,
     private readonly stream: string,
   ) {}
 
@@ -41,7 +57,7 @@ export class DuplicateCounter {
     this.pending = new Map();
     this.waiters = [];
     this.sending = true;
-    addBrokerDuplicates(this.publisher, this.stream, counts)
+    addBrokerDuplicates(this.pipelined, this.stream, counts)
       .then(
         () => waiters.forEach((w) => w.resolve()),
         (err: Error) => waiters.forEach((w) => w.reject(err)),

@@ -20,7 +20,7 @@ export function decodeUtf8(bytes: Uint8Array): string {
 /**
  * JSON with prototype-poisoning keys refused (secure-json-parse, as in Fastify's own parser, which
  * drops the reason and says only "not valid JSON"). Malformed JSON is a body that cannot be
- * accepted as events: 422, like the seed.
+ * accepted as events: 422, like the previous service.
  */
 export function parseJson(text: string): unknown {
   try {

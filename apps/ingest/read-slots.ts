@@ -10,10 +10,10 @@ export type SlotRefusal = 'replica' | 'client';
  *
  * A read holds its slot until its reply is written out (or the client is gone), not just until its
  * query ends: a client that does not read would otherwise leave up to EVENTS_MAX_BYTES per request
- * in ingest's memory, for any number of requests. That made the slots themselves the target: four
- * sockets that never read held all of them for as long as they stayed open (115 s measured), and
- * every other read was refused meanwhile. The per-client share keeps one client from taking them
- * all; the write deadline returns a slot from any client, however many addresses it has.
+ * in ingest's memory, for any number of requests. That makes the slots themselves a target for
+ * sockets that never read (docs/decisions/0003-bounded-bodies-and-reads.md): the per-client share
+ * keeps one client from taking them all; the write deadline returns a slot from any client, however
+ * many addresses it has.
  */
 export class ReadSlots {
   private inUse = 0;

@@ -1,9 +1,9 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { IngestConfig } from '../../shared/config.ts';
 import type { Db } from '../../shared/db/prisma.ts';
-import { readBrokerDuplicates, readBrokerDuplicateTotal } from '../../shared/nats/counters.ts';
+import { readBrokerDuplicates, readBrokerDuplicateTotal } from './broker-duplicates.ts';
 import { deadLetterStreamName } from '../../shared/nats/topology.ts';
-import { withSeedGroups, type StatsReply } from '../../shared/stats-reply.ts';
+import { withPreviousServiceGroups, type StatsReply } from '../../shared/stats-reply.ts';
 
 /** Latency percentiles are over the most recent events (bounded work per /stats call). */
 const LATENCY_SAMPLE = 10_000;
@@ -57,7 +57,7 @@ export async function collectStats(db: Db, jsm: JetStreamManager, config: Ingest
   const duplicates = brokerDup + dbDup;
   const queueDepth = consumer.num_pending + consumer.num_ack_pending;
 
-  return withSeedGroups({
+  return withPreviousServiceGroups({
     received,
     unique_processed: unique,
     duplicate_dropped: duplicates,

@@ -3,7 +3,7 @@ import type { FieldError } from '../../shared/validate-event.ts';
 
 /**
  * 422: a /publish body that cannot be accepted as events, whatever the reason (not JSON, nested too
- * deep, not an event, an invalid field). The seed answered 422 here (FastAPI's validation status)
+ * deep, not an event, an invalid field). The previous service answered 422 here (FastAPI's validation status)
  * and its clients test for it. `errors` names every field at fault; `field` is "" when the body
  * itself is at fault.
  */

@@ -1,7 +1,7 @@
 // The floor mode's server (scripts/lib/floor-server.ts) as a child process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { NODE_FLAGS } from '../lib/apps.ts';
 import { freePort } from '../lib/ports.ts';
 

@@ -8,7 +8,7 @@ import { sendEvents } from '../../load/client.ts';
 import { checkCounts } from '../../load/count-check.ts';
 import { generateWorkload } from '../../load/workload.ts';
 import { counterStreamName } from '../../shared/nats/topology.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 import { machineSpeedMs } from '../lib/machine-speed.ts';
 import { freePort } from '../lib/ports.ts';

@@ -1,7 +1,7 @@
 // --stats-topics N: what GET /stats costs when publishers have invented N topics.
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
-import { seedTopics } from '../lib/seed-topics.ts';
+import { writeTopicCounters } from '../lib/topic-counters.ts';
 import { startLocalStack } from '../lib/stack.ts';
 import { pct } from './stats.ts';
 
@@ -18,7 +18,7 @@ export async function statsLatency(topics: number, calls = 50): Promise<{ p50: n
     await stack.start('consumer');
     const ingest = await stack.start('ingest');
     await client.connect();
-    await seedTopics(client, nc, 'EVENTS', 'bench.t', 0, topics);
+    await writeTopicCounters(client, nc, 'EVENTS', 'bench.t', 0, topics);
     await client.query('ANALYZE topic_counters');
     const times: number[] = [];
     let bytes = 0;

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { headers } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { msgIdFor, subjectFor, type Event } from '../../shared/event.ts';
-import { PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
+import { PipelinedPublisher } from '../../apps/ingest/pipelined-publisher.ts';
 
 const port = Number(process.env.PORT);
 const natsUrl = process.env.NATS_URL;

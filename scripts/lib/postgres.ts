@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { migrateDeploy, runPrismaCli } from '../../shared/db/prisma-cli.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { migrateDeploy, runPrismaCli } from '../../apps/migrate/prisma-cli.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { findBinary } from './binaries.ts';
 import { freePort, portOpen } from './ports.ts';
 import { removeDir } from './temp-dir.ts';
@@ -86,7 +86,7 @@ export async function startPostgres(opts: { dir?: string; settings?: Record<stri
 }
 
 /**
- * The Prisma CLI against `databaseUrl` (shared/db/prisma-cli.ts); returns its output, throws (with
+ * The Prisma CLI against `databaseUrl` (apps/migrate/prisma-cli.ts); returns its output, throws (with
  * `status`, `stdout`, `stderr`) when it exits non-zero.
  */
 export function prismaCli(databaseUrl: string, args: string[], cwd = process.cwd()): string {

@@ -12,8 +12,8 @@ const driverAdapters = new WeakMap<Db, Promise<DriverAdapter>>();
 
 /**
  * The driver adapter under `db`, on the same pool. For a statement that is already SQL, this
- * skips only the client's query compiler: with a large JSON parameter that step serialised and
- * re-parsed the parameter several times in WebAssembly (~30% of the consumer's CPU, bench/RESULTS.md).
+ * skips only the client's query compiler, which serialises and re-parses a large JSON parameter
+ * several times in WebAssembly (docs/decisions/0001-consumer-batch-in-one-raw-statement.md).
  */
 export const driverAdapterOf = (db: Db): Promise<DriverAdapter> => driverAdapters.get(db)!;
 

@@ -22,8 +22,8 @@ export async function connectNats(
         name,
         user: config.NATS_USER,
         pass: config.NATS_PASSWORD,
-        // Without this the client builds an Error (stack trace) for every request/publish, ~16% of
-        // the CPU of a publish on the hot path.
+        // Without this the client builds an Error (stack trace) for every request and publish, a
+        // large share of a publish's CPU (docs/decisions/0002-ingest-publish-path.md).
         noAsyncTraces: true,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,

@@ -14,7 +14,9 @@ import type { ConsumerAppConfig } from '../config.ts';
 import type { Log } from '../logger.ts';
 import { SUBJECT_PREFIX } from '../event.ts';
 
-// Names derived from STREAM_NAME so that two installations can share one NATS account.
+// Names derived from STREAM_NAME, so one installation's streams never collide by name. Two
+// installations still cannot share a NATS account: the event subjects are fixed at `events.>`, so
+// a second install's event stream would overlap the first's subjects.
 export const counterStreamName = (stream: string) => `${stream}_COUNTERS`;
 export const deadLetterStreamName = (stream: string) => `${stream}_DLQ`;
 export const brokerDuplicateSubject = (stream: string, topic: string) => `counters.${stream}.broker_duplicates.${topic}`;
@@ -116,7 +118,7 @@ export function eventStreamConfig(config: ConsumerAppConfig): Partial<StreamConf
  * create or update them, and nothing in the apps may delete or purge them.
  * `firstSequence` is asked only when the event stream has to be created: a stream recreated
  * under a database that already holds events must continue after the sequences stored there
- * (shared/db/stream-sequence.ts).
+ * (apps/consumer/stream-sequence.ts).
  */
 export async function ensureTopology(
   jsm: JetStreamManager,

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { findBinary } from '../../scripts/lib/binaries.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { find, podOf, type K8sObject } from './helm.ts';
 
 const F = 'pubsub-aggregator';

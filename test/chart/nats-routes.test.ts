@@ -11,7 +11,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { removeDir } from '../../scripts/lib/temp-dir.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { allocatePorts, metaLeaderOf, resolveEnv, routesOf, server, type Server } from './chart-nats-cluster.ts';
 import { find, podOf, render, set, type K8sObject } from './helm.ts';
 

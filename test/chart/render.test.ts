@@ -293,7 +293,7 @@ describe('PostgreSQL credentials', () => {
       'consumer/wait-for-migrations': app,
       'consumer/consumer': app,
     });
-    // The migration creates that role (shared/db/app-role.ts).
+    // The migration creates that role (apps/migrate/app-role.ts).
     const migrate = envOf(podOf(migrationJob(defaults)).spec.containers[0]);
     expect(migrate.APP_DB_USER).toBe('events_app');
     expect(migrate.APP_DB_PASSWORD).toEqual({ secretKeyRef: { name: `${F}-postgresql`, key: 'app-password' } });

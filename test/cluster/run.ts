@@ -27,7 +27,7 @@ import { sendEvents, waitForStats, type SendResult } from '../../load/client.ts'
 import { checkCounts } from '../../load/count-check.ts';
 import { generateWorkload } from '../../load/workload.ts';
 import type { Event } from '../../shared/event.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 import type { StatsReply as Stats } from '../../shared/stats-reply.ts';
 import { check, splitImage } from './check.ts';

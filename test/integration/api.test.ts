@@ -1,4 +1,4 @@
-// The seed service's 17 API scenarios, against the real ingest app (app.inject) over a real
+// The previous service's 17 API scenarios, against the real ingest app (app.inject) over a real
 // nats-server and PostgreSQL, plus the errors the issue adds (413, 415, 503, batches).
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../apps/ingest/app.ts';
 import { loadIngestConfig } from '../../shared/config.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { startTestStack, type TestStack } from './support.ts';
 
 let stack: TestStack;
@@ -49,7 +49,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-describe('validation (seed scenarios)', () => {
+describe('validation (scenarios of the previous service)', () => {
   for (const field of ['topic', 'event_id', 'timestamp'] as const) {
     it(`rejects an event without ${field}, naming the field`, async () => {
       const body = event();
@@ -134,7 +134,7 @@ describe('validation (seed scenarios)', () => {
 });
 
 describe('publishing', () => {
-  it('accepts a valid event with 202 in the seed format, after JetStream stored it', async () => {
+  it('accepts a valid event with 202 in the format of the previous service, after JetStream stored it', async () => {
     const e = event();
     const res = await publish(e);
     expect(res.statusCode).toBe(202);
@@ -311,12 +311,12 @@ describe('reading', () => {
     expect(settled.received).toBe(settled.unique_processed + settled.duplicate_dropped);
     expect(settled.topics['api.stats']).toEqual({ unique_processed: 3, duplicates_db: 0, duplicates_broker: 1 });
     expect(settled.latency_ms.p99).toBeGreaterThanOrEqual(settled.latency_ms.p50);
-    // The seed's groups beside these: test/integration/seed-contract.test.ts.
+    // The previous service's groups beside these: test/integration/previous-service-contract.test.ts.
   });
 });
 
 describe('HTTP surface', () => {
-  it('answers the root like the seed', async () => {
+  it('answers the root like the previous service', async () => {
     expect((await app.inject({ url: '/' })).json()).toMatchObject({ status: 'alive' });
   });
 

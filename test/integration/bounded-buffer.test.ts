@@ -12,7 +12,7 @@ import { checkCounts } from '../../load/count-check.ts';
 import { generateWorkload } from '../../load/workload.ts';
 import { startLocalStack, type LocalStack } from '../../scripts/lib/stack.ts';
 import { counterStreamName, deadLetterStreamName } from '../../shared/nats/topology.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 import type { StatsReply } from '../../shared/stats-reply.ts';
 import { postJson } from './support.ts';

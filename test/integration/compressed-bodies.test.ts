@@ -5,7 +5,7 @@ import net from 'node:net';
 import { promisify } from 'node:util';
 import { deflate, deflateRaw, gunzip, gzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import type { AppProcess } from '../../scripts/lib/apps.ts';
 import { cpuSeconds } from '../../scripts/lib/cpu.ts';
 import { startTestStack, type TestStack } from './support.ts';

@@ -11,7 +11,7 @@ import { buildApp } from '../../apps/ingest/app.ts';
 import { sendEvents } from '../../load/client.ts';
 import { generateWorkload } from '../../load/workload.ts';
 import { loadConsumerConfig, loadIngestConfig } from '../../shared/config.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { startTestStack, type TestStack } from './support.ts';
 
 let stack: TestStack;

@@ -7,9 +7,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sendEvents, waitForStats } from '../../load/client.ts';
 import type { StatsReply } from '../../shared/stats-reply.ts';
 import { checkCounts } from '../../load/count-check.ts';
-import { generateWorkload } from '../../load/workload.ts';
-import { postJson, startTestStack, type TestStack } from './support.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { firstOccurrences, generateWorkload } from '../../load/workload.ts';
+import type { Event } from '../../shared/event.ts';
+import { expectStoredExactly, postJson, startTestStack, type TestStack } from './support.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 
 let stack: TestStack | undefined;
@@ -25,11 +26,16 @@ async function settledStats(url: string, unique: number) {
   return waitForStats(url, (s) => s.unique_processed >= unique && s.queue_depth === 0, 90_000);
 }
 
-/** What must hold after any fault: every event stored once, every delivery counted once. */
-function expectExact(s: StatsReply, w: { unique: number; duplicates: number }) {
-  expect(s.database_rows).toBe(w.unique);
-  expect(s.unique_processed).toBe(w.unique);
+/**
+ * What must hold after any fault: every event stored once, with its contents (read from the table,
+ * not from the counters), and every delivery counted once.
+ */
+async function expectExact(s: StatsReply, sent: readonly Event[]) {
+  const stored = firstOccurrences(sent);
+  expect(s.database_rows).toBe(stored.length);
+  expect(s.unique_processed).toBe(stored.length);
   expect(s.received).toBe(s.unique_processed + s.duplicate_dropped);
+  await expectStoredExactly(stack!, stored);
 }
 
 describe('faults', () => {
@@ -44,7 +50,7 @@ describe('faults', () => {
     await stack.start('consumer');
     expect((await sending).failed).toBe(0);
     const s = await settledStats(ingest.url, w.unique);
-    expectExact(s, w);
+    await expectExact(s, w.events);
     // Every retry-free request was delivered once, so the duplicate count is exact too.
     expect(s.duplicate_dropped).toBe(w.duplicates);
   });
@@ -61,7 +67,7 @@ describe('faults', () => {
     expect(sent.failed).toBe(0);
     expect(sent.retries).toBeGreaterThan(0);
     const s = await settledStats(b.url, w.unique);
-    expectExact(s, w);
+    await expectExact(s, w.events);
     // A request whose 202 was lost with the process is retried: a real second delivery, caught by
     // the broker and counted as a duplicate. So duplicates ≥ the workload's, by at most the events
     // in retried requests.
@@ -95,7 +101,7 @@ describe('faults', () => {
     expect(first.failed + during.failed + after.failed).toBe(0);
     await waitForReadyz(consumer.url, 200);
     const s = await settledStats(ingest.url, w.unique);
-    expectExact(s, w);
+    await expectExact(s, w.events);
     expect(s.duplicate_dropped).toBe(w.duplicates);
   });
 
@@ -109,7 +115,7 @@ describe('faults', () => {
     expect((await sendEvents(w.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4 })).failed).toBe(0);
     expect((await fetch(`${ingest.url}/stats`)).status).toBe(503);
     await stack.pg.start();
-    expectExact(await settledStats(ingest.url, w.unique), w);
+    await expectExact(await settledStats(ingest.url, w.unique), w.events);
   });
 
   it('nats-server restarted: ingest answers 503 meanwhile, clients retry, every 202 is stored', async () => {
@@ -132,7 +138,7 @@ describe('faults', () => {
     const sent = await sending;
     expect(sent.failed).toBe(0);
     const s = await settledStats(ingest.url, w.unique);
-    expectExact(s, w);
+    await expectExact(s, w.events);
   });
 
   it('NATS lost its stream, PostgreSQL kept the events: the restarted consumer recreates it after the stored sequences, exact', async () => {
@@ -159,7 +165,7 @@ describe('faults', () => {
     const w2 = generateWorkload({ events: 2_000, duplicateRate: 0.3, seed: 28 });
     expect((await sendEvents(w2.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4 })).failed).toBe(0);
     const s = await settledStats(ingest.url, w1.unique + w2.unique);
-    expectExact(s, { unique: w1.unique + w2.unique, duplicates: w1.duplicates + w2.duplicates });
+    await expectExact(s, [...w1.events, ...w2.events]);
     expect(s.duplicate_dropped).toBe(w1.duplicates + w2.duplicates);
     expect(s.dead_lettered).toBe(0);
   });
@@ -184,7 +190,7 @@ describe('faults', () => {
     const w2 = generateWorkload({ events: 1_000, duplicateRate: 0.3, seed: 30 });
     expect((await sendEvents(w2.events, { baseUrl: ingest.url, batchSize: 50, concurrency: 4, maxAttempts: 30 })).failed).toBe(0);
     const s = await settledStats(ingest.url, w1.unique + w2.unique);
-    expectExact(s, { unique: w1.unique + w2.unique, duplicates: w1.duplicates + w2.duplicates });
+    await expectExact(s, [...w1.events, ...w2.events]);
     expect(s.duplicate_dropped).toBe(w1.duplicates + w2.duplicates);
   });
 
@@ -207,7 +213,7 @@ describe('faults', () => {
     }
     expect((await sending).failed).toBe(0);
     const s = await settledStats(urls[0]!, w.unique);
-    expectExact(s, w);
+    await expectExact(s, w.events);
   });
 
   it('an unstorable message goes to the dead-letter subject, is counted, and does not block the rest', async () => {
@@ -227,6 +233,7 @@ describe('faults', () => {
         30_000,
       );
       expect(s.database_rows).toBe(w.unique);
+      await expectStoredExactly(stack, firstOccurrences(w.events));
       const jsm = await jetstreamManager(nc);
       const dead = await jsm.streams.getMessage('EVENTS_DLQ', { last_by_subj: 'dlq.EVENTS.poison' });
       expect(new TextDecoder().decode(dead!.data)).toBe('this is not json');
@@ -255,6 +262,8 @@ describe('faults', () => {
       ]);
       const s = await waitForStats(ingest.url, (x) => x.dead_lettered === 1 && x.queue_depth === 0, 60_000);
       expect(s.database_rows).toBe(2);
+      const stored = (id: string) => ({ topic: 'refused', event_id: id, timestamp: '2026-11-26T10:00:00Z', payload: { id } });
+      await expectStoredExactly(stack, [stored('ok-1'), stored('ok-2')]);
       expect(s.topics.refused).toMatchObject({ unique_processed: 2 });
       const jsm = await jetstreamManager(nc);
       const dead = await jsm.streams.getMessage('EVENTS_DLQ', { last_by_subj: 'dlq.EVENTS.refused' });
@@ -311,6 +320,7 @@ describe('faults', () => {
       const storedAfterMs = Date.now() - firstRefusal;
       expect(s.dead_lettered).toBe(0);
       expect(s.database_rows).toBe(body.length);
+      await expectStoredExactly(stack, body);
       expect(s.topics.flaky).toMatchObject({ unique_processed: 1 });
       expect(refusedDuring3s).toBeGreaterThanOrEqual(4);
       expect(refusedDuring3s).toBeLessThanOrEqual(10);

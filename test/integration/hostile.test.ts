@@ -72,7 +72,7 @@ describe('hostile input', () => {
     ['a batch of non-objects', [1, 'two', null]],
   ];
 
-  // 422 for every body that cannot be accepted as events (the seed's status); 415 for the wrong type;
+  // 422 for every body that cannot be accepted as events (the previous service's status); 415 for the wrong type;
   // 400 for bytes that are not in their Content-Encoding.
   it.each(cases)('answers 4xx to %s, publishes nothing, stays healthy', async (_what, payload, headers, status) => {
     const before = await streamSeq();

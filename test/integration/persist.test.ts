@@ -1,7 +1,7 @@
 // persistBatch against a real PostgreSQL: the database half of the exactly-once argument.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { persistBatch } from '../../apps/consumer/persist.ts';
-import type { Delivery } from '../../apps/consumer/decode.ts';
+import type { Delivery } from '../../shared/decode.ts';
 import { createPrisma, type Db } from '../../shared/db/prisma.ts';
 import { migrate, startPostgres, type Postgres } from '../../scripts/lib/postgres.ts';
 

@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendEvents, waitForStats } from '../../load/client.ts';
 import type { StatsReply } from '../../shared/stats-reply.ts';
-import { generateWorkload } from '../../load/workload.ts';
-import { postJson, startTestStack, type TestStack } from './support.ts';
+import { firstOccurrences, generateWorkload } from '../../load/workload.ts';
+import { expectStoredExactly, postJson, startTestStack, type TestStack } from './support.ts';
 
 let stack: TestStack | undefined;
 afterEach(async () => {
@@ -22,7 +22,7 @@ describe('pipeline', () => {
     const ingest = await stack.start('ingest');
     const w = generateWorkload({ events: 20_000, duplicateRate: 0.3, seed: 7 });
     expect(w.unique).toBe(14_000);
-    // Most as batches of 100, a slice as single-event requests (the seed's API).
+    // Most as batches of 100, a slice as single-event requests (the previous service's API).
     const sent = await sendEvents(w.events.slice(0, 18_000), { baseUrl: ingest.url, batchSize: 100, concurrency: 8 });
     const sentSingles = await sendEvents(w.events.slice(18_000), { baseUrl: ingest.url, batchSize: 1, concurrency: 16 });
     expect(sent.failed + sentSingles.failed).toBe(0);
@@ -34,6 +34,8 @@ describe('pipeline', () => {
     expect(s.duplicate_rate_percent).toBe(30);
     expect(s.duplicates_by_layer).toEqual({ broker: 6_000, database: 0 });
     expect(Object.values(s.topics).reduce((n, t) => n + t.unique_processed, 0)).toBe(14_000);
+    // The README's "exactly 14,000 rows", from the table itself: database_rows derives from counters.
+    await expectStoredExactly(stack, firstOccurrences(w.events));
   });
 
   it('stays exact with two ingest and two consumer processes on one stream', async () => {
@@ -47,6 +49,7 @@ describe('pipeline', () => {
     expect(sent.failed).toBe(0);
     const s = await waitForStats(ingests[0].url, settled(w.unique), 60_000);
     expect(s.database_rows).toBe(w.unique);
+    await expectStoredExactly(stack, firstOccurrences(w.events));
     expect(s.unique_processed).toBe(w.unique);
     expect(s.duplicate_dropped).toBe(w.duplicates);
     expect(s.received).toBe(w.events.length);
@@ -67,6 +70,7 @@ describe('pipeline', () => {
     const s = await waitForStats(ingest.url, (x) => x.duplicate_dropped === 1 && x.queue_depth === 0, 30_000);
     // ...and PostgreSQL's UNIQUE(topic, event_id) drops it, counted as a database-layer duplicate.
     expect(s.database_rows).toBe(1);
+    await expectStoredExactly(stack, [e]);
     expect(s.duplicates_by_layer).toEqual({ broker: 0, database: 1 });
     expect(s.topics['late.dup']).toEqual({ unique_processed: 1, duplicates_db: 1, duplicates_broker: 0 });
     expect(s.received).toBe(2);

@@ -1,10 +1,10 @@
-// shared/nats/pipelined-publisher.ts against a real nats-server: what a 202 rests on. Every outcome
+// apps/ingest/pipelined-publisher.ts against a real nats-server: what a 202 rests on. Every outcome
 // a PubAck can have (stored, duplicate, refused, no stream, no answer) must reach the right caller.
 import { jetstreamManager } from '@nats-io/jetstream';
 import { headers } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PipelinedPublisher, PubAckTimeoutError } from '../../shared/nats/pipelined-publisher.ts';
+import { PipelinedPublisher, PubAckTimeoutError } from '../../apps/ingest/pipelined-publisher.ts';
 import { startNats, type NatsServer } from '../../scripts/lib/nats-server.ts';
 
 const msgId = (id: string) => {

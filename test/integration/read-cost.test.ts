@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../apps/ingest/app.ts';
 import { loadIngestConfig } from '../../shared/config.ts';
-import { seedTopics as seedTopicsInto } from '../../scripts/lib/seed-topics.ts';
+import { writeTopicCounters as writeTopicCountersInto } from '../../scripts/lib/topic-counters.ts';
 import type { StatsReply } from '../../shared/stats-reply.ts';
 import { startTestStack, type TestStack } from './support.ts';
 
@@ -40,7 +40,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const seedTopics = (from: number, to: number) => seedTopicsInto(db, nc, 'EVENTS', 'cost.t', from, to);
+const writeTopicCounters = (from: number, to: number) => writeTopicCountersInto(db, nc, 'EVENTS', 'cost.t', from, to);
 
 /** What one GET /stats cost: NATS requests to the JetStream API, and statements PostgreSQL ran. */
 async function costOfStats(): Promise<{ nats: number; queries: number; bytes: number; ms: number; stats: StatsReply }> {
@@ -63,9 +63,9 @@ async function costOfStats(): Promise<{ nats: number; queries: number; bytes: nu
 
 describe('GET /stats', () => {
   it('makes the same number of NATS requests and queries with 10 topics and with 10,000; its reply stays under 64 KiB', async () => {
-    await seedTopics(0, 10);
+    await writeTopicCounters(0, 10);
     const few = await costOfStats();
-    await seedTopics(10, 10_000);
+    await writeTopicCounters(10, 10_000);
     await costOfStats(); // warm: the first call after a bulk insert pays for PostgreSQL's statistics
     const many = await costOfStats();
     expect(many.stats.topic_count).toBe(10_000);

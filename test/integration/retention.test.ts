@@ -15,8 +15,8 @@ import { RetentionPurger } from '../../apps/consumer/retention.ts';
 import { migrate, startPostgres, type Postgres } from '../../scripts/lib/postgres.ts';
 import { startLocalStack, type LocalStack } from '../../scripts/lib/stack.ts';
 import { createPrisma } from '../../shared/db/prisma.ts';
-import { nextStreamSequence } from '../../shared/db/stream-sequence.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { nextStreamSequence } from '../../apps/consumer/stream-sequence.ts';
+import { pollUntil } from '../../load/poll.ts';
 import { sleep } from '../../shared/retry.ts';
 import { postJson } from './support.ts';
 

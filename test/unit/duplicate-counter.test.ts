@@ -3,7 +3,7 @@
 import type { MsgHdrs } from '@nats-io/nats-core';
 import { describe, expect, it } from 'vitest';
 import { DuplicateCounter } from '../../apps/ingest/duplicate-counter.ts';
-import type { PipelinedPublisher, PubAck } from '../../shared/nats/pipelined-publisher.ts';
+import type { PipelinedPublisher, PubAck } from '../../apps/ingest/pipelined-publisher.ts';
 
 function heldJetStream() {
   const sent: Array<{ subject: string; incr: string; answer: (ok: boolean) => void }> = [];

@@ -3,8 +3,8 @@
 // ends at the request's deadline, stalled() tells readiness, repeats and 10158 answers are handled.
 import type { MsgHdrs } from '@nats-io/nats-core';
 import { describe, expect, it } from 'vitest';
-import { EventPublisher, PublishUnavailableError, type EncodedEvent } from '../../apps/ingest/publisher.ts';
-import { JetStreamRefusalError, type PipelinedPublisher, type PubAck } from '../../shared/nats/pipelined-publisher.ts';
+import { EventPublisher, PublishUnavailableError, type EncodedEvent } from '../../apps/ingest/event-publisher.ts';
+import { JetStreamRefusalError, type PipelinedPublisher, type PubAck } from '../../apps/ingest/pipelined-publisher.ts';
 
 type Answer = (subject: string, msgId: string | undefined) => Promise<PubAck>;
 

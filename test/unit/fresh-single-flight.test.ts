@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FreshSingleFlight } from '../../shared/fresh-single-flight.ts';
+import { FreshSingleFlight } from '../../apps/ingest/fresh-single-flight.ts';
 
 /** A computation that returns how many times it started, and finishes when told. */
 function controlled() {

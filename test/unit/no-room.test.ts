@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isNoRoom } from '../../apps/ingest/publisher.ts';
-import { JetStreamRefusalError, PubAckTimeoutError } from '../../shared/nats/pipelined-publisher.ts';
+import { isNoRoom } from '../../apps/ingest/event-publisher.ts';
+import { JetStreamRefusalError, PubAckTimeoutError } from '../../apps/ingest/pipelined-publisher.ts';
 
 // The PubAck errors nats-server 2.12 sends when a stream or its file store has no room
 // (server/stream.go processJetStreamMsg), against those that mean something else.

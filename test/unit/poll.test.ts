@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 
 describe('pollUntil', () => {
   it('returns the first value done accepts, treating a throwing probe as not yet', async () => {

@@ -30,7 +30,7 @@ const saidClose = (reply: FastifyReply) =>
  *
  * Node emits a 'request' for every request it parses, as soon as it parses it, so without this the
  * requests behind a reply that says `close` (a 413 whose body was not read, a 501, a request that
- * itself said `close`) were processed, and stored, with no reply ever sent. Waiting for the reply
+ * itself said `close`) would be processed, and stored, with no reply ever sent. Waiting for the reply
  * ahead is one rule for every path that closes, present and future, instead of a fix per status.
  * The cost falls only on clients that pipeline, which get their replies in order anyway
  * (HTTP/1.1 has no other order to give them).

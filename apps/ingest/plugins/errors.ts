@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import fp from 'fastify-plugin';
-import { BufferFullError, PublishUnavailableError } from '../publisher.ts';
+import { BufferFullError, PublishUnavailableError } from '../event-publisher.ts';
 import { ACCEPTED_CODINGS, UnsupportedContentEncodingError } from '../body-coding.ts';
 import { BodyBudgetError } from './body-budget.ts';
 import { NOT_EVENTS } from './json-body.ts';

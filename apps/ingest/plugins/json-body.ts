@@ -31,7 +31,7 @@ const scans = new WeakMap<FastifyRequest, BodyScan>();
  * parsed, so a body costs what its events can cost. Then parsed
  * (json-text.ts: UTF-8, prototype-poisoning keys refused), or, for a large batch, handed to the
  * route as a BatchText whose events it parses one at a time. A body that does not parse cannot be
- * accepted as events: 422, like the seed.
+ * accepted as events: 422, like the previous service.
  */
 export default fp<{ limits: ScanLimits; bodyLimitBytes: number }>(
   async (app, { limits, bodyLimitBytes }) => {
@@ -51,8 +51,8 @@ export default fp<{ limits: ScanLimits; bodyLimitBytes: number }>(
       let refused: UnprocessableBodyError | undefined;
       // Once refused, a body with little left is read to its end and dropped: refused then, it
       // leaves the connection open for the requests pipelined behind it. With more left (or an
-      // unknown length) it is refused at once and the connection closes: reading 8 MiB only to drop
-      // it was most of what 32 such senders cost the event loop.
+      // unknown length) it is refused at once and the connection closes, because reading a large
+      // body only to drop it is what such senders cost the event loop.
       const scanned = body.pipe(
         new Transform({
           transform(chunk: Buffer, _enc, callback) {

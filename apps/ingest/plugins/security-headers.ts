@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin';
 
 // What a JSON API needs of helmet's headers: no sniffing, no framing, no caching, nothing to
-// execute. A constant set, because @fastify/helmet rebuilds its headers on every request, which
-// profiled at ~7% of ingest CPU on single-event publishing.
+// execute. A constant set, because @fastify/helmet rebuilds its headers on every request
+// (docs/decisions/0002-ingest-publish-path.md).
 const HEADERS = {
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',

@@ -9,7 +9,7 @@ import { ReadSlots } from '../read-slots.ts';
 import { sendUnavailable, Unavailable } from '../unavailable.ts';
 
 const StoredEvent = Type.Object({
-  id: Type.Integer({ description: "row id (the seed's field); use stream_seq for order and paging" }),
+  id: Type.Integer({ description: "row id (the previous service's field); use stream_seq for order and paging" }),
   topic: Type.String(),
   event_id: Type.String(),
   timestamp: Type.String({ description: 'RFC 3339 in UTC (Z), microseconds when not zero' }),
@@ -38,15 +38,15 @@ interface Row {
 const ROW_OVERHEAD_BYTES = 256;
 
 /**
- * GET /events: stored events, newest first, as a JSON array (the seed's shape). The next page is
+ * GET /events: stored events, newest first, as a JSON array (the previous service's shape). The next page is
  * announced the way GitHub's REST API does it, in an RFC 8288 `Link: <...>; rel="next"` header with
  * a root-relative URL (it stays right behind port-forwards and proxies), absent on the last page.
  *
  * Memory per reply is bounded twice: PostgreSQL sends only the rows that fit EVENTS_MAX_BYTES (a
  * page ends early, with a Link to the rest), so ingest never holds more than that per request; and
  * at most EVENTS_MAX_CONCURRENT reads run at once per replica, EVENTS_MAX_CONCURRENT_PER_CLIENT of
- * them for one client (more get 503 + Retry-After; read-slots.ts). Without them, limit=1000 over
- * 64 KiB events was a 64 MB reply and six concurrent ones took ingest to 1.64 GB.
+ * them for one client (more get 503 + Retry-After; read-slots.ts). Without them a few large pages
+ * take ingest's memory (docs/decisions/0003-bounded-bodies-and-reads.md).
  */
 const eventsRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { config }) => {
   const slots = new ReadSlots(config.EVENTS_MAX_CONCURRENT, config.EVENTS_MAX_CONCURRENT_PER_CLIENT, config.EVENTS_WRITE_TIMEOUT_MS);

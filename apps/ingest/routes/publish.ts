@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { IngestConfig } from '../../../shared/config.ts';
 import { acceptAndEncode, type FieldError } from '../../../shared/validate-event.ts';
 import { BatchText } from '../batch-text.ts';
-import type { EncodedEvent } from '../publisher.ts';
+import type { EncodedEvent } from '../event-publisher.ts';
 import { Unprocessable, UnprocessableBodyError } from '../unprocessable.ts';
 
 const Accepted = Type.Object({
@@ -25,7 +25,7 @@ const LAZY_TURN_MS = 4;
 
 /**
  * POST /publish takes one event, a JSON array of events, or {"events": [...]}. A batch is all or
- * nothing: one invalid event and nothing is published (422, as the seed and FastAPI clients
+ * nothing: one invalid event and nothing is published (422, as the previous service and FastAPI clients
  * expect). 202 only after JetStream acknowledged every event of the request.
  */
 const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, { config }) => {
@@ -105,7 +105,7 @@ const publishRoute: FastifyPluginAsync<{ config: IngestConfig }> = async (app, {
       }
 
       const started = performance.now();
-      const result = await app.publisher.publish(encoded);
+      const result = await app.eventPublisher.publish(encoded);
       app.metrics.publishDuration.observe((performance.now() - started) / 1000);
       app.metrics.accepted.inc(result.accepted);
       app.metrics.brokerDuplicates.inc(result.duplicates);

@@ -2,10 +2,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { IngestConfig } from '../../../shared/config.ts';
-import { readBrokerDuplicates, MAX_SUBJECTS_PER_READ } from '../../../shared/nats/counters.ts';
+import { readBrokerDuplicates, MAX_SUBJECTS_PER_READ } from '../broker-duplicates.ts';
 import { StatsReplySchema, TopicStats } from '../../../shared/stats-reply.ts';
 import { TOPIC_PATTERN } from '../../../shared/event.ts';
-import { FreshSingleFlight } from '../../../shared/fresh-single-flight.ts';
+import { FreshSingleFlight } from '../fresh-single-flight.ts';
 import { QueryInteger, QueryString } from '../query-integer.ts';
 import { collectStats } from '../stats.ts';
 

@@ -27,7 +27,7 @@ const eventId = `helm-test-${Date.now()}-${Math.random().toString(36).slice(2, 1
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await fetch(`${base}/events?topic=helm.test`, { headers: headers(readToken) });
-    // GET /events answers a JSON array (newest first), like the seed service.
+    // GET /events answers a JSON array (newest first), like the previous service.
     const page = await r.json().catch(() => null);
     if (r.ok && Array.isArray(page) && page.some((e) => e.event_id === eventId && e.topic === 'helm.test')) {
       console.log(`read back ${eventId} through GET /events: ok`);

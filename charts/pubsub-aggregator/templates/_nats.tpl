@@ -102,9 +102,7 @@ What each app's NATS user may do: exactly what the process does today, nothing e
             read the state /readyz and /stats report: stream info of the event and dead-letter
             streams, the durable consumer's info, the counters' last values (direct get).
   consumer  own the topology: create/update the three streams and its durable consumer (never
-            delete or purge), and create the broker-duplicate total counter once from the per-topic
-            ones (stream info and direct get of the counter stream, one publish to the total); pull
-            from the durable (replies on its own inbox prefix, so ingest's user cannot read them),
+            delete or purge), and read their state for its gauges (stream info); pull from the durable (replies on its own inbox prefix, so ingest's user cannot read them),
             ack, and copy undeliverable messages to the dead-letter subjects.
   deadLetters (user dead-letters, the operator's tool apps/dead-letters): read the dead-letter
             stream message by message (stream info, message get), delete one message or purge it
@@ -145,9 +143,6 @@ publish: {
     "$JS.API.CONSUMER.CREATE.{{ $s }}.{{ $c }}.>",
     "$JS.API.CONSUMER.MSG.NEXT.{{ $s }}.{{ $c }}",
     "$JS.ACK.{{ $s }}.{{ $c }}.>",
-    "$JS.API.DIRECT.GET.{{ $s }}_COUNTERS",
-    "$JS.API.DIRECT.GET.{{ $s }}_COUNTERS.>",
-    "counters.{{ $s }}.broker_duplicates_total",
     "dlq.{{ $s }}.>"
   ]
 }

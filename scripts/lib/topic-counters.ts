@@ -10,7 +10,7 @@ import { brokerDuplicateSubject, brokerDuplicateTotalSubject } from '../../share
  * duplicates and 1 broker duplicate (also added to the total). The stream and its counter stream
  * must exist (an ingest or consumer started once).
  */
-export async function seedTopics(
+export async function writeTopicCounters(
   db: pg.Client,
   nc: NatsConnection,
   stream: string,

@@ -1,7 +1,7 @@
 import { headers, type MsgHdrs } from '@nats-io/nats-core';
 import { msgIdFor, subjectFor, type Event } from '../../shared/event.ts';
-import { JetStreamRefusalError, PubAckTimeoutError, type PipelinedPublisher } from '../../shared/nats/pipelined-publisher.ts';
-import { sleep } from '../../shared/retry.ts';
+import { JetStreamRefusalError, PubAckTimeoutError, type PipelinedPublisher } from './pipelined-publisher.ts';
+import { backoffDelayMs, sleep, type Backoff } from '../../shared/retry.ts';
 import { DuplicateCounter } from './duplicate-counter.ts';
 
 /** JetStream did not acknowledge in time or is unreachable: answered 503 with Retry-After. */
@@ -57,8 +57,7 @@ interface Prepared {
  * copy is stored, or a fresh store if it was dropped).
  */
 const DUPLICATE_IN_PROCESS = 10158;
-const IN_PROCESS_FIRST_RETRY_MS = 10;
-const IN_PROCESS_MAX_RETRY_MS = 250;
+export const IN_PROCESS_BACKOFF: Backoff = { initialMs: 10, maxMs: 250 };
 
 /**
  * Caps unacknowledged publishes per process so overload turns into waiting, not memory growth. A
@@ -109,7 +108,7 @@ export class EventPublisher {
   private lastProgress = performance.now();
 
   constructor(
-    private readonly publisher: PipelinedPublisher,
+    private readonly pipelined: PipelinedPublisher,
     stream: string,
     maxInFlight: number,
     private readonly timeoutMs: number,
@@ -117,7 +116,7 @@ export class EventPublisher {
     private readonly onInProcessRetry: () => void = () => {},
   ) {
     this.slots = new Semaphore(maxInFlight);
-    this.duplicateCounter = new DuplicateCounter(publisher, stream);
+    this.duplicateCounter = new DuplicateCounter(pipelined, stream);
   }
 
   /**
@@ -190,11 +189,12 @@ export class EventPublisher {
 
   /** Resolves with whether JetStream already had the message; asks again while its copy is in process. */
   private async publishOne(message: Prepared, deadline: number): Promise<boolean> {
-    for (let delay = IN_PROCESS_FIRST_RETRY_MS; ; delay = Math.min(delay * 2, IN_PROCESS_MAX_RETRY_MS)) {
+    for (let retry = 1; ; retry++) {
       try {
-        return (await this.publisher.publish(message.subject, message.json, message.headers)).duplicate;
+        return (await this.pipelined.publish(message.subject, message.json, message.headers)).duplicate;
       } catch (err) {
         const inProcess = err instanceof JetStreamRefusalError && err.errCode === DUPLICATE_IN_PROCESS;
+        const delay = backoffDelayMs(retry, IN_PROCESS_BACKOFF);
         if (!inProcess || performance.now() + delay > deadline) throw err;
         this.onInProcessRetry();
         await sleep(delay);

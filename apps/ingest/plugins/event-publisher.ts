@@ -1,16 +1,17 @@
 import fp from 'fastify-plugin';
 import type { IngestConfig } from '../../../shared/config.ts';
-import { PipelinedPublisher } from '../../../shared/nats/pipelined-publisher.ts';
-import { EventPublisher } from '../publisher.ts';
+import { PipelinedPublisher } from '../pipelined-publisher.ts';
+import { EventPublisher } from '../event-publisher.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    publisher: EventPublisher;
+    /** Ingest's publishing of whole requests; its PipelinedPublisher is the JetStream layer below. */
+    eventPublisher: EventPublisher;
   }
 }
 
 /**
- * Ingest's way onto the event stream (apps/ingest/publisher.ts). Ingest only publishes and reads
+ * Ingest's way onto the event stream (apps/ingest/event-publisher.ts). Ingest only publishes and reads
  * stream state: the streams and the durable consumer are the consumer's to create
  * (shared/nats/topology.ts), so ingest needs neither PostgreSQL nor JetStream admin rights. Until
  * the event stream exists /readyz says so and publishes answer 503.
@@ -20,12 +21,12 @@ export default fp<{ config: IngestConfig }>(
     const pipelined = new PipelinedPublisher(app.nats.nc, config.PUBLISH_TIMEOUT_MS);
     const retries = app.metrics.inProcessRetries;
     app.decorate(
-      'publisher',
+      'eventPublisher',
       new EventPublisher(pipelined, config.STREAM_NAME, config.MAX_PUBLISH_IN_FLIGHT, config.PUBLISH_TIMEOUT_MS, () => retries.inc()),
     );
     // onClose runs once in-flight requests have finished, before the nats plugin's drain (hooks run
     // in reverse order of registration): anything still waiting for a PubAck is told, not left hanging.
     app.addHook('onClose', async () => pipelined.close());
   },
-  { name: 'publisher', dependencies: ['nats', 'metrics'] },
+  { name: 'event-publisher', dependencies: ['nats', 'metrics'] },
 );

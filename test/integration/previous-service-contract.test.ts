@@ -1,6 +1,6 @@
-// The seed service's wire contract as its own clients use it (a Python `requests` publisher sending
+// The previous service's wire contract as its own clients use it (a Python `requests` publisher sending
 // naive `datetime.now().isoformat()` timestamps; a test suite expecting 422, a JSON array from
-// /events, the seed's /stats groups), and the audit's inputs that were once answered 202 and then
+// /events, the previous service's /stats groups), and the audit's inputs that were once answered 202 and then
 // lost, or wedged ingest. Real ingest app (app.inject) over a real nats-server and PostgreSQL, with a
 // real consumer process storing what is published.
 import { randomUUID } from 'node:crypto';
@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../apps/ingest/app.ts';
 import { loadIngestConfig } from '../../shared/config.ts';
-import { pollUntil } from '../../shared/poll.ts';
+import { pollUntil } from '../../load/poll.ts';
 import type { StatsReply } from '../../shared/stats-reply.ts';
 import { startTestStack, type TestStack } from './support.ts';
 
@@ -19,7 +19,7 @@ let stack: TestStack;
 let app: FastifyInstance;
 
 const event = (over: Record<string, unknown> = {}) => ({
-  topic: 'seed.contract',
+  topic: 'previous.contract',
   event_id: randomUUID(),
   timestamp: '2026-11-27T06:00:00.123456',
   source: 'python-requests',
@@ -78,15 +78,15 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-describe("the seed's publisher", () => {
+describe("the previous service's publisher", () => {
   it('gets 202 for a naive isoformat() timestamp, stored as UTC with its microseconds', async () => {
-    const e = event({ topic: 'seed.naive' });
+    const e = event({ topic: 'previous.naive' });
     const res = await publish(e);
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ status: 'queued', id: e.event_id, accepted: 1, duplicates: 0 });
-    const [stored] = await eventuallyStored('seed.naive', 1);
+    const [stored] = await eventuallyStored('previous.naive', 1);
     expect(stored).toMatchObject({
-      topic: 'seed.naive',
+      topic: 'previous.naive',
       event_id: e.event_id,
       timestamp: '2026-11-27T06:00:00.123456Z',
       source: 'python-requests',
@@ -95,16 +95,16 @@ describe("the seed's publisher", () => {
   });
 
   it('takes "source": null as no source', async () => {
-    const e = event({ topic: 'seed.null-source', source: null });
+    const e = event({ topic: 'previous.null-source', source: null });
     expect((await publish(e)).statusCode).toBe(202);
-    const [stored] = await eventuallyStored('seed.null-source', 1);
+    const [stored] = await eventuallyStored('previous.null-source', 1);
     expect(stored).toMatchObject({ event_id: e.event_id, source: null });
   });
 
   it('stores an offset timestamp normalised to UTC, fractions beyond microseconds truncated', async () => {
-    const e = event({ topic: 'seed.offset', timestamp: '2026-01-01T00:30:00.987654321+05:30' });
+    const e = event({ topic: 'previous.offset', timestamp: '2026-01-01T00:30:00.987654321+05:30' });
     expect((await publish(e)).statusCode).toBe(202);
-    const [stored] = await eventuallyStored('seed.offset', 1);
+    const [stored] = await eventuallyStored('previous.offset', 1);
     expect(stored!.timestamp).toBe('2025-12-31T19:00:00.987654Z');
   });
 });
@@ -195,21 +195,21 @@ describe('nothing answered 202 is lost; no input wedges ingest', () => {
   });
 
   it('refuses a payload number that overflows an IEEE double (it would be stored as null)', async () => {
-    const res = await publishRaw(`{"topic":"seed.inf","event_id":"x","timestamp":"2026-01-01T00:00:00Z","payload":{"n":-1e400}}`);
+    const res = await publishRaw(`{"topic":"previous.inf","event_id":"x","timestamp":"2026-01-01T00:00:00Z","payload":{"n":-1e400}}`);
     expect(res.statusCode).toBe(422);
     expect(res.json().errors).toEqual([{ field: 'payload.n', message: expect.stringMatching(/IEEE double/) }]);
   });
 
   it('stores an offset of +23:59 normalised, instead of dead-lettering it', async () => {
-    const e = event({ topic: 'seed.far-offset', timestamp: '2026-11-27T00:00:00+23:59' });
+    const e = event({ topic: 'previous.far-offset', timestamp: '2026-11-27T00:00:00+23:59' });
     expect((await publish(e)).statusCode).toBe(202);
-    const [stored] = await eventuallyStored('seed.far-offset', 1);
+    const [stored] = await eventuallyStored('previous.far-offset', 1);
     expect(stored!.timestamp).toBe('2026-11-26T00:01:00Z');
     expect((await stats()).dead_lettered).toBe(0);
   });
 
   it('keeps "order-42 " and "order-42" apart in every layer', async () => {
-    const topic = 'seed.spaces';
+    const topic = 'previous.spaces';
     const ids = ['order-42', 'order-42 ', ' order-42', 'order-42\u00a0'];
     for (const id of ids) expect((await publish(event({ topic, event_id: id }))).json()).toMatchObject({ accepted: 1, duplicates: 0 });
     const stored = await eventuallyStored(topic, ids.length);
@@ -217,7 +217,7 @@ describe('nothing answered 202 is lost; no input wedges ingest', () => {
   });
 
   it('counts a repeat within one request as a duplicate and stores the event once', async () => {
-    const topic = 'seed.repeat';
+    const topic = 'previous.repeat';
     const before = await stats();
     const a = event({ topic });
     const res = await publish([a, event({ topic }), { ...a, payload: { other: true } }, a]);
@@ -238,7 +238,7 @@ describe('nothing answered 202 is lost; no input wedges ingest', () => {
     // Near-collisions that a header, a trim or a normalisation step would merge.
     const variants = base.slice(0, 30).flatMap((s) => [`${s} `, ` ${s}`, s.normalize('NFD'), s.normalize('NFC'), `${s}\u200b`]);
     const ids = [...new Set([...base, ...variants].filter(storable))];
-    const topic = 'seed.unicode';
+    const topic = 'previous.unicode';
     const events = ids.map((event_id) => event({ topic, event_id }));
     for (let i = 0; i < events.length; i += 100) {
       expect((await publish(events.slice(i, i + 100))).json()).toMatchObject({ duplicates: 0 });
@@ -254,7 +254,7 @@ describe('nothing answered 202 is lost; no input wedges ingest', () => {
 });
 
 describe('GET /stats', () => {
-  it("carries the seed's three groups, equal to the flat fields", async () => {
+  it("carries the previous service's three groups, equal to the flat fields", async () => {
     const s = await stats();
     expect(s.uptime_stats).toEqual({
       received_api: s.received,

@@ -45,13 +45,13 @@ interface Queued {
  *
  * Why not `js.publish()`: the JavaScript client makes every publish a full request (a mux entry,
  * its own timer, a deferred, a copied options object, a retry loop with awaits), and the awaits
- * between publishes split one HTTP request's events over several socket writes. Those were the
- * largest share of ingest CPU in the batched benchmark (see bench/RESULTS.md).
+ * between publishes split one HTTP request's events over several socket writes: the largest cost
+ * of batched publishing (docs/decisions/0002-ingest-publish-path.md).
  *
  * Publishes are queued and sent together once per event-loop turn (setImmediate): nats-core
  * writes everything published in one tick with one socket write, so the events of all HTTP
- * requests read in the same turn share a write. On loopback a write costs far more than the bytes
- * in it (~20% of ingest profile samples were socket writes with one event per request).
+ * requests read in the same turn share a write: on loopback a write costs far more than the bytes
+ * in it.
  */
 export class PipelinedPublisher {
   private readonly prefix = `${createInbox()}.`;

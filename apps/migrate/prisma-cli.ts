@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url';
 /**
  * The Prisma CLI runs its WebAssembly schema engine through the pg driver adapter (see
  * prisma.config.ts): the native engine cannot be downloaded in locked-down networks and is not in
- * the image. Pointing the native engine variables at dummy paths stops the CLI from trying
- * (../shared/NOTES.md). The one place they are set: the image's `migrate`, the tests' stacks and
- * `npm run prisma` (scripts/prisma.ts) all start the CLI with them; a variable already in the
- * environment wins.
+ * the image. Pointing the native engine variables at dummy paths stops the CLI from trying to
+ * download it before it reads the config. The one place they are set: the image's `migrate`, the
+ * tests' stacks and `npm run prisma` (scripts/prisma.ts) all start the CLI with them; a variable
+ * already in the environment wins.
  */
 export const PRISMA_CLI_ENV = {
   PRISMA_SCHEMA_ENGINE_BINARY: '/nonexistent/use-wasm-engine',

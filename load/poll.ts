@@ -1,4 +1,4 @@
-import { sleep } from './retry.ts';
+import { sleep } from '../shared/retry.ts';
 
 export interface PollOptions {
   /** What is awaited, for the timeout's message. */

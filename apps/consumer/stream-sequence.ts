@@ -1,4 +1,4 @@
-import type { Db } from './prisma.ts';
+import type { Db } from '../../shared/db/prisma.ts';
 
 /**
  * One past the highest JetStream sequence the database has recorded (stored events and logged

@@ -17,7 +17,7 @@ declare module 'fastify' {
 /** How often the consumer's JetStream gauges and PostgreSQL's health are refreshed. */
 const POLL_MS = 2_000;
 
-export interface WriterPluginOptions {
+export interface PipelinePluginOptions {
   config: ConsumerAppConfig;
   /**
    * The pull subscription ended by itself (the stream or the durable is gone): this process cannot
@@ -28,10 +28,13 @@ export interface WriterPluginOptions {
 }
 
 /**
- * The pull loop: starts pulling when the app is ready, and on close stops pulling, stores and acks
- * the batches in hand (or, while PostgreSQL is down, hands them back), and hands the rest back to the stream.
+ * The consumer's pipeline, wired: the puller (pull.ts) feeds the event writer (event-writer.ts),
+ * which dead-letters what can never be stored (dead-letter.ts) and watches PostgreSQL's health
+ * (database-health.ts); the JetStream gauges are refreshed beside it. Starts pulling when the app is
+ * ready, and on close stops pulling, stores and acks the batches in hand (or, while PostgreSQL is
+ * down, hands them back), and hands the rest back to the stream.
  */
-export default fp<WriterPluginOptions>(
+export default fp<PipelinePluginOptions>(
   async (app, { config, onFatal }) => {
     const metrics = app.consumerMetrics;
     const js = jetstream(app.nats.nc);
@@ -74,5 +77,5 @@ export default fp<WriterPluginOptions>(
       app.log.info('consumer stopped');
     });
   },
-  { name: 'writer', dependencies: ['nats', 'prisma', 'topology', 'consumer-metrics'] },
+  { name: 'pipeline', dependencies: ['nats', 'prisma', 'topology', 'consumer-metrics'] },
 );
