@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { driverAdapterOf, type Db } from '../../shared/db/prisma.ts';
 import { rowsToInsert, type Delivery } from './decode.ts';
 
-/** The batch statement (persist.sql), read once. The build copies it next to the compiled file. */
+/** The batch statement (persist.sql), read once. The build copies it next to the bundle (dist/apps/). */
 const PERSIST_SQL = readFileSync(new URL('./persist.sql', import.meta.url), 'utf8');
 
 export interface PersistOutcome {

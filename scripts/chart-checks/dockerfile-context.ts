@@ -6,8 +6,17 @@ const ignored = readFileSync('.dockerignore', 'utf8')
   .split('\n')
   .map((l) => l.trim())
   .filter((l) => l && !l.startsWith('#'));
-const isIgnored = (p: string) =>
-  ignored.some((pat) => new RegExp(`^${pat.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}(/|$)`).test(p));
+const matches = (pat: string, p: string) => new RegExp(`^${pat.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}(/|$)`).test(p);
+// As Docker reads it: the last pattern that matches decides, and a `!pattern` re-includes.
+const isIgnored = (p: string) => {
+  let out = false;
+  for (const pat of ignored) {
+    if (pat.startsWith('!')) {
+      if (matches(pat.slice(1), p)) out = false;
+    } else if (matches(pat, p)) out = true;
+  }
+  return out;
+};
 
 let bad = 0;
 for (const line of readFileSync('Dockerfile', 'utf8').split('\n')) {
