@@ -231,21 +231,41 @@ describe('images', () => {
   const appContainers = (objs: K8sObject[]) =>
     allContainers(objs).filter(({ w }) => !['nats', 'postgresql', 'k6'].includes(podOf(w).labels['app.kubernetes.io/component']!));
 
-  it('default app image tag is the chart appVersion', () => {
+  /** The migration Job's own container runs the migrate image; every other app container the app image. */
+  const isMigrate = (c: { name: string }) => c.name === 'migrate';
+
+  it('default app image tag is the chart appVersion, for the app image and the migrate image', () => {
     const list = appContainers(defaults);
     expect(list.length).toBe(7); // ingest+init, consumer+init, migrate+init, the helm test pod
-    for (const { c } of list) expect(c.image).toBe(`pubsub-aggregator:${chartYaml.appVersion}`);
+    for (const { c } of list) expect(c.image).toBe(`pubsub-aggregator${isMigrate(c) ? '-migrate' : ''}:${chartYaml.appVersion}`);
+    expect(list.filter(({ c }) => isMigrate(c))).toHaveLength(1);
   });
 
-  it('image.repository/tag/digest/pullPolicy come from values, for every app container', () => {
+  it('image.repository/tag/digest/pullPolicy come from values, for every app container; the migrate image follows them', () => {
     const objs = render(set({ 'image.repository': 'registry.example/team/pubsub', 'image.tag': '1.2.3', 'image.pullPolicy': 'Always' }));
     for (const { c } of appContainers(objs)) {
-      expect(c.image).toBe('registry.example/team/pubsub:1.2.3');
+      expect(c.image).toBe(`registry.example/team/pubsub${isMigrate(c) ? '-migrate' : ''}:1.2.3`);
       expect(c.imagePullPolicy).toBe('Always');
     }
     const digest = 'sha256:' + 'a'.repeat(64);
     const pinned = render(set({ 'image.tag': 'x', 'image.digest': digest }));
-    for (const { c } of appContainers(pinned)) expect(c.image).toBe(`pubsub-aggregator:x@${digest}`);
+    // The app image's digest cannot pin the other image: the migrate image keeps its tag.
+    for (const { c } of appContainers(pinned))
+      expect(c.image).toBe(isMigrate(c) ? 'pubsub-aggregator-migrate:x' : `pubsub-aggregator:x@${digest}`);
+  });
+
+  it('migration.image overrides the migrate image on its own', () => {
+    const digest = 'sha256:' + 'c'.repeat(64);
+    const objs = render(
+      set({
+        'image.tag': 'x',
+        'migration.image.repository': 'mirror/migrate',
+        'migration.image.tag': 'y',
+        'migration.image.digest': digest,
+      }),
+    );
+    for (const { c } of appContainers(objs)) expect(c.image).toBe(isMigrate(c) ? `mirror/migrate:y@${digest}` : 'pubsub-aggregator:x');
+    expect(tryRender(set({ 'migration.image.digest': 'latest' })).stderr).toMatch(/\/migration\/image\/digest/);
   });
 
   it('NATS 2.12 and PostgreSQL 15 images are pinned and overridable', () => {
