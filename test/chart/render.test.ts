@@ -268,14 +268,24 @@ describe('images', () => {
     expect(tryRender(set({ 'migration.image.digest': 'latest' })).stderr).toMatch(/\/migration\/image\/digest/);
   });
 
-  it('NATS 2.12 and PostgreSQL 15 images are pinned and overridable', () => {
+  it('NATS 2.15 and PostgreSQL 15 images are pinned and overridable', () => {
     const nats = podOf(find(defaults, 'StatefulSet', `${F}-nats`)).spec.containers[0];
     const pg = podOf(find(defaults, 'StatefulSet', `${F}-postgresql`)).spec.containers[0];
-    expect(nats.image).toMatch(/^nats:2\.12\.\d+-alpine$/);
+    expect(nats.image).toMatch(/^nats:2\.15\.\d+-alpine$/);
     expect(pg.image).toMatch(/^postgres:15\.\d+/);
     const objs = render(set({ 'nats.image.tag': '2.12.99-alpine', 'postgresql.image.repository': 'mirror/postgres' }));
     expect(podOf(find(objs, 'StatefulSet', `${F}-nats`)).spec.containers[0].image).toBe('nats:2.12.99-alpine');
     expect(podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0].image).toMatch(/^mirror\/postgres:15/);
+  });
+
+  it('every pin of nats-server names the chart default: the local prerequisites, the lab in CI, the official chart values', () => {
+    const tag = /^nats:(\d+\.\d+\.\d+)-alpine$/.exec(podOf(find(defaults, 'StatefulSet', `${F}-nats`)).spec.containers[0].image)?.[1];
+    const read = (f: string) => readFileSync(path.join(CHART, '../..', f), 'utf8');
+    expect({
+      'scripts/install-prereqs.sh': /^NATS_SERVER_VERSION=v(\S+)/m.exec(read('scripts/install-prereqs.sh'))?.[1],
+      '.ci/run': /^export NATS_VERSION=v(\S+)/m.exec(read('.ci/run'))?.[1],
+      'k8s/nats-values.yaml': /^\s+tag: (\d+\.\d+\.\d+)-alpine$/m.exec(read('k8s/nats-values.yaml'))?.[1],
+    }).toEqual({ 'scripts/install-prereqs.sh': tag, '.ci/run': tag, 'k8s/nats-values.yaml': tag });
   });
 });
 
@@ -435,7 +445,7 @@ describe('NATS', () => {
     expect(before).not.toBe(find(defaults, 'StatefulSet', `${F}-nats`).spec.template.metadata.annotations['checksum/config']);
   });
 
-  it.skipIf(!tool('nats-server'))('nats-server 2.12 accepts the rendered configuration (1 and 3 servers)', () => {
+  it.skipIf(!tool('nats-server'))('the pinned nats-server accepts the rendered configuration (1 and 3 servers)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-conf-'));
     try {
       for (const replicas of [1, 3]) {
@@ -986,7 +996,7 @@ describe('images pinned by digest', () => {
   it('nats.image.digest and postgresql.image.digest pin the third-party images', () => {
     const d = 'sha256:' + 'b'.repeat(64);
     const objs = render(set({ 'nats.image.digest': d, 'postgresql.image.digest': d }));
-    expect(podOf(find(objs, 'StatefulSet', `${F}-nats`)).spec.containers[0].image).toBe(`nats:2.12.15-alpine@${d}`);
+    expect(podOf(find(objs, 'StatefulSet', `${F}-nats`)).spec.containers[0].image).toBe(`nats:2.15.3-alpine@${d}`);
     expect(podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0].image).toMatch(
       new RegExp(`^postgres:15\\.\\d+-bookworm@${d}$`),
     );
