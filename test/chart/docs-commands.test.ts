@@ -25,3 +25,23 @@ describe('helm commands in the docs', () => {
     for (const { f, c } of waiting) expect(c, `${f}: ${c}`).toMatch(/--timeout \d+m/);
   });
 });
+
+describe('image builds in the docs', () => {
+  // The migration Job runs its own image (the Dockerfile's `migrate` target, chart value
+  // migration.image): a doc that builds only the app image leaves the Job unable to pull.
+  it('every build of the app image comes with a build of the migrate image under the same tag', () => {
+    const builds = files.flatMap((f) => {
+      const text = readFileSync(path.join(ROOT, f), 'utf8');
+      return [...text.matchAll(/(?:docker|minikube image) build\b[^`\n]*?-t pubsub-aggregator:(\S+)/g)].map((m) => ({
+        f,
+        text,
+        tag: m[1]!,
+      }));
+    });
+    expect(builds.length).toBeGreaterThanOrEqual(3);
+    for (const { f, text, tag } of builds)
+      expect(text, `${f} builds pubsub-aggregator:${tag} but not the migrate image`).toMatch(
+        new RegExp(`build\\b[^\`\\n]*target[= ]migrate[^\`\\n]*-t pubsub-aggregator-migrate:${tag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+      );
+  });
+});

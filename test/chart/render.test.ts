@@ -231,31 +231,61 @@ describe('images', () => {
   const appContainers = (objs: K8sObject[]) =>
     allContainers(objs).filter(({ w }) => !['nats', 'postgresql', 'k6'].includes(podOf(w).labels['app.kubernetes.io/component']!));
 
-  it('default app image tag is the chart appVersion', () => {
+  /** The migration Job's own container runs the migrate image; every other app container the app image. */
+  const isMigrate = (c: { name: string }) => c.name === 'migrate';
+
+  it('default app image tag is the chart appVersion, for the app image and the migrate image', () => {
     const list = appContainers(defaults);
     expect(list.length).toBe(7); // ingest+init, consumer+init, migrate+init, the helm test pod
-    for (const { c } of list) expect(c.image).toBe(`pubsub-aggregator:${chartYaml.appVersion}`);
+    for (const { c } of list) expect(c.image).toBe(`pubsub-aggregator${isMigrate(c) ? '-migrate' : ''}:${chartYaml.appVersion}`);
+    expect(list.filter(({ c }) => isMigrate(c))).toHaveLength(1);
   });
 
-  it('image.repository/tag/digest/pullPolicy come from values, for every app container', () => {
+  it('image.repository/tag/digest/pullPolicy come from values, for every app container; the migrate image follows them', () => {
     const objs = render(set({ 'image.repository': 'registry.example/team/pubsub', 'image.tag': '1.2.3', 'image.pullPolicy': 'Always' }));
     for (const { c } of appContainers(objs)) {
-      expect(c.image).toBe('registry.example/team/pubsub:1.2.3');
+      expect(c.image).toBe(`registry.example/team/pubsub${isMigrate(c) ? '-migrate' : ''}:1.2.3`);
       expect(c.imagePullPolicy).toBe('Always');
     }
     const digest = 'sha256:' + 'a'.repeat(64);
     const pinned = render(set({ 'image.tag': 'x', 'image.digest': digest }));
-    for (const { c } of appContainers(pinned)) expect(c.image).toBe(`pubsub-aggregator:x@${digest}`);
+    // The app image's digest cannot pin the other image: the migrate image keeps its tag.
+    for (const { c } of appContainers(pinned))
+      expect(c.image).toBe(isMigrate(c) ? 'pubsub-aggregator-migrate:x' : `pubsub-aggregator:x@${digest}`);
   });
 
-  it('NATS 2.12 and PostgreSQL 15 images are pinned and overridable', () => {
+  it('migration.image overrides the migrate image on its own', () => {
+    const digest = 'sha256:' + 'c'.repeat(64);
+    const objs = render(
+      set({
+        'image.tag': 'x',
+        'migration.image.repository': 'mirror/migrate',
+        'migration.image.tag': 'y',
+        'migration.image.digest': digest,
+      }),
+    );
+    for (const { c } of appContainers(objs)) expect(c.image).toBe(isMigrate(c) ? `mirror/migrate:y@${digest}` : 'pubsub-aggregator:x');
+    expect(tryRender(set({ 'migration.image.digest': 'latest' })).stderr).toMatch(/\/migration\/image\/digest/);
+  });
+
+  it('NATS 2.15 and PostgreSQL 15 images are pinned and overridable', () => {
     const nats = podOf(find(defaults, 'StatefulSet', `${F}-nats`)).spec.containers[0];
     const pg = podOf(find(defaults, 'StatefulSet', `${F}-postgresql`)).spec.containers[0];
-    expect(nats.image).toMatch(/^nats:2\.12\.\d+-alpine$/);
+    expect(nats.image).toMatch(/^nats:2\.15\.\d+-alpine$/);
     expect(pg.image).toMatch(/^postgres:15\.\d+/);
     const objs = render(set({ 'nats.image.tag': '2.12.99-alpine', 'postgresql.image.repository': 'mirror/postgres' }));
     expect(podOf(find(objs, 'StatefulSet', `${F}-nats`)).spec.containers[0].image).toBe('nats:2.12.99-alpine');
     expect(podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0].image).toMatch(/^mirror\/postgres:15/);
+  });
+
+  it('every pin of nats-server names the chart default: the local prerequisites, the lab in CI, the official chart values', () => {
+    const tag = /^nats:(\d+\.\d+\.\d+)-alpine$/.exec(podOf(find(defaults, 'StatefulSet', `${F}-nats`)).spec.containers[0].image)?.[1];
+    const read = (f: string) => readFileSync(path.join(CHART, '../..', f), 'utf8');
+    expect({
+      'scripts/install-prereqs.sh': /^NATS_SERVER_VERSION=v(\S+)/m.exec(read('scripts/install-prereqs.sh'))?.[1],
+      '.ci/run': /^export NATS_VERSION=v(\S+)/m.exec(read('.ci/run'))?.[1],
+      'k8s/nats-values.yaml': /^\s+tag: (\d+\.\d+\.\d+)-alpine$/m.exec(read('k8s/nats-values.yaml'))?.[1],
+    }).toEqual({ 'scripts/install-prereqs.sh': tag, '.ci/run': tag, 'k8s/nats-values.yaml': tag });
   });
 });
 
@@ -415,7 +445,7 @@ describe('NATS', () => {
     expect(before).not.toBe(find(defaults, 'StatefulSet', `${F}-nats`).spec.template.metadata.annotations['checksum/config']);
   });
 
-  it.skipIf(!tool('nats-server'))('nats-server 2.12 accepts the rendered configuration (1 and 3 servers)', () => {
+  it.skipIf(!tool('nats-server'))('the pinned nats-server accepts the rendered configuration (1 and 3 servers)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-conf-'));
     try {
       for (const replicas of [1, 3]) {
@@ -970,7 +1000,7 @@ describe('images pinned by digest', () => {
   it('nats.image.digest and postgresql.image.digest pin the third-party images', () => {
     const d = 'sha256:' + 'b'.repeat(64);
     const objs = render(set({ 'nats.image.digest': d, 'postgresql.image.digest': d }));
-    expect(podOf(find(objs, 'StatefulSet', `${F}-nats`)).spec.containers[0].image).toBe(`nats:2.12.15-alpine@${d}`);
+    expect(podOf(find(objs, 'StatefulSet', `${F}-nats`)).spec.containers[0].image).toBe(`nats:2.15.3-alpine@${d}`);
     expect(podOf(find(objs, 'StatefulSet', `${F}-postgresql`)).spec.containers[0].image).toMatch(
       new RegExp(`^postgres:15\\.\\d+-bookworm@${d}$`),
     );

@@ -2,6 +2,8 @@
 // with k8s/kind-config.yaml, or the kube-lab in CI), with an image the cluster already has.
 //
 //   CLUSTER_IMAGE       repository:tag of the app image in the cluster (default pubsub-aggregator:dev)
+//   CLUSTER_MIGRATE_IMAGE  repository:tag of the migrate image (the Dockerfile's `migrate` target;
+//                       default: CLUSTER_IMAGE's repository + "-migrate", same tag, as the chart derives it)
 //   CLUSTER_VALUES      extra values files, comma-separated (e.g. test/cluster/values-lab.yaml)
 //   CLUSTER_NODE_PORT   ingest NodePort (default 30080, which kind-config.yaml maps to localhost:8080)
 //   CLUSTER_INGEST_URL  where that NodePort answers (default: localhost:8080 on a kind-* context,
@@ -9,7 +11,8 @@
 //   CLUSTER_NATS        value sets to run: "1", "3" or "1,3" (default) NATS servers
 //   CLUSTER_KEEP=1      keep the namespaces after a failure, to look around
 //   CLUSTER_IMAGE_2     the same image under a second tag, for the `helm template | kubectl apply`
-//                       step's second apply (default: that step is skipped, and says so)
+//                       step's second apply (default: that step is skipped, and says so); the migrate
+//                       image must have that tag too
 //   CLUSTER_RECYCLE_PVS a shell command run after each namespace is deleted, making the volumes of
 //                       its PVCs usable again (the lab's `up.sh recycle-pvs`: its PVs are retained)
 //   CLUSTER_STEPS       the later steps to run, comma-separated: gitops, dead-letters, backup (default all)
@@ -34,12 +37,16 @@ import { check, splitImage } from './check.ts';
 import { Kube, tcpFrom } from './kube.ts';
 import { backupDrill } from './steps/backup-drill.ts';
 import { deadLettersStep } from './steps/dead-letters.ts';
+import { imagesStep } from './steps/images.ts';
 import { templateApplyStep } from './steps/template-apply.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHART = path.join(ROOT, 'charts/pubsub-aggregator');
 const REL = 'pubsub-aggregator';
 const IMAGE = process.env.CLUSTER_IMAGE || 'pubsub-aggregator:dev';
+const MIGRATE_IMAGE = process.env.CLUSTER_MIGRATE_IMAGE || `${splitImage(IMAGE)[0]}-migrate:${splitImage(IMAGE)[1]}`;
+/** The Dockerfile's Node base: image sizes are printed above it. */
+const BASE_IMAGE = /^ARG NODE_IMAGE=(\S+)/m.exec(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? 'unknown';
 const EXTRA_VALUES = (process.env.CLUSTER_VALUES ?? '')
   .split(',')
   .filter(Boolean)
@@ -88,6 +95,7 @@ async function step(name: string, fn: () => Promise<string>, budgetSeconds = 900
 
 // ---- the release -------------------------------------------------------------------------------------
 const [imageRepo, imageTag] = splitImage(IMAGE);
+const [migrateRepo, migrateTag] = splitImage(MIGRATE_IMAGE);
 
 async function createNamespace(ns: string, restricted = true) {
   created.push(ns);
@@ -131,6 +139,10 @@ function installArgs(ns: string, extra: string[] = [], base = 'k8s/values-kind.y
     `image.repository=${imageRepo}`,
     '--set',
     `image.tag=${imageTag}`,
+    '--set',
+    `migration.image.repository=${migrateRepo}`,
+    '--set',
+    `migration.image.tag=${migrateTag}`,
     '--set',
     `ingest.service.nodePort=${NODE_PORT}`,
     // Two of each, so that deleting one pod mid-load leaves another serving.
@@ -258,6 +270,12 @@ async function installStep(ns: string, label: string, extra: string[], opts: { b
     );
     return `helm --wait returned after ${installed.toFixed(1)} s; running: ${byComponent}; 0 restarts; Pod Security "restricted" enforced on the namespace; ingest answers at ${url}`;
   });
+}
+
+async function imagesAndStartsStep(ns: string) {
+  await step('NATS versions, image sizes, app start times', () =>
+    imagesStep({ kube, ns, release: REL, appImage: IMAGE, migrateImage: MIGRATE_IMAGE, baseImage: BASE_IMAGE }),
+  );
 }
 
 async function helmTestStep(ns: string, what = 'helm test') {
@@ -744,7 +762,6 @@ async function productionChecksStep(ns: string) {
         check(peers.size === 2, `${pod} has routes to ${peers.size} of the 2 other servers`);
         routes.push(`${pod}: ${peers.size} peers`);
       }
-      const version = (await kube.kubectl(['-n', ns, 'exec', servers[0]!, '-c', 'nats', '--', 'nats-server', '--version'])).trim();
       const metrics = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) });
       check(metrics.status === 404 || metrics.status === 401, `/metrics through the ingest Service answered ${metrics.status}`);
       const anonymous = await fetch(`${url}/stats`, { signal: AbortSignal.timeout(5_000) });
@@ -755,7 +772,7 @@ async function productionChecksStep(ns: string) {
       readToken = READ_TOKEN;
       return (
         `overridden for one node: ${PRODUCTION_LAB_OVERRIDES.filter((a) => a !== '--set').join(' ')}\n` +
-        `routes with credentials: ${routes.join(', ')}; ${version}\n` +
+        `routes with credentials: ${routes.join(', ')}\n` +
         `through the ingest Service: /metrics ${metrics.status}, /stats without a token ${anonymous.status}; PDBs: ${policies.join(', ')}`
       );
     },
@@ -774,7 +791,9 @@ async function cleanup() {
 
 // ---- main --------------------------------------------------------------------------------------------
 async function main() {
-  say(`run ${RUN_ID}: image ${IMAGE}, value sets ${NATS_SETS.map((n) => `${n}-node NATS`).join(' + ')}, logs in ${logDir}`);
+  say(
+    `run ${RUN_ID}: images ${IMAGE} and ${MIGRATE_IMAGE}, value sets ${NATS_SETS.map((n) => `${n}-node NATS`).join(' + ')}, logs in ${logDir}`,
+  );
   await step('cluster reachable, NodePort free', async () => {
     const version = JSON.parse(await kube.kubectl(['version', '-o', 'json'])).serverVersion?.gitVersion;
     const nodes = (await kube.json<{ items: any[] }>(['get', 'nodes'])).items.map((n) => n.metadata.name);
@@ -789,6 +808,7 @@ async function main() {
   if (NATS_SETS.includes(1)) {
     const ns = (current = `pubsub-ct-${RUN_ID}`);
     await installStep(ns, 'kind values, 1 NATS server', []);
+    await imagesAndStartsStep(ns);
     await helmTestStep(ns);
     await workloadStep('the standard workload');
     await bufferStep(ns);
@@ -816,6 +836,7 @@ async function main() {
       base: 'k8s/values-production.yaml',
       before: () => createTokenSecret(ns),
     });
+    await imagesAndStartsStep(ns);
     await productionChecksStep(ns);
     await helmTestStep(ns);
     await workloadStep('the standard workload on 3 NATS servers (streams replicated 3 times)', 20_000, SEED + 3, PUBLISH_TOKEN);

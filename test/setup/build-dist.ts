@@ -1,4 +1,4 @@
-// Integration tests run the compiled apps (dist/, what the image runs). This global setup rebuilds
+// Integration tests run the bundled apps (dist/, what the image runs). This global setup rebuilds
 // dist/ when any source is newer than it, so `vitest run test/integration` after an edit never tests
 // stale code; `npm test` has just built it and skips this.
 import { execFileSync } from 'node:child_process';
@@ -6,7 +6,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const SOURCES = ['apps', 'shared', 'prisma', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json'];
+const SOURCES = ['apps', 'shared', 'prisma', 'package-lock.json', 'tsconfig.json', 'scripts/bundle.ts'];
 const BUILT = path.join(ROOT, 'dist/apps/main.js');
 
 function newestMtime(p: string): number {

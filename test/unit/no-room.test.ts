@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { isNoRoom } from '../../apps/ingest/event-publisher.ts';
 import { JetStreamRefusalError, PubAckTimeoutError } from '../../apps/ingest/pipelined-publisher.ts';
 
-// The PubAck errors nats-server 2.12 sends when a stream or its file store has no room
-// (server/stream.go processJetStreamMsg), against those that mean something else.
+// The PubAck errors nats-server (2.12 to 2.15: the same codes) sends when a stream or its file
+// store has no room, against those that mean something else.
 describe('isNoRoom', () => {
   it('is true for the stream at max_bytes (discard New) and for a full file store', () => {
     expect(isNoRoom(new JetStreamRefusalError(503, 10077, 'maximum bytes exceeded'))).toBe(true);

@@ -91,6 +91,22 @@ Images
 {{- end }}
 {{- end }}
 
+{{/*
+The migration Job's image (the Dockerfile's `migrate` target): migration.image, whose empty
+repository and tag follow image.repository + "-migrate" and image.tag, so one --set image.tag=...
+moves both images of a build.
+*/}}
+{{- define "pubsub-aggregator.migrationImage" -}}
+{{- $m := .Values.migration.image }}
+{{- $repository := default (printf "%s-migrate" .Values.image.repository) $m.repository }}
+{{- $tag := default (default .Chart.AppVersion .Values.image.tag) $m.tag }}
+{{- if $m.digest }}
+{{- printf "%s:%s@%s" $repository $tag $m.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository $tag }}
+{{- end }}
+{{- end }}
+
 {{/* A third-party image: repository:tag, or repository:tag@digest when a digest pins it. Call with .Values.nats.image. */}}
 {{- define "pubsub-aggregator.pinnedImage" -}}
 {{- if .digest }}

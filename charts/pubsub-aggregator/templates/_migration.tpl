@@ -48,7 +48,7 @@ template:
       {{- include "pubsub-aggregator.waitContainer" (dict "ctx" . "waitFor" "postgres") | nindent 6 }}
     containers:
       - name: migrate
-        image: {{ include "pubsub-aggregator.image" . | quote }}
+        image: {{ include "pubsub-aggregator.migrationImage" . | quote }}
         imagePullPolicy: {{ .Values.image.pullPolicy }}
         command: ["node", "dist/apps/main.js", "migrate"]
         env:
