@@ -212,7 +212,7 @@ check_skaffold() {
   local home="$out/skaffold-home" profile
   mkdir -p "$home"
   HOME="$home" skaffold config set --global collect-metrics false >/dev/null
-  for profile in "" kind minikube; do
+  for profile in "" kind minikube containerd containerd,kube-lab; do
     if HOME="$home" skaffold diagnose --yaml-only ${profile:+-p "$profile"} >"$out/sk.yaml" 2>"$out/sk.log"; then
       log "ok   skaffold diagnose --yaml-only ${profile:+-p $profile}"
     else
@@ -220,7 +220,7 @@ check_skaffold() {
     fi
   done
   # Render through skaffold (helm template with the built tag) and validate the result.
-  for profile in kind minikube; do
+  for profile in kind minikube containerd; do
     if HOME="$home" skaffold render -p "$profile" --offline=true --digest-source=tag --tag=check \
         >"$out/skaffold-$profile.yaml" 2>"$out/sk.log"; then
       if grep -q 'image: "\?pubsub-aggregator:check' "$out/skaffold-$profile.yaml"; then
@@ -250,8 +250,9 @@ install_tiltcheck() {
 check_tiltfile() {
   if ! install_tiltcheck; then fail "could not build the Tiltfile checker"; return; fi
   local ctx decl workloads rendered
-  for ctx in kind-pubsub-aggregator minikube; do
-    if ! decl="$(tiltfile-check Tiltfile "$ctx" 2>"$out/tilt.log")"; then
+  # kube-lab stands for any containerd context named in PUBSUB_CONTAINERD_CONTEXT (custom_build).
+  for ctx in kind-pubsub-aggregator minikube kube-lab; do
+    if ! decl="$(PUBSUB_CONTAINERD_CONTEXT=kube-lab tiltfile-check Tiltfile "$ctx" 2>"$out/tilt.log")"; then
       cat "$out/tilt.log" >&2; fail "Tiltfile ($ctx)"; continue
     fi
     # Render the chart exactly as the Tiltfile's helm() call would.
@@ -276,7 +277,7 @@ check_tiltfile() {
     fi
     # The Tilt resource names of the rendered workloads (through the Tiltfile's naming function).
     node --import tsx scripts/chart-checks/rendered.ts workloads "$rendered" >"$out/tilt-workloads.txt"
-    if ! workloads="$(tiltfile-check Tiltfile "$ctx" "$out/tilt-workloads.txt" 2>"$out/tilt.log" | sed -n 's/^workload //p')"; then
+    if ! workloads="$(PUBSUB_CONTAINERD_CONTEXT=kube-lab tiltfile-check Tiltfile "$ctx" "$out/tilt-workloads.txt" 2>"$out/tilt.log" | sed -n 's/^workload //p')"; then
       cat "$out/tilt.log" >&2; fail "Tiltfile ($ctx): naming the rendered workloads"; continue
     fi
     local ok=1 w
@@ -290,6 +291,10 @@ check_tiltfile() {
       [ -f "$context/$df" ] || { fail "Tiltfile ($ctx): Dockerfile $context/$df missing"; ok=0; }
       grep -q "image: \"$ref:" "$rendered" || { fail "Tiltfile ($ctx): image $ref is not used by the chart"; ok=0; }
     done < <(grep '^image ' <<<"$decl")
+    while read -r _ ref cmd; do
+      [ -x "${cmd%% *}" ] || { fail "Tiltfile ($ctx): custom_build command ${cmd%% *} is not an executable file"; ok=0; }
+      grep -q "image: \"$ref:" "$rendered" || { fail "Tiltfile ($ctx): image $ref is not used by the chart"; ok=0; }
+    done < <(grep '^build ' <<<"$decl")
     [ "$ok" = 1 ] && log "ok   Tiltfile runs ($ctx): $(grep -c '^resource ' <<<"$decl") k8s_resource calls match rendered workloads"
   done
 }
