@@ -14,14 +14,19 @@
 //                       step's second apply (default: that step is skipped, and says so)
 //   CLUSTER_RECYCLE_PVS a shell command run after each namespace is deleted, making the volumes of
 //                       its PVCs usable again (the lab's `up.sh recycle-pvs`: its PVs are retained)
-//   CLUSTER_STEPS       the later steps to run, comma-separated: gitops, dead-letters, backup (default all)
+//   CLUSTER_STEPS       the later steps to run, comma-separated: gitops, dead-letters, backup, skaffold
+//                       (default all; skaffold: skaffold run, the port-forward workload, skaffold dev)
+//   CLUSTER_SKAFFOLD_PROFILES  skaffold's -p for the skaffold steps (default: kind on a kind-* context,
+//                       else containerd; the kube-lab needs containerd,kube-lab). The environment goes
+//                       to skaffold and k8s/build-into-containerd.sh (BUILDAH_FLAGS, CTR, CONTAINERD_ADDRESS);
+//                       without DOCKER_HOST the containerd profile gets podman's API on a socket of this run
 //
 // Each step prints what it checked. Every object lives in namespaces this run creates (pubsub-ct-*)
 // and deletes at the end, PVCs included; load goes through the ingest NodePort (not a port-forward,
 // which dies with the pod it is bound to), bounded in count and time.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +41,8 @@ import { check, splitImage } from './check.ts';
 import { Kube, tcpFrom } from './kube.ts';
 import { backupDrill } from './steps/backup-drill.ts';
 import { deadLettersStep } from './steps/dead-letters.ts';
+import { portForwardStep } from './steps/port-forward.ts';
+import { skaffoldDevStep, skaffoldRunStep, startPodmanApi, type SkaffoldContext } from './steps/skaffold.ts';
 import { templateApplyStep } from './steps/template-apply.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -51,7 +58,7 @@ const NATS_SETS = (process.env.CLUSTER_NATS || '1,3').split(',').map(Number);
 const KEEP = process.env.CLUSTER_KEEP === '1';
 const IMAGE_2 = process.env.CLUSTER_IMAGE_2 || '';
 const RECYCLE_PVS = process.env.CLUSTER_RECYCLE_PVS || '';
-const LATER_STEPS = (process.env.CLUSTER_STEPS || 'gitops,dead-letters,backup').split(',');
+const LATER_STEPS = (process.env.CLUSTER_STEPS || 'gitops,dead-letters,backup,skaffold').split(',');
 const RUN_ID = randomBytes(3).toString('hex');
 const SEED = parseInt(RUN_ID, 16);
 
@@ -915,6 +922,52 @@ async function main() {
     );
     await step(`delete namespace ${ns}`, async () => (await cleanup(), ''));
   }
+  if (LATER_STEPS.includes('skaffold')) await skaffoldSteps();
+}
+
+/** The users' own paths: skaffold run, the port-forward workload on what it deployed, skaffold dev. */
+async function skaffoldSteps() {
+  const skaffoldBin = process.env.SKAFFOLD || 'skaffold';
+  if ((await kube.run(skaffoldBin, ['version'])).code !== 0) {
+    say(`skipped: skaffold run/dev and the port-forward workload (no ${skaffoldBin}: bash scripts/check-chart.sh builds the pinned one)`);
+    return;
+  }
+  const context = (await kube.kubectl(['config', 'current-context'])).trim();
+  const profiles = process.env.CLUSTER_SKAFFOLD_PROFILES || (context.startsWith('kind-') ? 'kind' : 'containerd');
+  const ns = (current = `pubsub-ct-${RUN_ID}-skaffold`);
+  const workDir = path.join(logDir, 'skaffold');
+  mkdirSync(workDir);
+  await createNamespace(ns);
+  const env: Record<string, string> = {};
+  const ctx: SkaffoldContext = { kube, ns, release: REL, root: ROOT, profiles, workDir, skaffoldBin, env, runId: RUN_ID, say };
+  let podman: { stop: () => void } | undefined;
+  try {
+    await step(
+      `skaffold run -p ${profiles}: built, deployed, ready; helm test`,
+      async () => {
+        if (profiles.split(',').includes('containerd') && !process.env.DOCKER_HOST) {
+          const api = await startPodmanApi(workDir);
+          podman = api;
+          env.DOCKER_HOST = api.dockerHost;
+        }
+        return skaffoldRunStep(ctx);
+      },
+      1_500,
+    );
+    await step(
+      `kubectl port-forward svc/${REL}-ingest: 20000 events exact, then a rolling restart of ingest with the forward re-established`,
+      () => portForwardStep({ kube, ns, release: REL, logFile: path.join(workDir, 'port-forward.log'), seed: SEED + 9 }),
+      900,
+    );
+    await step(
+      'skaffold dev: a source change rebuilt and rolled out, answered by the new code; Ctrl-C removes the release',
+      () => skaffoldDevStep(ctx),
+      1_500,
+    );
+  } finally {
+    podman?.stop();
+  }
+  await step(`delete namespace ${ns}`, async () => (await cleanup(), ''));
 }
 
 let interrupted = false;
