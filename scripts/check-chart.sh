@@ -292,6 +292,8 @@ check_tiltfile() {
       grep -q "image: \"$ref:" "$rendered" || { fail "Tiltfile ($ctx): image $ref is not used by the chart"; ok=0; }
     done < <(grep '^image ' <<<"$decl")
     while read -r _ ref cmd; do
+      # The script the command runs, after any VAR=value prefixes (BUILD_TARGET=<stage> ...).
+      cmd="$(sed -E 's/^([A-Za-z_][A-Za-z0-9_]*=[^ ]* +)*//' <<<"$cmd")"
       [ -x "${cmd%% *}" ] || { fail "Tiltfile ($ctx): custom_build command ${cmd%% *} is not an executable file"; ok=0; }
       grep -q "image: \"$ref:" "$rendered" || { fail "Tiltfile ($ctx): image $ref is not used by the chart"; ok=0; }
     done < <(grep '^build ' <<<"$decl")
