@@ -28,7 +28,7 @@ check_skaffold() {
   local home="$out/skaffold-home" profile
   mkdir -p "$home"
   HOME="$home" skaffold config set --global collect-metrics false >/dev/null
-  for profile in "" kind minikube; do
+  for profile in "" kind minikube containerd containerd,kube-lab; do
     if HOME="$home" skaffold diagnose --yaml-only ${profile:+-p "$profile"} >"$out/sk.yaml" 2>"$out/sk.log"; then
       log "ok   skaffold diagnose --yaml-only ${profile:+-p $profile}"
     else
@@ -36,7 +36,7 @@ check_skaffold() {
     fi
   done
   # Render through skaffold (helm template with the built tag) and validate the result.
-  for profile in kind minikube; do
+  for profile in kind minikube containerd; do
     if HOME="$home" skaffold render -p "$profile" --offline=true --digest-source=tag --tag=check \
         >"$out/skaffold-$profile.yaml" 2>"$out/sk.log"; then
       if grep -q 'image: "\?pubsub-aggregator:check' "$out/skaffold-$profile.yaml"; then

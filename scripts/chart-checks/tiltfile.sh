@@ -14,8 +14,9 @@ install_tiltcheck() {
 check_tiltfile() {
   if ! install_tiltcheck; then fail "could not build the Tiltfile checker"; return; fi
   local ctx decl workloads rendered
-  for ctx in kind-pubsub-aggregator minikube; do
-    if ! decl="$(tiltfile-check Tiltfile "$ctx" 2>"$out/tilt.log")"; then
+  # kube-lab stands for any containerd context named in PUBSUB_CONTAINERD_CONTEXT (custom_build).
+  for ctx in kind-pubsub-aggregator minikube kube-lab; do
+    if ! decl="$(PUBSUB_CONTAINERD_CONTEXT=kube-lab tiltfile-check Tiltfile "$ctx" 2>"$out/tilt.log")"; then
       cat "$out/tilt.log" >&2; fail "Tiltfile ($ctx)"; continue
     fi
     # Render the chart exactly as the Tiltfile's helm() call would.
@@ -40,7 +41,7 @@ check_tiltfile() {
     fi
     # The Tilt resource names of the rendered workloads (through the Tiltfile's naming function).
     node --import tsx scripts/chart-checks/rendered.ts workloads "$rendered" >"$out/tilt-workloads.txt"
-    if ! workloads="$(tiltfile-check Tiltfile "$ctx" "$out/tilt-workloads.txt" 2>"$out/tilt.log" | sed -n 's/^workload //p')"; then
+    if ! workloads="$(PUBSUB_CONTAINERD_CONTEXT=kube-lab tiltfile-check Tiltfile "$ctx" "$out/tilt-workloads.txt" 2>"$out/tilt.log" | sed -n 's/^workload //p')"; then
       cat "$out/tilt.log" >&2; fail "Tiltfile ($ctx): naming the rendered workloads"; continue
     fi
     local ok=1 w
@@ -54,6 +55,12 @@ check_tiltfile() {
       [ -f "$context/$df" ] || { fail "Tiltfile ($ctx): Dockerfile $context/$df missing"; ok=0; }
       grep -q "image: \"$ref:" "$rendered" || { fail "Tiltfile ($ctx): image $ref is not used by the chart"; ok=0; }
     done < <(grep '^image ' <<<"$decl")
+    while read -r _ ref cmd; do
+      # The script the command runs, after any VAR=value prefixes (BUILD_TARGET=<stage> ...).
+      cmd="$(sed -E 's/^([A-Za-z_][A-Za-z0-9_]*=[^ ]* +)*//' <<<"$cmd")"
+      [ -x "${cmd%% *}" ] || { fail "Tiltfile ($ctx): custom_build command ${cmd%% *} is not an executable file"; ok=0; }
+      grep -q "image: \"$ref:" "$rendered" || { fail "Tiltfile ($ctx): image $ref is not used by the chart"; ok=0; }
+    done < <(grep '^build ' <<<"$decl")
     [ "$ok" = 1 ] && log "ok   Tiltfile runs ($ctx): $(grep -c '^resource ' <<<"$decl") k8s_resource calls match rendered workloads"
   done
 }

@@ -6,6 +6,15 @@ import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { pollUntil } from '../../load/poll.ts';
 
+export interface RunOptions {
+  input?: string;
+  timeoutMs?: number;
+  /** Working directory (default: this process's). */
+  cwd?: string;
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
+}
+
 export interface RunResult {
   code: number;
   stdout: string;
@@ -27,11 +36,18 @@ export class Kube {
   }
 
   /** Runs a command; resolves with its outcome (never rejects on a non-zero exit). */
-  run(bin: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  run(bin: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
     const n = ++this.seq;
-    appendFileSync(this.logFile, `\n[${new Date().toISOString()}] #${n} $ ${bin} ${args.join(' ')}\n`);
+    appendFileSync(
+      this.logFile,
+      `\n[${new Date().toISOString()}] #${n} $ ${opts.cwd ? `(in ${opts.cwd}) ` : ''}${bin} ${args.join(' ')}\n`,
+    );
     return new Promise((resolve) => {
-      const proc = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      const proc = spawn(bin, args, {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        cwd: opts.cwd,
+        env: opts.env ? { ...process.env, ...opts.env } : undefined,
+      });
       let stdout = '';
       let stderr = '';
       proc.stdout.on('data', (d) => (stdout += d));
@@ -50,7 +66,7 @@ export class Kube {
   }
 
   /** Like run, but throws (with stderr) unless the command succeeds. */
-  async ok(bin: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+  async ok(bin: string, args: string[], opts: RunOptions = {}): Promise<string> {
     const r = await this.run(bin, args, opts);
     if (r.code !== 0)
       throw new Error(

@@ -1,11 +1,13 @@
 // The chart on a real cluster: `npm run test:cluster` against whatever KUBECONFIG points at (kind
 // with k8s/kind-config.yaml, or the kube-lab in CI), with an image the cluster already has.
 //
-//   CLUSTER_IMAGE       repository:tag of the app image in the cluster (default pubsub-aggregator:dev)
+//   CLUSTER_IMAGE       repository:tag of the app image in the cluster (default pubsub-aggregator:dev, or
+//                       when no node has that, the image the quick start's release in `pubsub` runs)
 //   CLUSTER_MIGRATE_IMAGE  repository:tag of the migrate image (the Dockerfile's `migrate` target;
 //                       default: CLUSTER_IMAGE's repository + "-migrate", same tag, as the chart derives it)
 //   CLUSTER_VALUES      extra values files, comma-separated (e.g. test/cluster/values-lab.yaml)
-//   CLUSTER_NODE_PORT   ingest NodePort (default 30080, which kind-config.yaml maps to localhost:8080)
+//   CLUSTER_NODE_PORT   ingest NodePort (default 30080, which kind-config.yaml maps to localhost:8080;
+//                       when another Service holds 30080, a free one is picked, reached on the node's IP)
 //   CLUSTER_INGEST_URL  where that NodePort answers (default: localhost:8080 on a kind-* context,
 //                       else http://<first node's InternalIP>:<node port>)
 //   CLUSTER_NATS        value sets to run: "1", "3" or "1,3" (default) NATS servers
@@ -15,14 +17,19 @@
 //                       image must have that tag too
 //   CLUSTER_RECYCLE_PVS a shell command run after each namespace is deleted, making the volumes of
 //                       its PVCs usable again (the lab's `up.sh recycle-pvs`: its PVs are retained)
-//   CLUSTER_STEPS       the later steps to run, comma-separated: gitops, dead-letters, backup (default all)
+//   CLUSTER_STEPS       the later steps to run, comma-separated: gitops, dead-letters, backup, skaffold
+//                       (default all; skaffold: skaffold run, the port-forward workload, skaffold dev)
+//   CLUSTER_SKAFFOLD_PROFILES  skaffold's -p for the skaffold steps (default: kind on a kind-* context,
+//                       else containerd; the kube-lab needs containerd,kube-lab). The environment goes
+//                       to skaffold and k8s/build-into-containerd.sh (BUILDAH_FLAGS, CTR, CONTAINERD_ADDRESS);
+//                       without DOCKER_HOST the containerd profile gets podman's API on a socket of this run
 //
 // Each step prints what it checked. Every object lives in namespaces this run creates (pubsub-ct-*)
 // and deletes at the end, PVCs included; load goes through the ingest NodePort (not a port-forward,
 // which dies with the pod it is bound to), bounded in count and time.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,25 +45,28 @@ import { Kube, tcpFrom } from './kube.ts';
 import { backupDrill } from './steps/backup-drill.ts';
 import { deadLettersStep } from './steps/dead-letters.ts';
 import { imagesStep } from './steps/images.ts';
+import { portForwardStep } from './steps/port-forward.ts';
+import { skaffoldDevStep, skaffoldRunStep, startPodmanApi, type SkaffoldContext } from './steps/skaffold.ts';
 import { templateApplyStep } from './steps/template-apply.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHART = path.join(ROOT, 'charts/pubsub-aggregator');
 const REL = 'pubsub-aggregator';
-const IMAGE = process.env.CLUSTER_IMAGE || 'pubsub-aggregator:dev';
-const MIGRATE_IMAGE = process.env.CLUSTER_MIGRATE_IMAGE || `${splitImage(IMAGE)[0]}-migrate:${splitImage(IMAGE)[1]}`;
+let IMAGE = process.env.CLUSTER_IMAGE || 'pubsub-aggregator:dev';
+const migrateImageOf = (image: string) => process.env.CLUSTER_MIGRATE_IMAGE || `${splitImage(image)[0]}-migrate:${splitImage(image)[1]}`;
+let MIGRATE_IMAGE = migrateImageOf(IMAGE);
 /** The Dockerfile's Node base: image sizes are printed above it. */
 const BASE_IMAGE = /^ARG NODE_IMAGE=(\S+)/m.exec(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? 'unknown';
 const EXTRA_VALUES = (process.env.CLUSTER_VALUES ?? '')
   .split(',')
   .filter(Boolean)
   .map((f) => path.resolve(ROOT, f));
-const NODE_PORT = Number(process.env.CLUSTER_NODE_PORT || 30080);
+let NODE_PORT = Number(process.env.CLUSTER_NODE_PORT || 30080);
 const NATS_SETS = (process.env.CLUSTER_NATS || '1,3').split(',').map(Number);
 const KEEP = process.env.CLUSTER_KEEP === '1';
 const IMAGE_2 = process.env.CLUSTER_IMAGE_2 || '';
 const RECYCLE_PVS = process.env.CLUSTER_RECYCLE_PVS || '';
-const LATER_STEPS = (process.env.CLUSTER_STEPS || 'gitops,dead-letters,backup').split(',');
+const LATER_STEPS = (process.env.CLUSTER_STEPS || 'gitops,dead-letters,backup,skaffold').split(',');
 const RUN_ID = randomBytes(3).toString('hex');
 const SEED = parseInt(RUN_ID, 16);
 
@@ -94,8 +104,45 @@ async function step(name: string, fn: () => Promise<string>, budgetSeconds = 900
 }
 
 // ---- the release -------------------------------------------------------------------------------------
-const [imageRepo, imageTag] = splitImage(IMAGE);
-const [migrateRepo, migrateTag] = splitImage(MIGRATE_IMAGE);
+let [imageRepo, imageTag] = splitImage(IMAGE);
+let [migrateRepo, migrateTag] = splitImage(MIGRATE_IMAGE);
+
+/** An image reference as the kubelet asks the runtime for it (docker.io/library/ for a bare name). */
+function fullImageName(image: string): string {
+  const first = image.split('/')[0]!;
+  if (first === image) return `docker.io/library/${image}`;
+  return first.includes('.') || first.includes(':') || first === 'localhost' ? image : `docker.io/${image}`;
+}
+
+/**
+ * Checks that a node holds the image (node status lists up to 50 images per node, so a miss is only
+ * told, not failed on). Without CLUSTER_IMAGE, and no `:dev` image there, the image of the quick
+ * start's release is taken: `skaffold run` deploys `pubsub-aggregator:<image ID>`, never `:dev`.
+ */
+async function chooseImage(nodes: any[]): Promise<string> {
+  const present = new Set(nodes.flatMap((n) => (n.status.images ?? []).flatMap((i: any) => i.names ?? [])));
+  if (present.has(fullImageName(IMAGE))) return `image ${IMAGE} is on the node(s)`;
+  if (!process.env.CLUSTER_IMAGE) {
+    const r = await kube.run(kube.kubectlBin, [
+      '-n',
+      'pubsub',
+      'get',
+      'deployment',
+      `${REL}-ingest`,
+      '-o',
+      'jsonpath={.spec.template.spec.containers[0].image}',
+    ]);
+    const running = r.code === 0 ? r.stdout.trim() : '';
+    if (running && present.has(fullImageName(running))) {
+      IMAGE = running;
+      [imageRepo, imageTag] = splitImage(IMAGE);
+      MIGRATE_IMAGE = migrateImageOf(IMAGE);
+      [migrateRepo, migrateTag] = splitImage(MIGRATE_IMAGE);
+      return `no node has pubsub-aggregator:dev: using ${IMAGE}, which the release pubsub/${REL} runs (set CLUSTER_IMAGE to choose)`;
+    }
+  }
+  return `WARNING: no node lists image ${IMAGE} (pods will not start unless it can be pulled; set CLUSTER_IMAGE)`;
+}
 
 async function createNamespace(ns: string, restricted = true) {
   created.push(ns);
@@ -160,7 +207,8 @@ function installArgs(ns: string, extra: string[] = [], base = 'k8s/values-kind.y
 async function ingestUrl(): Promise<string> {
   if (process.env.CLUSTER_INGEST_URL) return process.env.CLUSTER_INGEST_URL;
   const context = (await kube.kubectl(['config', 'current-context'])).trim();
-  if (context.startsWith('kind-')) return 'http://127.0.0.1:8080';
+  // k8s/kind-config.yaml maps 30080 only; another node port is reached on the node's IP.
+  if (context.startsWith('kind-') && NODE_PORT === 30080) return 'http://127.0.0.1:8080';
   const ip = (await kube.kubectl(['get', 'nodes', '-o', 'jsonpath={.items[0].status.addresses[?(@.type=="InternalIP")].address}'])).trim();
   return `http://${ip}:${NODE_PORT}`;
 }
@@ -794,16 +842,25 @@ async function main() {
   say(
     `run ${RUN_ID}: images ${IMAGE} and ${MIGRATE_IMAGE}, value sets ${NATS_SETS.map((n) => `${n}-node NATS`).join(' + ')}, logs in ${logDir}`,
   );
-  await step('cluster reachable, NodePort free', async () => {
+  await step('cluster reachable, the image on the nodes, a free NodePort', async () => {
     const version = JSON.parse(await kube.kubectl(['version', '-o', 'json'])).serverVersion?.gitVersion;
-    const nodes = (await kube.json<{ items: any[] }>(['get', 'nodes'])).items.map((n) => n.metadata.name);
+    const nodeList = (await kube.json<{ items: any[] }>(['get', 'nodes'])).items;
+    const nodes = nodeList.map((n) => n.metadata.name);
+    const image = await chooseImage(nodeList);
     const services = await kube.json<{ items: any[] }>(['get', 'services', '-A']);
-    const taken = services.items.find((s) => (s.spec.ports ?? []).some((p: any) => p.nodePort === NODE_PORT));
-    check(
-      !taken,
-      `NodePort ${NODE_PORT} is used by ${taken?.metadata.namespace}/${taken?.metadata.name}: set CLUSTER_NODE_PORT (and CLUSTER_INGEST_URL)`,
+    const owner = new Map<number, string>(
+      services.items.flatMap((s) => (s.spec.ports ?? []).map((p: any) => [p.nodePort, `${s.metadata.namespace}/${s.metadata.name}`])),
     );
-    return `Kubernetes ${version}, nodes: ${nodes.join(', ')}; helm ${(await kube.helm(['version', '--short'])).trim()}`;
+    let port = `NodePort ${NODE_PORT}`;
+    if (owner.has(NODE_PORT)) {
+      // The README's quick start leaves its release on 30080: the suite runs beside it.
+      check(!process.env.CLUSTER_NODE_PORT, `NodePort ${NODE_PORT} (CLUSTER_NODE_PORT) is used by ${owner.get(NODE_PORT)}`);
+      const free = Array.from({ length: 200 }, (_, i) => 30_081 + i).find((p) => !owner.has(p));
+      check(free, 'no free NodePort in 30081-30280: set CLUSTER_NODE_PORT');
+      port = `NodePort ${NODE_PORT} is used by ${owner.get(NODE_PORT)}: using ${free} (set CLUSTER_NODE_PORT to choose)`;
+      NODE_PORT = free;
+    }
+    return `Kubernetes ${version}, nodes: ${nodes.join(', ')}; helm ${(await kube.helm(['version', '--short'])).trim()}; ${image}; ${port}, ingest at ${await ingestUrl()}`;
   });
   if (NATS_SETS.includes(1)) {
     const ns = (current = `pubsub-ct-${RUN_ID}`);
@@ -889,6 +946,52 @@ async function main() {
     );
     await step(`delete namespace ${ns}`, async () => (await cleanup(), ''));
   }
+  if (LATER_STEPS.includes('skaffold')) await skaffoldSteps();
+}
+
+/** The users' own paths: skaffold run, the port-forward workload on what it deployed, skaffold dev. */
+async function skaffoldSteps() {
+  const skaffoldBin = process.env.SKAFFOLD || 'skaffold';
+  if ((await kube.run(skaffoldBin, ['version'])).code !== 0) {
+    say(`skipped: skaffold run/dev and the port-forward workload (no ${skaffoldBin}: bash scripts/check-chart.sh builds the pinned one)`);
+    return;
+  }
+  const context = (await kube.kubectl(['config', 'current-context'])).trim();
+  const profiles = process.env.CLUSTER_SKAFFOLD_PROFILES || (context.startsWith('kind-') ? 'kind' : 'containerd');
+  const ns = (current = `pubsub-ct-${RUN_ID}-skaffold`);
+  const workDir = path.join(logDir, 'skaffold');
+  mkdirSync(workDir);
+  await createNamespace(ns);
+  const env: Record<string, string> = {};
+  const ctx: SkaffoldContext = { kube, ns, release: REL, root: ROOT, profiles, workDir, skaffoldBin, env, runId: RUN_ID, say };
+  let podman: { stop: () => void } | undefined;
+  try {
+    await step(
+      `skaffold run -p ${profiles}: built, deployed, ready; helm test`,
+      async () => {
+        if (profiles.split(',').includes('containerd') && !process.env.DOCKER_HOST) {
+          const api = await startPodmanApi(workDir);
+          podman = api;
+          env.DOCKER_HOST = api.dockerHost;
+        }
+        return skaffoldRunStep(ctx);
+      },
+      1_500,
+    );
+    await step(
+      `kubectl port-forward svc/${REL}-ingest: 20000 events exact, then a rolling restart of ingest with the forward re-established`,
+      () => portForwardStep({ kube, ns, release: REL, logFile: path.join(workDir, 'port-forward.log'), seed: SEED + 9 }),
+      900,
+    );
+    await step(
+      'skaffold dev: a source change rebuilt and rolled out, answered by the new code; Ctrl-C removes the release',
+      () => skaffoldDevStep(ctx),
+      1_500,
+    );
+  } finally {
+    podman?.stop();
+  }
+  await step(`delete namespace ${ns}`, async () => (await cleanup(), ''));
 }
 
 let interrupted = false;
@@ -904,7 +1007,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 try {
   await main();
   say(`PASS: every step passed in ${clock().trim()}`);
-} catch {
+} catch (err) {
+  // A step has printed its own failure; this names one outside any step too.
+  say(`failed: ${(err as Error).message.split('\n')[0]}`);
   if (current) {
     console.log(`\n===== diagnostics of ${current} =====\n${await kube.diagnostics(current).catch((e) => String(e))}`);
   }

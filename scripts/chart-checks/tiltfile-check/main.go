@@ -1,6 +1,7 @@
 // tiltfile-check FILE CONTEXT [WORKLOADS]: runs a Tiltfile with Tilt's API stubbed and prints what it
-// declared: "resource <workload>", "image <ref> <context> <dockerfile>", "helm <chart> <values...>",
-// "yaml <file>". With WORKLOADS (lines "<kind> <name>" of the rendered chart) it also prints
+// declared: "resource <workload>", "image <ref> <context> <dockerfile>" (docker_build),
+// "build <ref> <command>" (custom_build), "helm <chart> <values...>", "yaml <file>". os.getenv reads
+// this process's environment. With WORKLOADS (lines "<kind> <name>" of the rendered chart) it also prints
 // "workload <resource name>" for each, named as Tilt would (workload_to_resource_function).
 package main
 
@@ -85,6 +86,25 @@ func main() {
 				out = append(out, fmt.Sprintf("image %s %s %s", str(kw["ref"]), str(kw["context"]), df))
 				return starlark.None
 			}),
+		"custom_build": stub("custom_build", spec{[]string{"ref", "command", "deps", "tag?", "disable_push?", "skips_local_docker?", "live_update?", "match_in_env_vars?", "ignore?", "entrypoint?", "container_args?", "command_bat_val?", "outputs_image_ref_to?", "command_bat?", "image_deps?", "env?", "dir?"}},
+			func(kw map[string]starlark.Value) starlark.Value {
+				if len(strs(kw["deps"])) == 0 {
+					panic("custom_build: deps can't be empty")
+				}
+				out = append(out, fmt.Sprintf("build %s %s", str(kw["ref"]), str(kw["command"])))
+				return starlark.None
+			}),
+		"os": starlarkstruct.FromStringDict(starlark.String("os"), starlark.StringDict{
+			"getenv": stub("getenv", spec{[]string{"key", "default?"}}, func(kw map[string]starlark.Value) starlark.Value {
+				if v, ok := os.LookupEnv(str(kw["key"])); ok {
+					return starlark.String(v)
+				}
+				if kw["default"] == nil {
+					return starlark.None
+				}
+				return kw["default"]
+			}),
+		}),
 		"k8s_yaml": stub("k8s_yaml", spec{[]string{"yaml", "allow_duplicates?"}}, func(kw map[string]starlark.Value) starlark.Value {
 			if s := str(kw["yaml"]); s != "" && !strings.HasPrefix(s, "<helm>") {
 				out = append(out, "yaml "+s)
