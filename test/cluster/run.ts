@@ -136,12 +136,24 @@ async function chooseImage(nodes: any[]): Promise<string> {
     if (running && present.has(fullImageName(running))) {
       IMAGE = running;
       [imageRepo, imageTag] = splitImage(IMAGE);
-      MIGRATE_IMAGE = migrateImageOf(IMAGE);
+      MIGRATE_IMAGE = process.env.CLUSTER_MIGRATE_IMAGE || (await releaseMigrateImage()) || migrateImageOf(IMAGE);
       [migrateRepo, migrateTag] = splitImage(MIGRATE_IMAGE);
-      return `no node has pubsub-aggregator:dev: using ${IMAGE}, which the release pubsub/${REL} runs (set CLUSTER_IMAGE to choose)`;
+      const migrate = present.has(fullImageName(MIGRATE_IMAGE)) ? '' : `; WARNING: no node lists its migrate image ${MIGRATE_IMAGE}`;
+      return `no node has pubsub-aggregator:dev: using ${IMAGE} and ${MIGRATE_IMAGE}, which the release pubsub/${REL} runs (set CLUSTER_IMAGE and CLUSTER_MIGRATE_IMAGE to choose)${migrate}`;
     }
   }
   return `WARNING: no node lists image ${IMAGE} (pods will not start unless it can be pulled; set CLUSTER_IMAGE)`;
+}
+
+/**
+ * The migrate image the quick start's release was given, if it was given one: skaffold tags each image
+ * with its own image ID, so the migrate image's tag is not the app image's.
+ */
+async function releaseMigrateImage(): Promise<string | undefined> {
+  const r = await kube.run(kube.helmBin, ['get', 'values', REL, '-n', 'pubsub', '-o', 'json']);
+  if (r.code !== 0) return undefined;
+  const image = (JSON.parse(r.stdout || '{}') as { migration?: { image?: { repository?: string; tag?: string } } }).migration?.image;
+  return image?.repository && image.tag ? `${image.repository}:${image.tag}` : undefined;
 }
 
 async function createNamespace(ns: string, restricted = true) {
