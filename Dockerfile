@@ -62,8 +62,9 @@ FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
 ENV NODE_ENV=production \
     HOME=/tmp
-# Same V8 flags as scripts/lib/apps.ts NODE_FLAGS (bench/RESULTS.md: ~10% faster, less RSS).
-ENV NODE_OPTIONS=--max-semi-space-size=32
+# Same V8 flags as scripts/lib/apps.ts NODE_FLAGS (bench/RESULTS.md: ~10% faster, less RSS), and
+# stack traces through the bundle's source maps, as scripts/lib/apps.ts runs it (errors name apps/ files).
+ENV NODE_OPTIONS="--max-semi-space-size=32 --enable-source-maps"
 # package.json: "type": "module" makes dist/apps/*.js ES modules.
 COPY --chown=root:root package.json ./
 COPY --chown=root:root --from=build /app/dist/apps ./dist/apps
