@@ -11,12 +11,18 @@ describe('process counters (scripts/lib/cpu.ts)', () => {
   });
 
   it('adds the children when asked, and nothing for a process that is gone', async () => {
-    // A child that burns ~300 ms of CPU, then waits to be killed.
-    const child = spawn(process.execPath, ['-e', 'const t = Date.now(); while (Date.now() - t < 300); setInterval(() => {}, 1000)'], {
-      stdio: 'ignore',
-    });
+    // A child that burns 300 ms of its own CPU time (not of wall time, which a busy machine stretches),
+    // says so, then waits to be killed.
+    const child = spawn(
+      process.execPath,
+      ['-e', "while (process.cpuUsage().user + process.cpuUsage().system < 300_000); console.log('burnt'); setInterval(() => {}, 1000)"],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     try {
-      await new Promise((r) => setTimeout(r, 1_000));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', () => resolve());
+        child.once('exit', () => reject(new Error('the child exited before burning its CPU time')));
+      });
       const own = cpuSeconds(process.pid);
       const withChild = cpuSeconds(process.pid, true);
       expect(withChild - own).toBeGreaterThanOrEqual(0.2);
