@@ -53,8 +53,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const CHART = path.join(ROOT, 'charts/pubsub-aggregator');
 const REL = 'pubsub-aggregator';
 let IMAGE = process.env.CLUSTER_IMAGE || 'pubsub-aggregator:dev';
-const migrateImageOf = (image: string) => process.env.CLUSTER_MIGRATE_IMAGE || `${splitImage(image)[0]}-migrate:${splitImage(image)[1]}`;
-let MIGRATE_IMAGE = migrateImageOf(IMAGE);
+/** The migrate image the chart derives from an app image: the repository + "-migrate", the same tag. */
+const migrateImageOf = (image: string) => `${splitImage(image)[0]}-migrate:${splitImage(image)[1]}`;
+let MIGRATE_IMAGE = process.env.CLUSTER_MIGRATE_IMAGE || migrateImageOf(IMAGE);
 /** The Dockerfile's Node base: image sizes are printed above it. */
 const BASE_IMAGE = /^ARG NODE_IMAGE=(\S+)/m.exec(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? 'unknown';
 const EXTRA_VALUES = (process.env.CLUSTER_VALUES ?? '')
@@ -104,8 +105,6 @@ async function step(name: string, fn: () => Promise<string>, budgetSeconds = 900
 }
 
 // ---- the release -------------------------------------------------------------------------------------
-let [imageRepo, imageTag] = splitImage(IMAGE);
-let [migrateRepo, migrateTag] = splitImage(MIGRATE_IMAGE);
 
 /** An image reference as the kubelet asks the runtime for it (docker.io/library/ for a bare name). */
 function fullImageName(image: string): string {
@@ -135,9 +134,7 @@ async function chooseImage(nodes: any[]): Promise<string> {
     const running = r.code === 0 ? r.stdout.trim() : '';
     if (running && present.has(fullImageName(running))) {
       IMAGE = running;
-      [imageRepo, imageTag] = splitImage(IMAGE);
       MIGRATE_IMAGE = process.env.CLUSTER_MIGRATE_IMAGE || (await releaseMigrateImage()) || migrateImageOf(IMAGE);
-      [migrateRepo, migrateTag] = splitImage(MIGRATE_IMAGE);
       const migrate = present.has(fullImageName(MIGRATE_IMAGE)) ? '' : `; WARNING: no node lists its migrate image ${MIGRATE_IMAGE}`;
       return `no node has pubsub-aggregator:dev: using ${IMAGE} and ${MIGRATE_IMAGE}, which the release pubsub/${REL} runs (set CLUSTER_IMAGE and CLUSTER_MIGRATE_IMAGE to choose)${migrate}`;
     }
@@ -195,13 +192,13 @@ function installArgs(ns: string, extra: string[] = [], base = 'k8s/values-kind.y
     path.join(ROOT, base),
     ...EXTRA_VALUES.flatMap((f) => ['-f', f]),
     '--set',
-    `image.repository=${imageRepo}`,
+    `image.repository=${splitImage(IMAGE)[0]}`,
     '--set',
-    `image.tag=${imageTag}`,
+    `image.tag=${splitImage(IMAGE)[1]}`,
     '--set',
-    `migration.image.repository=${migrateRepo}`,
+    `migration.image.repository=${splitImage(MIGRATE_IMAGE)[0]}`,
     '--set',
-    `migration.image.tag=${migrateTag}`,
+    `migration.image.tag=${splitImage(MIGRATE_IMAGE)[1]}`,
     '--set',
     `ingest.service.nodePort=${NODE_PORT}`,
     // Two of each, so that deleting one pod mid-load leaves another serving.
