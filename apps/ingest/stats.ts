@@ -6,7 +6,7 @@ import { deadLetterStreamName } from '../../shared/nats/topology.ts';
 import { withPreviousServiceGroups, type StatsReply } from '../../shared/stats-reply.ts';
 
 /** Latency percentiles are over the most recent events (bounded work per /stats call). */
-const LATENCY_SAMPLE = 10_000;
+const LATENCY_SAMPLE = 1_000;
 const THROUGHPUT_WINDOW_S = 10;
 
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
