@@ -96,6 +96,12 @@ function schemaErrors(value: unknown, index: number | undefined): FieldError[] {
   return (validateEventSchema.errors ?? []).filter(isRootCause).map((e) => toFieldError(e, index));
 }
 
+/** What in a payload PostgreSQL's jsonb could not store (or JSON would turn into null), as "field message", or undefined. */
+export function payloadFault(payload: unknown): string | undefined {
+  const fault = findUnstorable(payload);
+  return fault ? `${['payload', ...fault.path].join('.')} ${fault.message}` : undefined;
+}
+
 function payloadErrors(event: Event, index: number | undefined): FieldError[] {
   const fault = event.payload === undefined ? undefined : findUnstorable(event.payload);
   return fault ? [{ ...at(index), field: ['payload', ...fault.path].join('.'), message: fault.message }] : [];

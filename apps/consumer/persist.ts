@@ -36,7 +36,7 @@ interface PersistRow {
  */
 export async function persistBatch(db: Db, deliveries: readonly Delivery[]): Promise<PersistOutcome> {
   const candidates = new Set(rowsToInsert(deliveries).map((d) => d.seq));
-  // The messages go to PostgreSQL as they came (decodeMessage validated them): one JSON array
+  // The messages go to PostgreSQL as they came (decodeDelivery checked them): one JSON array
   // parameter that PostgreSQL parses in C, cheaper than re-encoding each event in JS. Stream
   // sequences and the candidate flags travel beside it, matched by position.
   const events = `[${deliveries.map((d) => d.json).join(',')}]`;

@@ -3,7 +3,7 @@ import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type Ms
 import { headers } from '@nats-io/nats-core';
 import { subjectFor } from '../../shared/event.ts';
 import { deadLetterStreamName } from '../../shared/nats/topology.ts';
-import { decodeMessage } from '../../shared/decode.ts';
+import { decodeDelivery } from '../../shared/decode.ts';
 
 /** One message of the dead-letter stream, with what its Dlq-* headers (apps/consumer/dead-letter.ts) say. */
 export interface DeadLetter {
@@ -30,7 +30,7 @@ const intOrNull = (s: string | undefined) => (s && /^\d+$/.test(s) ? Number(s) :
 
 function toDeadLetter(stream: string, m: StoredMsg): DeadLetter {
   const data = m.string();
-  const decoded = decodeMessage(m.seq, m.data);
+  const decoded = decodeDelivery(m.seq, m.data);
   let eventId: string | null = null;
   if (decoded.ok) eventId = decoded.delivery.event.event_id;
   else {
@@ -176,7 +176,7 @@ export class DeadLetters {
     let seen = 0;
     for await (const m of this.select(sel)) {
       seen++;
-      const decoded = decodeMessage(m.seq, m.data);
+      const decoded = decodeDelivery(m.seq, m.data);
       if (!decoded.ok) {
         skipped++;
         opts.onEach?.({ seq: m.seq, replayed: false, why: `does not decode (${decoded.reason}): a replay would be dead-lettered again` });

@@ -252,12 +252,12 @@ describe('faults', () => {
       const js = jetstream(nc);
       const event = (id: string, timestamp: string) =>
         JSON.stringify({ topic: 'refused', event_id: id, timestamp, payload: { id }, received_at: new Date().toISOString() });
-      // A valid event, but with an offset PostgreSQL cannot hold (beyond ±15:59): ingest would have
-      // normalised it to UTC; this one bypasses ingest, so only PostgreSQL can refuse it. Its
-      // neighbours are fine.
+      // In the form ingest publishes, but February 30th: ingest would have refused it; this one
+      // bypasses ingest, and the consumer checks the form, not the calendar, so only PostgreSQL can
+      // refuse it. Its neighbours are fine.
       await Promise.all([
         js.publish('events.refused', event('ok-1', '2026-11-26T10:00:00Z'), { msgID: 'refused:ok-1' }),
-        js.publish('events.refused', event('bad', '2026-11-26T10:00:00+23:59'), { msgID: 'refused:bad' }),
+        js.publish('events.refused', event('bad', '2026-02-30T10:00:00Z'), { msgID: 'refused:bad' }),
         js.publish('events.refused', event('ok-2', '2026-11-26T10:00:00Z'), { msgID: 'refused:ok-2' }),
       ]);
       const s = await waitForStats(ingest.url, (x) => x.dead_lettered === 1 && x.queue_depth === 0, 60_000);

@@ -2,11 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { Delivery } from '../../shared/decode.ts';
 import { rowsToInsert } from '../../apps/consumer/insert-plan.ts';
 
-const timestamp = '2026-11-26T10:00:00Z';
-
 const d = (seq: number, topic: string, id: string): Delivery => ({
   seq,
-  event: { topic, event_id: id, timestamp },
+  event: { topic, event_id: id },
   receivedAt: new Date(0),
   json: '',
 });
