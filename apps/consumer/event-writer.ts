@@ -7,6 +7,7 @@ import { backoffDelayMs, logsAttempt, sleep, type Backoff } from '../../shared/r
 import type { DatabaseHealth } from './database-health.ts';
 import type { DeadLetterer } from './dead-letter.ts';
 import { decodeDelivery, type Delivery } from '../../shared/decode.ts';
+import { streamSequenceOf } from './ack-subject.ts';
 import { persistBatch } from './persist.ts';
 import type { BatchPuller } from './pull.ts';
 
@@ -80,7 +81,7 @@ export class EventWriter {
   private async handleBatch(batch: JsMsg[]) {
     const pending: Pending[] = [];
     for (const msg of batch) {
-      const decoded = decodeDelivery(msg.seq, msg.data);
+      const decoded = decodeDelivery(streamSequenceOf(msg), msg.data);
       if (decoded.ok) pending.push({ msg, delivery: decoded.delivery });
       else await this.parts.deadLetters.deadLetter(msg, decoded.reason);
     }
