@@ -56,8 +56,48 @@ export function formatUtc(epochSeconds: number, micros: number): string {
   return `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)}T${time}${micros === 0 ? '' : `.${pad(micros, 6)}`}Z`;
 }
 
+/** The value of `len` ASCII digits at `at`, or -1. */
+function digits(text: string, at: number, len: number): number {
+  let n = 0;
+  for (let i = at; i < at + len; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/**
+ * The form nearly every publisher sends, `YYYY-MM-DDTHH:MM:SS[.f…]` with `Z` or no offset, read
+ * without the regular expression and the day arithmetic (which cost 5% of ingest's CPU in the
+ * batched benchmark): in UTC already, its fields stay as they are. Undefined for anything else
+ * (offsets, a leap second, year 0000, a lowercase `t` or `z`), which takes the general path.
+ */
+function utcFastPath(text: string): string | undefined {
+  const end = text.length - (text.endsWith('Z') ? 1 : 0);
+  if (end < 19 || text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':') return undefined;
+  const y = digits(text, 0, 4);
+  const mo = digits(text, 5, 2);
+  const d = digits(text, 8, 2);
+  const h = digits(text, 11, 2);
+  const mi = digits(text, 14, 2);
+  const s = digits(text, 17, 2);
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return undefined;
+  let micros = 0;
+  if (end > 19) {
+    const fracLen = end - 20;
+    if (text[19] !== '.' || fracLen < 1 || fracLen > 9) return undefined;
+    const frac = digits(text, 20, fracLen);
+    if (frac < 0) return undefined;
+    micros = Math.floor(frac / 10 ** Math.max(0, fracLen - 6)) * 10 ** Math.max(0, 6 - fracLen);
+  }
+  return `${text.slice(0, 19)}${micros === 0 ? '' : `.${pad(micros, 6)}`}Z`;
+}
+
 /** Parses a wire timestamp and returns it in UTC (`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`), or why not. */
 export function normaliseTimestamp(text: string): NormalisedTimestamp {
+  const fast = utcFastPath(text);
+  if (fast !== undefined) return { ok: true, value: fast };
   const m = RFC3339.exec(text);
   if (!m) return { ok: false, message: TIMESTAMP_RULE };
   const [, ys, mos, ds, hs, mis, ss, frac, , sign, ohs, oms] = m;

@@ -90,6 +90,36 @@ describe('normaliseTimestamp', () => {
   });
 });
 
+describe('normaliseTimestamp: the UTC fast path', () => {
+  // Text already in UTC takes a path of its own (no regular expression, no day arithmetic); the
+  // same text with an explicit +00:00 takes the general one. Both must agree, refusals included.
+  // Fields a little past their ranges, so that refusals (month 13, day 32, second 60, year 0000) come up too.
+  const field = (min: number, max: number, width: number) => fc.integer({ min, max }).map((n) => String(n).padStart(width, '0'));
+  const fraction = fc.tuple(fc.integer({ min: 1, max: 10 }), fc.nat()).map(([len, n]) => String(n).padStart(len, '0').slice(-len));
+  const text = fc
+    .tuple(field(0, 9999, 4), field(0, 13, 2), field(0, 32, 2), field(0, 24, 2), field(0, 60, 2), field(0, 61, 2), fc.option(fraction), fc.constantFrom('', 'Z'))
+    .map(([y, mo, d, h, mi, s, frac, z]) => `${y}-${mo}-${d}T${h}:${mi}:${s}${frac === null ? '' : `.${frac}`}${z}`);
+
+  it('gives what the general path gives for the same instant (property)', () => {
+    fc.assert(
+      fc.property(text, (t) => {
+        const fast = normaliseTimestamp(t);
+        const general = normaliseTimestamp(`${t.replace(/Z$/, '')}+00:00`);
+        // A refusal quotes the text it refuses, which differs by the offset: compare the outcome.
+        expect(fast.ok ? fast.value : 'refused').toBe(general.ok ? general.value : 'refused');
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it.each([
+    ['2026-11-26T10:00:00Z', '2026-11-26T10:00:00Z'],
+    ['2026-11-26T10:00:00.5', '2026-11-26T10:00:00.500000Z'],
+    ['2026-11-26T10:00:00.1234567Z', '2026-11-26T10:00:00.123456Z'],
+    ['2024-02-29T23:59:59.000Z', '2024-02-29T23:59:59Z'],
+  ])('%s → %s', (t, expected) => expect(normaliseTimestamp(t)).toEqual({ ok: true, value: expected }));
+});
+
 describe('formatUtc', () => {
   it('pads years below 1000 to four digits', () => {
     expect(formatUtc(Date.UTC(2000, 0, 1) / 1000, 0)).toBe('2000-01-01T00:00:00Z');
