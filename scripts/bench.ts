@@ -39,7 +39,7 @@ const groups = modes.map((mode) => {
 summaries.sort((a, b) => Number(Boolean(a.mode.ref)) - Number(Boolean(b.mode.ref)));
 
 const loadAtStart = os.loadavg();
-const filled = opts.prefill > 0 ? await startFilled(opts.prefill) : undefined;
+const filled = opts.prefill > 0 ? await startFilled(opts.prefill, opts.pgSettings) : undefined;
 const sides = filled ? groups.map(([side]) => [side!, { ...side!, onFilled: true }]) : groups;
 try {
   for (const { round, side } of alternatingTurns(opts.runs, sides)) {
@@ -53,6 +53,7 @@ try {
       filled: side.onFilled ? filled : undefined,
       measureIo: Boolean(filled),
       build: mode.ref ? buildOf.get(mode.ref) : undefined,
+      pgSettings: opts.pgSettings,
     });
     console.error(`[bench] ${mode.name} run ${round + 1}${side.onFilled ? ` at ${filled!.fill.rows} rows` : ''}: ${JSON.stringify(r)}`);
     (side.onFilled ? filledRuns : runs).push(r);

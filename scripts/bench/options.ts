@@ -15,6 +15,8 @@ export interface BenchOptions {
   reads: number;
   /** Git refs whose builds run every mode (except floor) as well, taking turns with this tree's. */
   against: string[];
+  /** PostgreSQL server settings for every PostgreSQL of the invocation (--pg-setting NAME=VALUE). */
+  pgSettings: Record<string, string>;
 }
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -43,6 +45,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       reads: { type: 'string', default: '0' },
       // A commit (any git ref) built in a worktree of its own; repeatable.
       against: { type: 'string', multiple: true, default: [] },
+      // A PostgreSQL server setting for every PostgreSQL the invocation starts, empty and filled
+      // alike (e.g. shared_buffers=3GB, to size its memory as docs/sizing.md says); repeatable.
+      'pg-setting': { type: 'string', multiple: true, default: [] },
     },
   });
   const count = (flag: string, value: string, min: number) => {
@@ -63,6 +68,13 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     prefill: count('prefill', v.prefill, 0),
     reads: count('reads', v.reads, 0),
     against: v.against,
+    pgSettings: Object.fromEntries(
+      v['pg-setting'].map((s) => {
+        const m = /^([a-z_]+)=([\w.]+)$/.exec(s);
+        if (!m) throw new Error(`--pg-setting must be NAME=VALUE (letters, digits, "_" and "."), got "${s}"`);
+        return [m[1]!, m[2]!];
+      }),
+    ),
   };
   // The filled database is migrated once, with this tree's schema; another commit's may differ.
   if (opts.prefill > 0 && opts.against.length > 0) throw new Error('--prefill and --against cannot be combined');

@@ -68,6 +68,8 @@ export interface RunOptions {
   measureIo: boolean;
   /** Another commit's build to run the mode on (--against); this tree's when unset. */
   build?: StackBuild;
+  /** PostgreSQL server settings (--pg-setting) for a fresh PostgreSQL (the filled one has its own). */
+  pgSettings?: Record<string, string>;
 }
 
 /** Broker-duplicate counter messages stored, or null when the build keeps no such stream. */
@@ -92,6 +94,7 @@ export async function runOnce(mode: Mode, o: RunOptions): Promise<RunResult> {
     exitOnSignal: true,
     natsConfig: natsProfPort ? `prof_port: ${natsProfPort}\n` : undefined,
     postgres: filled?.pg,
+    postgresSettings: o.pgSettings,
     build: o.build,
   });
   const before = filled?.fill.rows ?? 0;
