@@ -42,7 +42,8 @@ function fault(m: Record<string, unknown>): string | undefined {
   const { topic, event_id, timestamp, source, payload } = m;
   if (typeof topic !== 'string' || topic.length > MAX_TEXT || !TOPIC.test(topic)) return 'topic missing or not a valid topic';
   if (!storableText(event_id) || event_id === '') return 'event_id missing, empty, over 255 characters or not printable';
-  if (typeof timestamp !== 'string' || !PUBLISHED_TIMESTAMP.test(timestamp)) return 'timestamp missing or not in UTC as ingest publishes it';
+  if (typeof timestamp !== 'string' || !PUBLISHED_TIMESTAMP.test(timestamp))
+    return 'timestamp missing or not in UTC as ingest publishes it';
   if (source !== undefined && source !== null && !storableText(source)) return 'source not a printable string of at most 255 characters';
   return payload === undefined ? undefined : payloadFault(payload);
 }

@@ -82,7 +82,8 @@ function utcFastPath(text: string): string | undefined {
   const h = digits(text, 11, 2);
   const mi = digits(text, 14, 2);
   const s = digits(text, 17, 2);
-  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return undefined;
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59)
+    return undefined;
   let micros = 0;
   if (end > 19) {
     const fracLen = end - 20;

@@ -97,7 +97,16 @@ describe('normaliseTimestamp: the UTC fast path', () => {
   const field = (min: number, max: number, width: number) => fc.integer({ min, max }).map((n) => String(n).padStart(width, '0'));
   const fraction = fc.tuple(fc.integer({ min: 1, max: 10 }), fc.nat()).map(([len, n]) => String(n).padStart(len, '0').slice(-len));
   const text = fc
-    .tuple(field(0, 9999, 4), field(0, 13, 2), field(0, 32, 2), field(0, 24, 2), field(0, 60, 2), field(0, 61, 2), fc.option(fraction), fc.constantFrom('', 'Z'))
+    .tuple(
+      field(0, 9999, 4),
+      field(0, 13, 2),
+      field(0, 32, 2),
+      field(0, 24, 2),
+      field(0, 60, 2),
+      field(0, 61, 2),
+      fc.option(fraction),
+      fc.constantFrom('', 'Z'),
+    )
     .map(([y, mo, d, h, mi, s, frac, z]) => `${y}-${mo}-${d}T${h}:${mi}:${s}${frac === null ? '' : `.${frac}`}${z}`);
 
   it('gives what the general path gives for the same instant (property)', () => {
