@@ -139,6 +139,17 @@ export function createConsumerMetrics() {
       labelNames: ['table'],
       registers: [registry],
     }),
+    indexBytes: new Gauge({
+      name: 'postgres_index_size_bytes',
+      help: 'pg_relation_size of the index (the UNIQUE(topic, event_id) index), refreshed at the purge interval',
+      labelNames: ['index'],
+      registers: [registry],
+    }),
+    sharedBuffersBytes: new Gauge({
+      name: 'postgres_shared_buffers_bytes',
+      help: "PostgreSQL's shared_buffers setting, refreshed at the purge interval",
+      registers: [registry],
+    }),
     // The JetStream side, from stream info (no message-read rights needed). Every consumer replica
     // reports the same figures: aggregate with max().
     bufferBytes: new Gauge({

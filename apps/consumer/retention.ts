@@ -64,12 +64,19 @@ const BATCH_SQL = `
   SELECT (SELECT count(*) FROM gone_p) AS processed, (SELECT max(stream_seq) FROM p) AS last_p,
          (SELECT count(*) FROM gone_d) AS duplicates, (SELECT max(stream_seq) FROM d) AS last_d`;
 
+/** UNIQUE(topic, event_id): the constraint's index, named by PostgreSQL's convention (prisma/migrations). */
+export const DEDUP_INDEX = 'processed_events_topic_event_id_key';
+
 // The table sizes and how far the purge is behind: the oldest row's age past the horizon (the
 // min of the persisted_at index, one probe). Cheap, but refreshed at the purge interval rather than
-// per scrape: pg_total_relation_size stats every file of the table and its indexes.
+// per scrape: pg_total_relation_size stats every file of the table and its indexes. Beside them,
+// the dedup index against shared_buffers: every insert writes that index at a random place, and
+// once it outgrows PostgreSQL's buffers inserts slow down (docs/sizing.md, "Memory").
 const GAUGES_SQL = `
   SELECT pg_total_relation_size('processed_events') AS processed_bytes,
          pg_total_relation_size('duplicate_events') AS duplicate_bytes,
+         pg_relation_size('${DEDUP_INDEX}') AS dedup_index_bytes,
+         pg_size_bytes(current_setting('shared_buffers')) AS shared_buffers_bytes,
          extract(epoch FROM (now() - make_interval(secs => $1::float8)) - (SELECT min(persisted_at) FROM processed_events))::float8 AS lag`;
 
 /**
@@ -146,12 +153,18 @@ export class RetentionPurger {
   /** Table sizes and retention lag into the gauges (every replica reports them; aggregate with max). */
   async refreshGauges(): Promise<void> {
     if (!this.metrics) return;
-    const r = await this.pool.query<{ processed_bytes: string; duplicate_bytes: string; lag: number | null }>(GAUGES_SQL, [
-      this.settings.retentionMs / 1000,
-    ]);
+    const r = await this.pool.query<{
+      processed_bytes: string;
+      duplicate_bytes: string;
+      dedup_index_bytes: string;
+      shared_buffers_bytes: string;
+      lag: number | null;
+    }>(GAUGES_SQL, [this.settings.retentionMs / 1000]);
     const row = r.rows[0]!;
     this.metrics.tableBytes.set({ table: 'processed_events' }, Number(row.processed_bytes));
     this.metrics.tableBytes.set({ table: 'duplicate_events' }, Number(row.duplicate_bytes));
+    this.metrics.indexBytes.set({ index: DEDUP_INDEX }, Number(row.dedup_index_bytes));
+    this.metrics.sharedBuffersBytes.set(Number(row.shared_buffers_bytes));
     this.metrics.retentionLag.set(this.settings.retentionMs === 0 ? 0 : Math.max(0, row.lag ?? 0));
   }
 

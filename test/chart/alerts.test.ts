@@ -51,6 +51,7 @@ describe('PrometheusRule', () => {
       PubsubPostgresUnreachable: 'critical',
       PubsubConsumerAbsent: 'critical',
       PubsubRetentionBehind: 'warning',
+      PubsubDedupIndexOutgrowingMemory: 'warning',
       PubsubBackupStale: 'warning',
       PubsubBackupVolumeFilling: 'warning',
       PubsubDatabaseBehindStream: 'critical',

@@ -155,7 +155,14 @@ describe('retention', () => {
       expect(s.dead_lettered).toBe(0);
       const purgedMetric = await metricSum(consumer.url, 'consumer_retention_rows_purged_total{table="processed_events"');
       expect(purgedMetric).toBeGreaterThan(unique / 2);
-      expect(await metricSum(consumer.url, 'postgres_table_size_bytes{table="processed_events"')).toBeGreaterThan(0);
+      const tableBytes = await metricSum(consumer.url, 'postgres_table_size_bytes{table="processed_events"');
+      expect(tableBytes).toBeGreaterThan(0);
+      // The dedup index against PostgreSQL's buffers (PubsubDedupIndexOutgrowingMemory).
+      const indexBytes = await metricSum(consumer.url, 'postgres_index_size_bytes{index="processed_events_topic_event_id_key"');
+      expect(indexBytes).toBeGreaterThan(0);
+      expect(indexBytes).toBeLessThan(tableBytes);
+      const [buffers] = await q<{ b: string }>("SELECT pg_size_bytes(current_setting('shared_buffers'))::text AS b");
+      expect(await metricSum(consumer.url, 'postgres_shared_buffers_bytes')).toBe(Number(buffers!.b));
       expect(await metricSum(consumer.url, 'consumer_retention_lag_seconds')).toBeLessThan(5);
 
       // A re-send of an event purged long ago, after the broker's dedup window: exactly once holds
