@@ -34,13 +34,15 @@ function parse(data: Uint8Array): Parsed {
   return { ok: true, json, message: message as Record<string, unknown> };
 }
 
-const storableText = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_TEXT && PRINTABLE.test(v);
+/** At most MAX_TEXT characters as ingest's schema counts them (ajv: code points, not UTF-16 units). */
+const withinMax = (s: string) => s.length <= MAX_TEXT || (s.length <= 2 * MAX_TEXT && [...s].length <= MAX_TEXT);
+const storableText = (v: unknown): v is string => typeof v === 'string' && withinMax(v) && PRINTABLE.test(v);
 
 /** Why this message is not what ingest publishes, or undefined. */
 function fault(m: Record<string, unknown>): string | undefined {
   for (const key in m) if (!MESSAGE_KEYS.has(key)) return `${key} is not a known field`;
   const { topic, event_id, timestamp, source, payload } = m;
-  if (typeof topic !== 'string' || topic.length > MAX_TEXT || !TOPIC.test(topic)) return 'topic missing or not a valid topic';
+  if (typeof topic !== 'string' || !withinMax(topic) || !TOPIC.test(topic)) return 'topic missing or not a valid topic';
   if (!storableText(event_id) || event_id === '') return 'event_id missing, empty, over 255 characters or not printable';
   if (typeof timestamp !== 'string' || !PUBLISHED_TIMESTAMP.test(timestamp))
     return 'timestamp missing or not in UTC as ingest publishes it';

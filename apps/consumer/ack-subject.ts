@@ -3,7 +3,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 /**
  * A delivered message's stream sequence, read from its reply (ack) subject:
  * `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`, or the
- * longer form with `<domain>.<account hash>` after `ACK` and a random token at the end. The same
+ * longer form (eleven tokens or more) with `<domain>.<account hash>` after `ACK`. The same
  * token the client's `msg.seq` reads, without the object of eleven parsed fields it builds for it
  * on the first access: 0.3 instead of 1.5 µs per message here, for every message of every batch.
  * Anything else falls back to the client's own parser, as does a client whose messages stop

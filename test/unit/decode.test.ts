@@ -18,6 +18,8 @@ describe('decodeDelivery', () => {
       { ...ev, timestamp: '2026-11-27T06:00:00.123456' },
       { ...ev, timestamp: '2026-11-27T08:00:00.5+02:00', source: 'svc', payload: [1, 'x', { y: null }] },
       { ...ev, event_id: 'é'.repeat(255), timestamp: '0001-01-01T00:00:00Z', payload: 'text' },
+      // 255 characters as ingest's schema counts them (code points), 510 UTF-16 units.
+      { ...ev, event_id: '😀'.repeat(255), source: '𝄞'.repeat(255) },
     ];
     for (const e of sent) {
       const published = acceptAndEncode(e, undefined, 1 << 20, { received_at: at });
@@ -38,6 +40,7 @@ describe('decodeDelivery', () => {
     ['no topic', { event_id: '1', timestamp: ev.timestamp, received_at: at }],
     ['an empty event_id', { ...ev, event_id: '', received_at: at }],
     ['an event_id over 255 characters', { ...ev, event_id: 'x'.repeat(256), received_at: at }],
+    ['an event_id over 255 code points', { ...ev, event_id: '😀'.repeat(256), received_at: at }],
     ['an event_id with a newline', { ...ev, event_id: 'a\nb', received_at: at }],
     ['no timestamp', { topic: 't', event_id: '1', received_at: at }],
     ['a timestamp with an offset', { ...ev, timestamp: '2026-11-26T10:00:00+02:00', received_at: at }],
