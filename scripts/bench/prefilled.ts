@@ -1,6 +1,7 @@
 // --prefill N: one PostgreSQL of its own, filled once (scripts/lib/prefill.ts) and reset after each
 // run, that the filled runs use instead of a fresh one.
 import pg from 'pg';
+import { DEDUP_INDEX } from '../../apps/consumer/retention.ts';
 import { migrate, startPostgres, type Postgres } from '../lib/postgres.ts';
 import { prefill, resetToPrefill, type Prefill } from '../lib/prefill.ts';
 
@@ -57,9 +58,9 @@ export async function startFilled(rows: number, settings: Record<string, string>
     // Loaded once here, so the first filled runs do not pay for a cold start a server pays once.
     const prewarmed = await withClient(db.url, async (c) => {
       await c.query('CREATE EXTENSION IF NOT EXISTS pg_prewarm');
-      return Number((await c.query<{ n: number }>("SELECT pg_prewarm('processed_events_topic_event_id_key') AS n")).rows[0]!.n);
+      return Number((await c.query<{ n: number }>('SELECT pg_prewarm($1) AS n', [DEDUP_INDEX])).rows[0]!.n);
     });
-    console.error(`[bench] prefill: ${prewarmed} blocks of processed_events_topic_event_id_key loaded into shared_buffers`);
+    console.error(`[bench] prefill: ${prewarmed} blocks of ${DEDUP_INDEX} loaded into shared_buffers`);
     return { pg: db, fill, copySeconds, resetSeconds: [] };
   } catch (err) {
     await db.remove();
