@@ -40,6 +40,16 @@ describe('bench flags (scripts/bench/options.ts)', () => {
     expect(() => parseBenchArgs(['--against', 'a,b'])).toThrow(/--against/);
     expect(() => parseBenchArgs(['--baseline'])).toThrow();
   });
+
+  it('takes PostgreSQL settings as NAME=VALUE, repeated, and refuses anything else', () => {
+    expect(parseBenchArgs([]).pgSettings).toEqual({});
+    expect(parseBenchArgs(['--pg-setting', 'shared_buffers=4GB', '--pg-setting', 'wal_compression=on']).pgSettings).toEqual({
+      shared_buffers: '4GB',
+      wal_compression: 'on',
+    });
+    expect(() => parseBenchArgs(['--pg-setting', 'shared_buffers'])).toThrow(/NAME=VALUE/);
+    expect(() => parseBenchArgs(['--pg-setting', 'shared_buffers=4GB -c fsync=off'])).toThrow(/NAME=VALUE/);
+  });
 });
 
 describe('bench modes (scripts/bench/modes.ts)', () => {
