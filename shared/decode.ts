@@ -1,5 +1,5 @@
 import { payloadFault } from './validate-event.ts';
-import { PRINTABLE_TEXT_PATTERN, TOPIC_PATTERN, type Event } from './event.ts';
+import { EventSchema, MAX_TEXT_LENGTH, PRINTABLE_TEXT_PATTERN, TOPIC_PATTERN, type Event } from './event.ts';
 
 /** One stream message, decoded: what the consumer persists. */
 export interface Delivery {
@@ -17,8 +17,8 @@ const TOPIC = new RegExp(TOPIC_PATTERN);
 const PRINTABLE = new RegExp(PRINTABLE_TEXT_PATTERN, 'u');
 /** The one form ingest publishes timestamps in (shared/timestamp.ts): UTC, at most microseconds. */
 const PUBLISHED_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
-const MESSAGE_KEYS = new Set(['topic', 'event_id', 'timestamp', 'source', 'payload', 'received_at']);
-const MAX_TEXT = 255;
+/** The event's fields, and the time ingest accepted it. */
+const MESSAGE_KEYS = new Set([...Object.keys(EventSchema.properties), 'received_at']);
 
 type Parsed = { ok: true; json: string; message: Record<string, unknown> } | { ok: false; reason: string };
 
@@ -34,8 +34,8 @@ function parse(data: Uint8Array): Parsed {
   return { ok: true, json, message: message as Record<string, unknown> };
 }
 
-/** At most MAX_TEXT characters as ingest's schema counts them (ajv: code points, not UTF-16 units). */
-const withinMax = (s: string) => s.length <= MAX_TEXT || (s.length <= 2 * MAX_TEXT && [...s].length <= MAX_TEXT);
+/** At most MAX_TEXT_LENGTH characters as ingest's schema counts them (ajv: code points, not UTF-16 units). */
+const withinMax = (s: string) => s.length <= MAX_TEXT_LENGTH || (s.length <= 2 * MAX_TEXT_LENGTH && [...s].length <= MAX_TEXT_LENGTH);
 const storableText = (v: unknown): v is string => typeof v === 'string' && withinMax(v) && PRINTABLE.test(v);
 
 /** Why this message is not what ingest publishes, or undefined. */

@@ -8,25 +8,27 @@ export const TOPIC_PATTERN = '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$';
 // unpaired UTF-16 surrogate (PostgreSQL cannot store one). Ajv compiles patterns with the `u` flag,
 // where \p{Cs} matches exactly the unpaired surrogates.
 export const PRINTABLE_TEXT_PATTERN = '^[^\\u0000-\\u001F\\u007F\\p{Cs}]*$';
+/** The longest topic, event_id and source, in characters (code points, as ajv counts them). */
+export const MAX_TEXT_LENGTH = 255;
 
 export const EventSchema = Type.Object(
   {
     topic: Type.String({
       minLength: 1,
-      maxLength: 255,
+      maxLength: MAX_TEXT_LENGTH,
       pattern: TOPIC_PATTERN,
       description: 'dot-separated tokens of [A-Za-z0-9_-], e.g. "orders.created"',
     }),
     event_id: Type.String({
       minLength: 1,
-      maxLength: 255,
+      maxLength: MAX_TEXT_LENGTH,
       pattern: PRINTABLE_TEXT_PATTERN,
       description: 'unique within the topic; a UUID is recommended',
     }),
     // Checked and normalised by shared/timestamp.ts (the rules are more than a format keyword says).
     timestamp: Type.String({ maxLength: 64, description: 'RFC 3339 date-time; no offset means UTC' }),
     // null as well as absent: the previous service (pydantic's Optional[str]) took both, and its publishers send it.
-    source: Type.Optional(Type.Union([Type.String({ maxLength: 255, pattern: PRINTABLE_TEXT_PATTERN }), Type.Null()])),
+    source: Type.Optional(Type.Union([Type.String({ maxLength: MAX_TEXT_LENGTH, pattern: PRINTABLE_TEXT_PATTERN }), Type.Null()])),
     payload: Type.Optional(Type.Unknown({ description: 'any JSON value' })),
   },
   { additionalProperties: false, $id: 'Event' },
