@@ -38,17 +38,18 @@ export class UnsupportedContentEncodingError extends UnsupportedMediaError {
  * never taken as plain JSON: a body labelled br read as sent would be garbage, or worse, valid.
  */
 export function parseContentEncoding(header: string | undefined): BodyCoding | UnsupportedContentEncodingError {
+  if (header === undefined) return 'identity'; // most requests: nothing to split
   // Empty list elements are allowed (RFC 9110 §5.6.1): "gzip," is gzip.
-  const codings = (header ?? '')
+  const codings = header
     .split(',')
     .map((c) => c.trim().toLowerCase())
     .filter(Boolean);
   if (codings.length === 0) return 'identity';
   if (codings.length > 1) {
-    return new UnsupportedContentEncodingError(header!, `send the body in one coding at most (${ACCEPTED_CODINGS})`);
+    return new UnsupportedContentEncodingError(header, `send the body in one coding at most (${ACCEPTED_CODINGS})`);
   }
   return (
     CODINGS.get(codings[0]!) ??
-    new UnsupportedContentEncodingError(header!.trim(), `send the body in ${ACCEPTED_CODINGS} (the zlib format), or uncompressed`)
+    new UnsupportedContentEncodingError(header.trim(), `send the body in ${ACCEPTED_CODINGS} (the zlib format), or uncompressed`)
   );
 }

@@ -19,6 +19,13 @@ const UTF8 = /^utf-?8$/i;
 const READ_ON_AFTER_REFUSAL_BYTES = 64 * 1024;
 /** A batch larger than this is handed to the route unparsed, its events parsed one at a time (batch-text.ts). */
 const LAZY_BATCH_BYTES = 64 * 1024;
+/**
+ * An uncompressed body declared at most this long is scanned whole once read, not as it arrives:
+ * refused, it would be read to its end anyway (READ_ON_AFTER_REFUSAL_BYTES), so the answer is the
+ * same, without a Transform stream piped per request, which cost ingest about a tenth of its CPU
+ * per single-event request (bench/RESULTS.md). Its parse still waits for the scan.
+ */
+const SCANNED_WHOLE_BYTES = READ_ON_AFTER_REFUSAL_BYTES;
 
 /** Each request body's scan, for the parser. */
 const scans = new WeakMap<FastifyRequest, BodyScan>();
@@ -38,13 +45,15 @@ export default fp<{ limits: ScanLimits; bodyLimitBytes: number }>(
     app.addHook('preParsing', async (req, _reply, payload) => {
       const coding = parseContentEncoding(req.headers['content-encoding']);
       if (typeof coding !== 'string') return payload; // refused whole by the parser (415)
+      const declared = Number(req.headers['content-length'] ?? NaN);
+      // Scanned whole by the parser once read: see SCANNED_WHOLE_BYTES.
+      if (coding === 'identity' && declared <= SCANNED_WHOLE_BYTES) return payload;
       const body: Readable =
         coding === 'identity'
           ? payload
           : new InflatedBody(payload, coding, { limitBytes: bodyLimitBytes, admit: (bytes) => app.bodyBudget.grow(req, bytes) });
       const scan = new BodyScan(limits);
       scans.set(req, scan);
-      const declared = Number(req.headers['content-length'] ?? NaN);
       let received = 0;
       // What is left unread is counted in the bytes on the wire, compressed or not.
       const unread = () => declared - (body instanceof InflatedBody ? body.receivedEncodedLength : received);
@@ -86,6 +95,13 @@ export default fp<{ limits: ScanLimits; bodyLimitBytes: number }>(
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
       const coding = parseContentEncoding(req.headers['content-encoding']);
       if (typeof coding !== 'string') return done(coding, undefined);
+      const buffer = body as Buffer;
+      let scan = scans.get(req);
+      if (!scan) {
+        scan = new BodyScan(limits);
+        const refused = scan.push(buffer) ?? scan.end();
+        if (refused) return done(refused, undefined);
+      }
       const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1];
       if (charset !== undefined && !UTF8.test(charset)) {
         return done(
@@ -93,8 +109,7 @@ export default fp<{ limits: ScanLimits; bodyLimitBytes: number }>(
           undefined,
         );
       }
-      const buffer = body as Buffer;
-      const bounds = scans.get(req)?.batch();
+      const bounds = scan.batch();
       if (bounds && buffer.length > LAZY_BATCH_BYTES) return done(null, new BatchText(buffer, bounds));
       let parsed: unknown;
       try {
