@@ -58,15 +58,16 @@ export default fp<{ config: Pick<IngestConfig, 'BODY_BUDGET_BYTES' | 'BODY_LIMIT
       },
     });
 
-    app.addHook('onRequest', async (req, reply) => {
+    app.addHook('onRequest', (req, reply, done) => {
       const declared = req.headers['content-length'];
       const bytes = declared !== undefined ? Number(declared) : req.headers['transfer-encoding'] ? config.BODY_LIMIT_BYTES : 0;
       // Over BODY_LIMIT_BYTES is refused by the body limit (413); counted as the limit meanwhile.
       const initial = Math.min(bytes, config.BODY_LIMIT_BYTES);
-      if (!(initial > 0)) return;
+      if (!(initial > 0)) return done();
       if (!fits(initial, initial)) {
         reply.header('connection', 'close');
-        return sendUnavailable(reply, 'body_budget', new BodyBudgetError(inFlight).message, 1);
+        sendUnavailable(reply, 'body_budget', new BodyBudgetError(inFlight).message, 1);
+        return;
       }
       inFlight += initial;
       counted.set(req, initial);
@@ -74,6 +75,7 @@ export default fp<{ config: Pick<IngestConfig, 'BODY_BUDGET_BYTES' | 'BODY_LIMIT
         inFlight -= counted.get(req) ?? 0;
         counted.delete(req);
       });
+      done();
     });
   },
   { name: 'body-budget', dependencies: ['connection-order', 'metrics'] },

@@ -14,8 +14,9 @@ const HEADERS = {
 
 export default fp(
   async (app) => {
-    app.addHook('onRequest', async (_req, reply) => {
+    app.addHook('onRequest', (_req, reply, done) => {
       reply.headers(HEADERS);
+      done();
     });
   },
   { name: 'security-headers' },

@@ -8,15 +8,15 @@ import fp from 'fastify-plugin';
  */
 export default fp(
   async (app) => {
-    app.addHook('onRequest', async (req, reply) => {
+    app.addHook('onRequest', (req, reply, done) => {
       const te = req.headers['transfer-encoding'];
-      if (te === undefined) return;
+      if (te === undefined) return done();
       const codings = te
         .split(',')
         .map((c) => c.trim().toLowerCase())
         .filter(Boolean);
-      if (codings.every((c) => c === 'chunked')) return;
-      return reply
+      if (codings.every((c) => c === 'chunked')) return done();
+      reply
         .code(501)
         .header('connection', 'close')
         .send({
