@@ -22,7 +22,7 @@ const LAZY_BATCH_BYTES = 64 * 1024;
 /**
  * An uncompressed body declared at most this long is scanned whole once read, not as it arrives:
  * refused, it would be read to its end anyway (READ_ON_AFTER_REFUSAL_BYTES), so the answer is the
- * same, without a Transform stream piped per request, which cost ingest about a tenth of its CPU
+ * same, without a Transform stream piped per request, which cost ingest about a sixth of its CPU
  * per single-event request (bench/RESULTS.md). Its parse still waits for the scan.
  */
 const SCANNED_WHOLE_BYTES = READ_ON_AFTER_REFUSAL_BYTES;
