@@ -48,10 +48,7 @@ export default fp<{ limits: ScanLimits; bodyLimitBytes: number }>(
       const declared = Number(req.headers['content-length'] ?? NaN);
       // Scanned whole by the parser once read: see SCANNED_WHOLE_BYTES.
       if (coding === 'identity' && declared <= SCANNED_WHOLE_BYTES) return payload;
-      const body: Readable =
-        coding === 'identity'
-          ? payload
-          : new InflatedBody(payload, coding, { limitBytes: bodyLimitBytes, admit: (bytes) => app.bodyBudget.grow(req, bytes) });
+      let body: Readable | undefined;
       const scan = new BodyScan(limits);
       scans.set(req, scan);
       let received = 0;
@@ -62,32 +59,41 @@ export default fp<{ limits: ScanLimits; bodyLimitBytes: number }>(
       // leaves the connection open for the requests pipelined behind it. With more left (or an
       // unknown length) it is refused at once and the connection closes, because reading a large
       // body only to drop it is what such senders cost the event loop.
-      const scanned = body.pipe(
-        new Transform({
-          transform(chunk: Buffer, _enc, callback) {
-            received += chunk.length;
-            if (!refused) {
-              refused = scan.push(chunk);
-              if (refused && !(unread() <= READ_ON_AFTER_REFUSAL_BYTES)) {
-                return callback(Object.assign(refused, { bodyUnread: true }));
-              }
+      const scanned = new Transform({
+        transform(chunk: Buffer, _enc, callback) {
+          received += chunk.length;
+          if (!refused) {
+            refused = scan.push(chunk);
+            if (refused && !(unread() <= READ_ON_AFTER_REFUSAL_BYTES)) {
+              return callback(Object.assign(refused, { bodyUnread: true }));
             }
-            callback(null, refused ? undefined : chunk);
-          },
-          flush(callback) {
-            callback(refused ?? scan.end());
-          },
-        }),
-      );
-      // Fastify reads the body from `scanned` only when the route takes one, and only after its own
-      // checks (Content-Length over the limit: 413 unread); a refusal raised meanwhile has no
-      // listener but this one, and an 'error' without a listener would end the process.
-      scanned.on('error', () => {});
-      if (body instanceof InflatedBody) {
+          }
+          callback(null, refused ? undefined : chunk);
+        },
+        flush(callback) {
+          callback(refused ?? scan.end());
+        },
+      });
+      // The body flows into the scan only once Fastify reads `scanned` (its 'data' listener resumes
+      // it, its 'error' listener already in place): a refusal raised before Fastify listened would
+      // reach no one, and the request would wait for an 'end' that never comes. Fastify reads only
+      // when the route takes a body, after its own checks (Content-Length over the limit: 413 unread).
+      scanned.once('resume', () => {
+        body =
+          coding === 'identity'
+            ? payload
+            : new InflatedBody(payload, coding, { limitBytes: bodyLimitBytes, admit: (bytes) => app.bodyBudget.grow(req, bytes) });
         // The inflater's refusals (413, 400, 503) are the body's: pipe() does not pass errors on.
-        body.once('error', (err) => scanned.destroy(err));
+        if (body instanceof InflatedBody) body.once('error', (err) => scanned.destroy(err));
+        body.pipe(scanned);
+      });
+      // An 'error' without a listener would end the process.
+      scanned.on('error', () => {});
+      if (coding !== 'identity') {
         // Fastify checks the bytes on the wire against Content-Length and bodyLimit with this.
-        Object.defineProperty(scanned, 'receivedEncodedLength', { get: () => body.receivedEncodedLength });
+        Object.defineProperty(scanned, 'receivedEncodedLength', {
+          get: () => (body instanceof InflatedBody ? body.receivedEncodedLength : 0),
+        });
       }
       return scanned;
     });
